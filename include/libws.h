@@ -1,0 +1,401 @@
+/*
+ * libws: a WebSocket client for mini-program host runtimes.
+ *
+ * Threads: every function may be called from any thread. One libws thread owns every socket and
+ * runs every callback (results and events), never with a library lock held, so a callback may call
+ * any ws_* function (including closing its own task) except ws_init and ws_shutdown.
+ *
+ * Pointers: every pointer libws passes to a callback (the event or result struct and whatever it
+ * points to) is valid only until the callback returns: copy what you keep. Every pointer you pass
+ * in is copied before the call returns, except user_data, which is handed back as is.
+ *
+ * Results: ws_connect, ws_send, ws_close and ws_close_group take a result callback that is called
+ * exactly once, on the libws thread (success/fail/complete in one: success when code == WS_OK),
+ * with an errMsg such as "connectSocket:ok" or "sendSocketMessage:fail socket is not OPEN ...".
+ * Their return value gives the same code synchronously.
+ *
+ * Events of one task arrive in order: open or error, messages, then exactly one close, and nothing
+ * after the close. An error event is always followed by the close event.
+ */
+
+#ifndef LIBWS_H
+#define LIBWS_H
+
+/* Generated from the Rust sources by cbindgen (build.rs). Do not edit by hand. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// readyState: the connection is being set up (DNS, TCP, WebSocket handshake).
+#define WS_CONNECTING 0
+
+// readyState: the handshake succeeded; messages flow both ways.
+#define WS_OPEN 1
+
+// readyState: a close frame was sent or received; waiting for the close handshake to finish.
+#define WS_CLOSING 2
+
+// readyState: closed; the close event was (or is being) delivered.
+#define WS_CLOSED 3
+
+// Message type for `ws_send` and message events: UTF-8 text.
+#define WS_TEXT 1
+
+// Message type for `ws_send` and message events: binary.
+#define WS_BINARY 2
+
+// Event kind: the handshake succeeded. See `ws_event.open`.
+#define WS_EVENT_OPEN 1
+
+// Event kind: a whole message arrived. See `ws_event.message`.
+#define WS_EVENT_MESSAGE 2
+
+// Event kind: the connection failed; a close event always follows. See `ws_event.error`.
+#define WS_EVENT_ERROR 3
+
+// Event kind: the task is CLOSED; the last event of the task. See `ws_event.close`.
+#define WS_EVENT_CLOSE 4
+
+// Result and error codes (`ws_result.code`, `ws_event.error.code`, negative return values).
+// `ws_strerror` turns each into a static message.
+#define WS_OK 0
+
+// A NULL pointer where one is required, a bad struct_size, an unknown message type, a bad
+// protocol name.
+#define WS_ERR_INVALID_ARGUMENT (-1)
+
+// The URL is empty, malformed, or not ws:// / wss://.
+#define WS_ERR_INVALID_URL (-2)
+
+// An extra request header is malformed or one the handshake owns (Referer, Host, Upgrade,
+// Connection, Sec-WebSocket-*).
+#define WS_ERR_INVALID_HEADER (-3)
+
+// The group already has its maximum of open-or-connecting sockets.
+#define WS_ERR_TOO_MANY_CONNECTIONS (-4)
+
+// The socketTaskId was never handed out (0, negative, or not yet issued).
+#define WS_ERR_UNKNOWN_TASK (-5)
+
+// The task is CLOSED (a stale id).
+#define WS_ERR_CLOSED (-6)
+
+// The task is CONNECTING or CLOSING, so it cannot send.
+#define WS_ERR_NOT_OPEN (-7)
+
+// A close code other than 1000 or 3000–4999.
+#define WS_ERR_INVALID_CLOSE_CODE (-8)
+
+// A close reason longer than 123 bytes.
+#define WS_ERR_REASON_TOO_LONG (-9)
+
+// A text message or close reason that is not valid UTF-8.
+#define WS_ERR_INVALID_UTF8 (-10)
+
+// A message larger than the configured maximum (sent or received).
+#define WS_ERR_MESSAGE_TOO_BIG (-11)
+
+// The task's send queue is over its configured byte limit; nothing queued was dropped.
+#define WS_ERR_QUEUE_FULL (-12)
+
+// The connect timeout expired (DNS, TCP and handshake together), or the close handshake did
+// not finish in time.
+#define WS_ERR_TIMEOUT (-13)
+
+// The host name could not be resolved.
+#define WS_ERR_DNS (-14)
+
+// The TCP connection could not be made (refused, unreachable) on any resolved address.
+#define WS_ERR_CONNECT (-15)
+
+// The server's handshake response was not a valid WebSocket upgrade (status, headers,
+// subprotocol).
+#define WS_ERR_HANDSHAKE (-16)
+
+// The connection broke (reset, closed without a close frame, I/O error).
+#define WS_ERR_IO (-17)
+
+// The server violated the WebSocket protocol.
+#define WS_ERR_PROTOCOL (-18)
+
+// TLS failed (wss://).
+#define WS_ERR_TLS (-19)
+
+// `ws_shutdown` is in progress.
+#define WS_ERR_SHUTTING_DOWN (-20)
+
+// The runtime could not start (thread or poller creation failed).
+#define WS_ERR_RUNTIME (-21)
+
+// An internal error was caught before it could cross into C.
+#define WS_ERR_PANIC (-22)
+
+// The connection attempt was aborted by `ws_close` before it opened.
+#define WS_ERR_ABORTED (-23)
+
+// The call is not allowed from a libws callback (`ws_shutdown`, `ws_init`).
+#define WS_ERR_WRONG_THREAD (-24)
+
+// `ws_off_event` with a handle that is not registered.
+#define WS_ERR_UNKNOWN_LISTENER (-25)
+
+// `ws_init` while the runtime is already running.
+#define WS_ERR_ALREADY_RUNNING (-26)
+
+// The largest close reason a close frame can carry: 125 bytes of payload less the 2-byte code.
+#define MAX_CLOSE_REASON 123
+
+// Runtime configuration for `ws_init`. Fill with `ws_config_init`, then change fields; every
+// zero field means its default.
+typedef struct ws_config {
+  // `sizeof(ws_config)`: set by `ws_config_init`.
+  uint32_t struct_size;
+  // Open-or-connecting sockets per group. Default 5 (WeChat's limit).
+  uint32_t max_connections_per_group;
+  // Largest message sent or received, in bytes. Default 64 MiB.
+  uint64_t max_message_size;
+  // Bytes a task may have queued but not yet written to the kernel. A send that would pass it
+  // fails with `WS_ERR_QUEUE_FULL` (one message up to `max_message_size` is always accepted
+  // into an empty queue). Default 64 MiB.
+  uint64_t max_send_queue;
+  // Default connect timeout (DNS + TCP + handshake) for tasks that give none. Default 60000.
+  uint32_t connect_timeout_ms;
+  // How long to wait for the server's side of the close handshake before dropping the
+  // connection (and during `ws_shutdown`). Default 5000.
+  uint32_t close_timeout_ms;
+} ws_config;
+
+// One HTTP header: two NUL-terminated strings.
+typedef struct ws_header {
+  const char *name;
+  const char *value;
+} ws_header;
+
+// `WS_EVENT_OPEN`: response headers and the subprotocol the server chose ("" if none).
+typedef struct ws_open_event {
+  const struct ws_header *headers;
+  size_t header_count;
+  const char *protocol;
+} ws_open_event;
+
+// `WS_EVENT_MESSAGE`: one whole message. `data` is not NUL-terminated; it may be NULL when
+// `len` is 0. Text is valid UTF-8.
+typedef struct ws_message_event {
+  const uint8_t *data;
+  size_t len;
+  // `WS_TEXT` or `WS_BINARY`.
+  uint32_t kind;
+} ws_message_event;
+
+// `WS_EVENT_ERROR`: why the connection failed; a close event follows.
+typedef struct ws_error_event {
+  // A negative `WS_ERR_*` code.
+  int32_t code;
+  // `"connectSocket:fail <detail>"` while connecting, `"onSocketError:fail <detail>"` after open.
+  const char *err_msg;
+} ws_error_event;
+
+// `WS_EVENT_CLOSE`: the task is CLOSED. `code` is the server's close code (or, for a client
+// close, the code the server echoed), 1005 when the close frame had none, 1006 when the
+// connection dropped or was aborted without a close handshake.
+typedef struct ws_close_event {
+  uint16_t code;
+  // NUL-terminated UTF-8; "" when there is none.
+  const char *reason;
+  size_t reason_len;
+  // True when the close handshake completed.
+  bool was_clean;
+} ws_close_event;
+
+// One event of one task. Only the member named by `kind` is meaningful; the others are zeroed.
+// The struct and everything it points to are valid only for the duration of the callback.
+typedef struct ws_event {
+  // `WS_EVENT_OPEN`, `WS_EVENT_MESSAGE`, `WS_EVENT_ERROR` or `WS_EVENT_CLOSE`.
+  uint32_t kind;
+  int64_t task_id;
+  struct ws_open_event open;
+  struct ws_message_event message;
+  struct ws_error_event error;
+  struct ws_close_event close;
+} ws_event;
+
+// Called for each event, on the libws thread, with no library lock held. It may call any
+// `ws_*` function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
+typedef void (*ws_event_cb)(const struct ws_event *event, void *user_data);
+
+// The outcome of one call (`ws_connect`, `ws_send`, `ws_close`, `ws_close_group`).
+//
+// `err_msg` is NUL-terminated UTF-8 in the mini-program format: `"connectSocket:ok"`,
+// `"sendSocketMessage:fail socket is not OPEN"`, `"closeSocket:fail invalid close code 999: ..."`.
+// The struct and its string are valid only for the duration of the callback: copy what you keep.
+typedef struct ws_result {
+  // The task the call was about (0 for `ws_close_group`).
+  int64_t task_id;
+  // `WS_OK` (success) or a negative `WS_ERR_*` code (fail).
+  int32_t code;
+  const char *err_msg;
+} ws_result;
+
+// Called exactly once per call that takes it, on the libws thread, with no library lock held.
+// Plays the role of success/fail/complete: success when `result->code == WS_OK`.
+typedef void (*ws_result_cb)(const struct ws_result *result, void *user_data);
+
+// Options for `ws_connect`. Fill with `ws_connect_options_init`, then set fields; zero values
+// are the defaults. The library copies everything it needs before `ws_connect` returns.
+typedef struct ws_connect_options {
+  // `sizeof(ws_connect_options)`: set by `ws_connect_options_init`.
+  uint32_t struct_size;
+  // NUL-terminated `ws://` or `wss://` URL. Required.
+  const char *url;
+  // Extra request headers (`header_count` of them). Referer, Host, Upgrade, Connection and
+  // Sec-WebSocket-* are refused with `WS_ERR_INVALID_HEADER`.
+  const struct ws_header *headers;
+  size_t header_count;
+  // Subprotocols to offer (`protocol_count` NUL-terminated tokens).
+  const char *const *protocols;
+  size_t protocol_count;
+  // Set TCP_NODELAY on the socket. Default false, as WeChat.
+  bool tcp_no_delay;
+  // Connect timeout in ms covering DNS, TCP and the handshake. 0 = the runtime default
+  // (60000 unless configured).
+  uint32_t timeout_ms;
+  // The first listener of this task, registered before any event can fire. May be NULL.
+  ws_event_cb on_event;
+  void *event_user_data;
+  // Called once with the result of this call. May be NULL.
+  ws_result_cb on_result;
+  void *result_user_data;
+  // The mini-program instance this socket counts against (the per-group limit and
+  // `ws_close_group`). Any value; 0 is a group like the others.
+  uint64_t group;
+} ws_connect_options;
+
+
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// Fills `config` with the defaults and sets `struct_size`.
+//
+// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `config` is NULL.
+int32_t ws_config_init(struct ws_config *config);
+
+// Zeroes `options` (every option at its default) and sets `struct_size`.
+//
+// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+int32_t ws_connect_options_init(struct ws_connect_options *options);
+
+// Starts the runtime (the libws thread) with `config`; NULL means the defaults. Optional: any
+// other call starts the runtime with the defaults if it is not running.
+//
+// Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
+// `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not set; `WS_ERR_WRONG_THREAD`
+// from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
+// The library copies the config; the caller keeps ownership of it.
+int32_t ws_init(const struct ws_config *config);
+
+// Stops the runtime: every task that is not CLOSED is closed with code 1001 (connecting ones are
+// aborted), each delivers its close event, the libws thread is joined and all memory freed.
+// Close handshakes still unfinished after `close_timeout_ms` are cut (error event, then close
+// 1006). Global listeners are removed. Any later call starts a fresh runtime.
+//
+// Blocks until done. Returns `WS_OK` (also when nothing was running), or
+// `WS_ERR_WRONG_THREAD` when called from a libws callback.
+int32_t ws_shutdown(void);
+
+// Opens a WebSocket (the mini-program `connectSocket`).
+//
+// Returns the new task's `socketTaskId` (> 0), unique for the life of the process, or a negative
+// `WS_ERR_*` code when the call is refused. `options` and everything it points to are copied
+// before the call returns.
+//
+// `options->on_result` is called exactly once, on the libws thread: `"connectSocket:ok"` once the
+// connection attempt has started (as on WeChat, success does not mean open), or
+// `"connectSocket:fail <detail>"` with the same code this function returned: invalid url,
+// forbidden header, `exceed max concurrent count (5)`... Only when `options` is NULL or its
+// `struct_size` is unset is there no callback (the return value is the only report).
+//
+// When an id is returned, `options->on_event` (and any listener added later) gets, in order: open
+// or error, messages, then exactly one close event, and nothing after it. Network failures while
+// connecting (DNS, refused, timeout, handshake) are an error event
+// (`"connectSocket:fail <detail>"`) followed by close 1006.
+int64_t ws_connect(const struct ws_connect_options *options);
+
+// Sends one message (`SocketTask.send`). `kind` is `WS_TEXT` (data must be UTF-8) or
+// `WS_BINARY`. `data` may be NULL when `len` is 0. The bytes are copied before the call returns.
+//
+// Returns `WS_OK` if the message was queued, or the negative code of the failure. `on_result`
+// (may be NULL) is called exactly once on the libws thread: `"sendSocketMessage:ok"` when the
+// whole message has been written to the socket, or `"sendSocketMessage:fail <detail>"`: socket is
+// not OPEN (readyState CONNECTING/CLOSING), socketTaskId N is closed, unknown socketTaskId,
+// text message is not valid UTF-8, message too big, send queue full, or the connection was lost
+// before the message was written.
+int32_t ws_send(int64_t task_id,
+                const uint8_t *data,
+                size_t len,
+                uint32_t kind,
+                ws_result_cb on_result,
+                void *user_data);
+
+// Closes a task (`SocketTask.close`). `code` is 1000 or 3000–4999 (0 means 1000); `reason` is a
+// NUL-terminated UTF-8 string of at most 123 bytes, or NULL for none. The reason is copied.
+//
+// An OPEN task starts the close handshake (CLOSING; the close event follows when the server
+// answers, or after `close_timeout_ms`). A CONNECTING task is aborted: close event 1006 with no
+// error event. A task already CLOSING is left as it is.
+//
+// Returns `WS_OK` or the negative code of the failure. `on_result` (may be NULL) is called once on
+// the libws thread: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` (invalid close code,
+// reason too long or not UTF-8, socketTaskId N is closed, unknown socketTaskId); a failed close
+// sends nothing.
+int32_t ws_close(int64_t task_id,
+                 int32_t code,
+                 const char *reason,
+                 ws_result_cb on_result,
+                 void *user_data);
+
+// Closes every task of `group` (the host's mini-program went to the background or exited), as
+// `ws_close` would each one, with the same code and reason rules. Each task delivers its own
+// close event. `on_result` (may be NULL) is called once with task_id 0: `"closeSocket:ok"`, or
+// `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is closed).
+int32_t ws_close_group(uint64_t group,
+                       int32_t code,
+                       const char *reason,
+                       ws_result_cb on_result,
+                       void *user_data);
+
+// Adds an event listener for one task (`task_id` > 0: `SocketTask.onOpen/onMessage/...`) or for
+// every task (`task_id` == 0: the global `onSocket*` listeners). Listeners are called on the
+// libws thread in the order they were added, a task's own before the global ones.
+//
+// Returns a handle (> 0) for `ws_off_event`, or `WS_ERR_INVALID_ARGUMENT` (NULL callback),
+// `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`. `user_data` is passed back
+// as is; the caller owns it and may free it once `ws_off_event` returned or the task's close
+// event was delivered.
+int64_t ws_on_event(int64_t task_id, ws_event_cb on_event, void *user_data);
+
+// Removes a listener added by `ws_on_event`. After it returns, the listener is not called again;
+// called from another thread, it first waits for a call of that listener in progress to
+// return. Called from a callback, it returns at once (no deadlock).
+//
+// Returns `WS_OK` or `WS_ERR_UNKNOWN_LISTENER` (never added, already removed, or its task closed).
+int32_t ws_off_event(int64_t handle);
+
+// The task's readyState: `WS_CONNECTING`, `WS_OPEN`, `WS_CLOSING` or `WS_CLOSED` (also for every
+// id that was issued and has closed). `WS_ERR_UNKNOWN_TASK` for an id never issued. Any thread.
+int32_t ws_ready_state(int64_t task_id);
+
+// A static, NUL-terminated English message for a `WS_OK`/`WS_ERR_*` code ("unknown error code"
+// for others). Never NULL; never free it.
+const char *ws_strerror(int32_t code);
+
+// The library version as a static NUL-terminated string, e.g. "0.1.0".
+const char *ws_version(void);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* LIBWS_H */

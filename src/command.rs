@@ -1,0 +1,94 @@
+//! Commands from any thread to the loop thread, and the queue that carries them. Pushing wakes
+//! the loop only when the queue was empty: a busy loop drains many commands per wake-up.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::Waker;
+use parking_lot::Mutex;
+use tungstenite::handshake::client::Request;
+use tungstenite::Message;
+
+use crate::callback::ResultCb;
+use crate::error::Failure;
+
+pub struct ConnectRequest {
+    pub task_id: i64,
+    pub group: u64,
+    pub request: Request,
+    pub host: String,
+    pub port: u16,
+    pub tcp_no_delay: bool,
+    pub deadline: Instant,
+}
+
+pub enum Command {
+    Connect(Box<ConnectRequest>, ResultCb),
+    Send { task_id: i64, message: Message, result: ResultCb },
+    Close { task_id: i64, code: u16, reason: String, result: ResultCb },
+    CloseGroup { group: u64, code: u16, reason: String, result: ResultCb },
+    /// A failure found on the calling thread, delivered from the loop like every result.
+    Report { task_id: i64, failure: Failure, result: ResultCb },
+    /// A DNS answer from a resolver thread.
+    Resolved { task_id: i64, addrs: Result<Vec<SocketAddr>, String> },
+    Shutdown,
+}
+
+impl Command {
+    /// Fails the command's result callback, for commands that can no longer run.
+    pub fn refuse(self, failure: &Failure) {
+        match self {
+            Command::Connect(req, result) => result.fail(req.task_id, failure),
+            Command::Send { task_id, result, .. }
+            | Command::Close { task_id, result, .. }
+            | Command::Report { task_id, result, .. } => result.fail(task_id, failure),
+            Command::CloseGroup { result, .. } => result.fail(0, failure),
+            Command::Resolved { .. } | Command::Shutdown => {}
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    commands: Vec<Command>,
+    closed: bool,
+}
+
+pub struct Queue {
+    inner: Mutex<Inner>,
+    waker: Waker,
+}
+
+impl Queue {
+    pub fn new(waker: Waker) -> Queue {
+        Queue { inner: Mutex::new(Inner::default()), waker }
+    }
+
+    /// Queues a command, or hands it back when the loop has stopped taking commands.
+    pub fn push(&self, command: Command) -> Result<(), Command> {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Err(command);
+        }
+        let was_empty = inner.commands.is_empty();
+        inner.commands.push(command);
+        drop(inner);
+        if was_empty {
+            // A failed wake can only mean the poller is gone, which closes the queue first.
+            let _ = self.waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Takes every queued command, leaving `spare` (an emptied buffer) in its place.
+    pub fn take(&self, spare: &mut Vec<Command>) {
+        std::mem::swap(&mut self.inner.lock().commands, spare);
+    }
+
+    /// Stops taking commands and returns those still queued.
+    pub fn close(&self) -> Vec<Command> {
+        let mut inner = self.inner.lock();
+        inner.closed = true;
+        std::mem::take(&mut inner.commands)
+    }
+}

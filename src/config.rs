@@ -1,0 +1,72 @@
+//! Runtime configuration with its defaults in one place.
+
+use std::time::Duration;
+
+use crate::ffi::types::ws_config;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub max_connections_per_group: u32,
+    pub max_message_size: usize,
+    pub max_send_queue: usize,
+    pub connect_timeout: Duration,
+    pub close_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_connections_per_group: 5,
+            max_message_size: 64 << 20,
+            max_send_queue: 64 << 20,
+            connect_timeout: Duration::from_millis(60_000),
+            close_timeout: Duration::from_millis(5_000),
+        }
+    }
+}
+
+fn or_default<T: PartialEq + Default>(value: T, default: T) -> T {
+    if value == T::default() {
+        default
+    } else {
+        value
+    }
+}
+
+impl Config {
+    /// Reads a C config, zero fields meaning their defaults.
+    pub fn from_c(c: &ws_config) -> Config {
+        let d = Config::default();
+        let ms = |v: u32, d: Duration| if v == 0 { d } else { Duration::from_millis(v as u64) };
+        Config {
+            max_connections_per_group: or_default(c.max_connections_per_group, d.max_connections_per_group),
+            max_message_size: or_default(usize::try_from(c.max_message_size).unwrap_or(usize::MAX), d.max_message_size),
+            max_send_queue: or_default(usize::try_from(c.max_send_queue).unwrap_or(usize::MAX), d.max_send_queue),
+            connect_timeout: ms(c.connect_timeout_ms, d.connect_timeout),
+            close_timeout: ms(c.close_timeout_ms, d.close_timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_fields_are_defaults() {
+        let c = ws_config {
+            struct_size: std::mem::size_of::<ws_config>() as u32,
+            max_connections_per_group: 0,
+            max_message_size: 0,
+            max_send_queue: 0,
+            connect_timeout_ms: 0,
+            close_timeout_ms: 0,
+        };
+        assert_eq!(Config::from_c(&c), Config::default());
+        let c = ws_config { max_connections_per_group: 100, connect_timeout_ms: 10, ..c };
+        let got = Config::from_c(&c);
+        assert_eq!(got.max_connections_per_group, 100);
+        assert_eq!(got.connect_timeout, Duration::from_millis(10));
+        assert_eq!(got.max_message_size, 64 << 20);
+    }
+}

@@ -1,0 +1,79 @@
+//! Turns a task's output into the C `ws_event` and calls the listeners with it. Everything the
+//! event points to lives on this stack frame, which is why pointers are valid only during the
+//! callback.
+
+use std::ptr;
+use std::sync::Arc;
+
+use tungstenite::Message;
+
+use crate::callback::{c_string, Listener};
+use crate::error::fail_msg;
+use crate::ffi::types::*;
+use crate::registry::Registry;
+use crate::task::Output;
+
+fn empty_event(kind: u32, task_id: i64) -> ws_event {
+    ws_event {
+        kind,
+        task_id,
+        open: ws_open_event { headers: ptr::null(), header_count: 0, protocol: ptr::null() },
+        message: ws_message_event { data: ptr::null(), len: 0, kind: 0 },
+        error: ws_error_event { code: 0, err_msg: ptr::null() },
+        close: ws_close_event { code: 0, reason: ptr::null(), reason_len: 0, was_clean: false },
+    }
+}
+
+/// Calls each listener still registered with the event. `ws_off_event` from another thread
+/// waits for a call in progress through the registry's gate.
+fn call_all(registry: &Registry, event: &ws_event, listeners: &[Arc<Listener>]) {
+    for l in listeners {
+        if l.is_removed() {
+            continue;
+        }
+        registry.begin_call(l.handle);
+        if !l.is_removed() {
+            l.call(event);
+        }
+        registry.end_call();
+    }
+}
+
+/// Delivers one event output (not `State` or `Result`) of task `task_id`.
+pub fn dispatch(registry: &Registry, task_id: i64, output: &Output, listeners: &[Arc<Listener>]) {
+    if listeners.is_empty() {
+        return;
+    }
+    match output {
+        Output::Open { headers, protocol } => {
+            let c_headers: Vec<ws_header> =
+                headers.iter().map(|(n, v)| ws_header { name: n.as_ptr(), value: v.as_ptr() }).collect();
+            let mut ev = empty_event(WS_EVENT_OPEN, task_id);
+            ev.open = ws_open_event { headers: c_headers.as_ptr(), header_count: c_headers.len(), protocol: protocol.as_ptr() };
+            call_all(registry, &ev, listeners);
+        }
+        Output::Message(message) => {
+            let (data, kind): (&[u8], u32) = match message {
+                Message::Text(t) => (t.as_bytes(), WS_TEXT),
+                Message::Binary(b) => (b, WS_BINARY),
+                _ => return,
+            };
+            let mut ev = empty_event(WS_EVENT_MESSAGE, task_id);
+            ev.message = ws_message_event { data: data.as_ptr(), len: data.len(), kind };
+            call_all(registry, &ev, listeners);
+        }
+        Output::Error { failure, api } => {
+            let msg = c_string(&fail_msg(*api, failure));
+            let mut ev = empty_event(WS_EVENT_ERROR, task_id);
+            ev.error = ws_error_event { code: failure.code as i32, err_msg: msg.as_ptr() };
+            call_all(registry, &ev, listeners);
+        }
+        Output::Close { code, reason, clean } => {
+            let c_reason = c_string(reason);
+            let mut ev = empty_event(WS_EVENT_CLOSE, task_id);
+            ev.close = ws_close_event { code: *code, reason: c_reason.as_ptr(), reason_len: reason.len(), was_clean: *clean };
+            call_all(registry, &ev, listeners);
+        }
+        Output::State(_) | Output::Result(..) => {}
+    }
+}

@@ -1,0 +1,571 @@
+//! The exported functions. Each checks its arguments, turns the call into a command for the loop
+//! thread, and never unwinds into C.
+
+use std::ffi::CStr;
+use std::mem::{size_of, MaybeUninit};
+use std::os::raw::{c_char, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tungstenite::handshake::client::{generate_key, Request};
+use tungstenite::http::{HeaderName, HeaderValue, Uri};
+use tungstenite::{Bytes, Message, Utf8Bytes};
+
+use super::panic::guard;
+use super::types::*;
+use crate::callback::{Listener, ResultCb, UserData};
+use crate::command::{Command, ConnectRequest};
+use crate::config::Config;
+use crate::error::{Api, Code, Failure};
+use crate::options::{check_close, check_header, check_protocol, parse_url};
+use crate::registry::absent;
+use crate::runtime::{self, Shared};
+
+/// Reads a caller's struct that starts with `struct_size`: fields past `struct_size` (an older
+/// header) stay zero, which is their default.
+///
+/// SAFETY: `ptr` is non-NULL and points to at least `struct_size` readable bytes; T is a
+/// `#[repr(C)]` struct for which all-zero bytes are a valid value.
+unsafe fn read_sized<T>(ptr: *const T, what: &str) -> Result<T, Failure> {
+    let size = (ptr as *const u32).read_unaligned() as usize;
+    if size < size_of::<u32>() {
+        return Err(Failure::new(
+            Code::InvalidArgument,
+            format!("{}.struct_size is {}: fill the struct with its _init function first", what, size),
+        ));
+    }
+    let mut value = MaybeUninit::<T>::zeroed();
+    std::ptr::copy_nonoverlapping(ptr as *const u8, value.as_mut_ptr() as *mut u8, size.min(size_of::<T>()));
+    Ok(value.assume_init())
+}
+
+/// SAFETY: `ptr` is NULL or a NUL-terminated string.
+unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
+    (!ptr.is_null()).then(|| CStr::from_ptr(ptr).to_bytes())
+}
+
+/// SAFETY: `ptr` is NULL or points to `count` values.
+unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> Result<&'a [T], Failure> {
+    match (ptr.is_null(), count) {
+        (_, 0) => Ok(&[]),
+        (true, n) => Err(Failure::new(Code::InvalidArgument, format!("{} is NULL but its count is {}", what, n))),
+        (false, n) => Ok(std::slice::from_raw_parts(ptr, n)),
+    }
+}
+
+/// Delivers a failure found on this thread through the loop, like every other result, and
+/// returns its code. If the loop is gone the callback runs here.
+fn report(shared: &Shared, task_id: i64, failure: Failure, result: ResultCb) -> i32 {
+    let code = failure.code as i32;
+    if let Err(Command::Report { task_id, failure, result }) = shared.queue.push(Command::Report { task_id, failure, result }) {
+        result.fail(task_id, &failure);
+    }
+    code
+}
+
+/// The runtime, or the failure reported straight to the callback (nothing else can report it).
+fn runtime_or_fail(task_id: i64, result: ResultCb) -> Result<(std::sync::Arc<Shared>, ResultCb), i32> {
+    match runtime::get() {
+        Ok(shared) => Ok((shared, result)),
+        Err(f) => {
+            let code = f.code as i32;
+            result.fail(task_id, &f);
+            Err(code)
+        }
+    }
+}
+
+struct Prepared {
+    request: Request,
+    host: String,
+    port: u16,
+}
+
+/// Checks the connect options and builds the handshake request.
+unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
+    let url = c_bytes(o.url).ok_or_else(|| Failure::new(Code::InvalidUrl, "invalid url: url is NULL"))?;
+    let url = std::str::from_utf8(url).map_err(|_| Failure::new(Code::InvalidUrl, "invalid url: not valid UTF-8"))?;
+    let url = parse_url(url)?;
+    let uri: Uri = url.to_uri().parse().map_err(|e| {
+        Failure::new(Code::InvalidUrl, format!("invalid url \"{}\": {}", url.to_uri(), e))
+    })?;
+    let mut request = Request::new(());
+    *request.uri_mut() = uri;
+    let h = request.headers_mut();
+    let value = |v: &str| HeaderValue::from_str(v).expect("handshake header values are ASCII");
+    h.insert("Host", value(&url.host_header()));
+    h.insert("Connection", value("Upgrade"));
+    h.insert("Upgrade", value("websocket"));
+    h.insert("Sec-WebSocket-Version", value("13"));
+    h.insert("Sec-WebSocket-Key", value(&generate_key()));
+    for header in c_slice(o.headers, o.header_count, "headers")? {
+        let (Some(name), Some(v)) = (c_bytes(header.name), c_bytes(header.value)) else {
+            return Err(Failure::new(Code::InvalidArgument, "a header name or value is NULL"));
+        };
+        check_header(name, v)?;
+        let bad = || Failure::new(Code::InvalidHeader, format!("invalid header \"{}\"", String::from_utf8_lossy(name)));
+        let name = HeaderName::from_bytes(name).map_err(|_| bad())?;
+        let v = HeaderValue::from_bytes(v).map_err(|_| bad())?;
+        request.headers_mut().append(name, v);
+    }
+    let mut protocols: Vec<String> = Vec::new();
+    for &p in c_slice(o.protocols, o.protocol_count, "protocols")? {
+        let p = c_bytes(p).ok_or_else(|| Failure::new(Code::InvalidArgument, "a protocol is NULL"))?;
+        check_protocol(p, &protocols)?;
+        protocols.push(String::from_utf8_lossy(p).into_owned());
+    }
+    if !protocols.is_empty() {
+        request.headers_mut().insert("Sec-WebSocket-Protocol", value(&protocols.join(", ")));
+    }
+    Ok(Prepared { request, host: url.host, port: url.port })
+}
+
+unsafe fn connect(options: *const ws_connect_options) -> i64 {
+    if options.is_null() {
+        return Code::InvalidArgument as i64;
+    }
+    let o = match read_sized(options, "ws_connect_options") {
+        Ok(o) => o,
+        Err(f) => return f.code as i64,
+    };
+    let (shared, result) = match runtime_or_fail(0, ResultCb::new(Api::Connect, o.on_result, o.result_user_data)) {
+        Ok(r) => r,
+        Err(code) => return code as i64,
+    };
+    let prepared = match prepare(&o) {
+        Ok(p) => p,
+        Err(f) => return report(&shared, 0, f, result) as i64,
+    };
+    let listener = o.on_event.map(|_| Listener {
+        handle: 0,
+        task_id: 0,
+        cb: o.on_event,
+        user_data: UserData(o.event_user_data),
+        removed: AtomicBool::new(false),
+    });
+    let task_id = match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener) {
+        Ok(id) => id,
+        Err(f) => return report(&shared, 0, f, result) as i64,
+    };
+    let timeout = match o.timeout_ms {
+        0 => shared.config.connect_timeout,
+        ms => std::time::Duration::from_millis(ms as u64),
+    };
+    let request = ConnectRequest {
+        task_id,
+        group: o.group,
+        request: prepared.request,
+        host: prepared.host,
+        port: prepared.port,
+        tcp_no_delay: o.tcp_no_delay,
+        deadline: Instant::now() + timeout,
+    };
+    match shared.queue.push(Command::Connect(Box::new(request), result)) {
+        Ok(()) => task_id,
+        Err(command) => {
+            shared.registry.remove_task(task_id);
+            command.refuse(&Failure::plain(Code::ShuttingDown));
+            Code::ShuttingDown as i64
+        }
+    }
+}
+
+fn state_name(state: i32) -> &'static str {
+    match state {
+        WS_CONNECTING => "CONNECTING",
+        WS_OPEN => "OPEN",
+        WS_CLOSING => "CLOSING",
+        _ => "CLOSED",
+    }
+}
+
+unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, result: ResultCb) -> i32 {
+    let (shared, result) = match runtime_or_fail(task_id, result) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let fail = |f: Failure, result| report(&shared, task_id, f, result);
+    if kind != WS_TEXT && kind != WS_BINARY {
+        return fail(Failure::new(Code::InvalidArgument, format!("unknown message type {}: use WS_TEXT or WS_BINARY", kind)), result);
+    }
+    let bytes = match c_slice(data, len, "data") {
+        Ok(b) => b,
+        Err(f) => return fail(f, result),
+    };
+    if len > shared.config.max_message_size {
+        let f = Failure::new(
+            Code::MessageTooBig,
+            format!("message of {} bytes is larger than the limit of {}", len, shared.config.max_message_size),
+        );
+        return fail(f, result);
+    }
+    match shared.registry.live_state(task_id) {
+        Ok(WS_OPEN) => {}
+        Ok(state) => {
+            let f = Failure::new(Code::NotOpen, format!("socket is not OPEN (readyState {})", state_name(state)));
+            return fail(f, result);
+        }
+        Err(f) => return fail(f, result),
+    }
+    let message = if kind == WS_TEXT {
+        if std::str::from_utf8(bytes).is_err() {
+            return fail(Failure::new(Code::InvalidUtf8, "text message is not valid UTF-8"), result);
+        }
+        // SAFETY: checked just above.
+        Message::Text(Utf8Bytes::from_bytes_unchecked(Bytes::copy_from_slice(bytes)))
+    } else {
+        Message::Binary(Bytes::copy_from_slice(bytes))
+    };
+    match shared.queue.push(Command::Send { task_id, message, result }) {
+        Ok(()) => WS_OK,
+        Err(command) => {
+            command.refuse(&Failure::plain(Code::ShuttingDown));
+            Code::ShuttingDown as i32
+        }
+    }
+}
+
+/// Checks code and reason; on success returns them for the command.
+unsafe fn close_args(code: i32, reason: *const c_char) -> Result<(u16, String), Failure> {
+    let reason = c_bytes(reason).unwrap_or(b"");
+    let code = check_close(code, reason)?;
+    Ok((code, String::from_utf8_lossy(reason).into_owned()))
+}
+
+unsafe fn close(task_id: i64, code: i32, reason: *const c_char, result: ResultCb) -> i32 {
+    let (shared, result) = match runtime_or_fail(task_id, result) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let (code, reason) = match close_args(code, reason) {
+        Ok(args) => args,
+        Err(f) => return report(&shared, task_id, f, result),
+    };
+    if let Err(f) = shared.registry.live_state(task_id) {
+        return report(&shared, task_id, f, result);
+    }
+    match shared.queue.push(Command::Close { task_id, code, reason, result }) {
+        Ok(()) => WS_OK,
+        Err(command) => {
+            command.refuse(&Failure::plain(Code::ShuttingDown));
+            Code::ShuttingDown as i32
+        }
+    }
+}
+
+unsafe fn close_group(group: u64, code: i32, reason: *const c_char, result: ResultCb) -> i32 {
+    let (shared, result) = match runtime_or_fail(0, result) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let (code, reason) = match close_args(code, reason) {
+        Ok(args) => args,
+        Err(f) => return report(&shared, 0, f, result),
+    };
+    match shared.queue.push(Command::CloseGroup { group, code, reason, result }) {
+        Ok(()) => WS_OK,
+        Err(command) => {
+            command.refuse(&Failure::plain(Code::ShuttingDown));
+            Code::ShuttingDown as i32
+        }
+    }
+}
+
+/// Fills `config` with the defaults and sets `struct_size`.
+///
+/// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `config` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        if config.is_null() {
+            return WS_ERR_INVALID_ARGUMENT;
+        }
+        let d = Config::default();
+        config.write(ws_config {
+            struct_size: size_of::<ws_config>() as u32,
+            max_connections_per_group: d.max_connections_per_group,
+            max_message_size: d.max_message_size as u64,
+            max_send_queue: d.max_send_queue as u64,
+            connect_timeout_ms: d.connect_timeout.as_millis() as u32,
+            close_timeout_ms: d.close_timeout.as_millis() as u32,
+        });
+        WS_OK
+    })
+}
+
+/// Zeroes `options` (every option at its default) and sets `struct_size`.
+///
+/// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ws_connect_options_init(options: *mut ws_connect_options) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        if options.is_null() {
+            return WS_ERR_INVALID_ARGUMENT;
+        }
+        let mut o = MaybeUninit::<ws_connect_options>::zeroed().assume_init();
+        o.struct_size = size_of::<ws_connect_options>() as u32;
+        options.write(o);
+        WS_OK
+    })
+}
+
+/// Starts the runtime (the libws thread) with `config`; NULL means the defaults. Optional: any
+/// other call starts the runtime with the defaults if it is not running.
+///
+/// Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
+/// `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not set; `WS_ERR_WRONG_THREAD`
+/// from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
+/// The library copies the config; the caller keeps ownership of it.
+#[no_mangle]
+pub unsafe extern "C" fn ws_init(config: *const ws_config) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        let config = if config.is_null() {
+            Config::default()
+        } else {
+            match read_sized(config, "ws_config") {
+                Ok(c) => Config::from_c(&c),
+                Err(f) => return f.code as i32,
+            }
+        };
+        match runtime::init(config) {
+            Ok(()) => WS_OK,
+            Err(f) => f.code as i32,
+        }
+    })
+}
+
+/// Stops the runtime: every task that is not CLOSED is closed with code 1001 (connecting ones are
+/// aborted), each delivers its close event, the libws thread is joined and all memory freed.
+/// Close handshakes still unfinished after `close_timeout_ms` are cut (error event, then close
+/// 1006). Global listeners are removed. Any later call starts a fresh runtime.
+///
+/// Blocks until done. Returns `WS_OK` (also when nothing was running), or
+/// `WS_ERR_WRONG_THREAD` when called from a libws callback.
+#[no_mangle]
+pub extern "C" fn ws_shutdown() -> i32 {
+    guard(WS_ERR_PANIC, || match runtime::shutdown() {
+        Ok(()) => WS_OK,
+        Err(f) => f.code as i32,
+    })
+}
+
+/// Opens a WebSocket (the mini-program `connectSocket`).
+///
+/// Returns the new task's `socketTaskId` (> 0), unique for the life of the process, or a negative
+/// `WS_ERR_*` code when the call is refused. `options` and everything it points to are copied
+/// before the call returns.
+///
+/// `options->on_result` is called exactly once, on the libws thread: `"connectSocket:ok"` once the
+/// connection attempt has started (as on WeChat, success does not mean open), or
+/// `"connectSocket:fail <detail>"` with the same code this function returned: invalid url,
+/// forbidden header, `exceed max concurrent count (5)`... Only when `options` is NULL or its
+/// `struct_size` is unset is there no callback (the return value is the only report).
+///
+/// When an id is returned, `options->on_event` (and any listener added later) gets, in order: open
+/// or error, messages, then exactly one close event, and nothing after it. Network failures while
+/// connecting (DNS, refused, timeout, handshake) are an error event
+/// (`"connectSocket:fail <detail>"`) followed by close 1006.
+#[no_mangle]
+pub unsafe extern "C" fn ws_connect(options: *const ws_connect_options) -> i64 {
+    guard(WS_ERR_PANIC as i64, || connect(options))
+}
+
+/// Sends one message (`SocketTask.send`). `kind` is `WS_TEXT` (data must be UTF-8) or
+/// `WS_BINARY`. `data` may be NULL when `len` is 0. The bytes are copied before the call returns.
+///
+/// Returns `WS_OK` if the message was queued, or the negative code of the failure. `on_result`
+/// (may be NULL) is called exactly once on the libws thread: `"sendSocketMessage:ok"` when the
+/// whole message has been written to the socket, or `"sendSocketMessage:fail <detail>"`: socket is
+/// not OPEN (readyState CONNECTING/CLOSING), socketTaskId N is closed, unknown socketTaskId,
+/// text message is not valid UTF-8, message too big, send queue full, or the connection was lost
+/// before the message was written.
+#[no_mangle]
+pub unsafe extern "C" fn ws_send(
+    task_id: i64,
+    data: *const u8,
+    len: usize,
+    kind: u32,
+    on_result: ws_result_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(WS_ERR_PANIC, || send(task_id, data, len, kind, ResultCb::new(Api::Send, on_result, user_data)))
+}
+
+/// Closes a task (`SocketTask.close`). `code` is 1000 or 3000–4999 (0 means 1000); `reason` is a
+/// NUL-terminated UTF-8 string of at most 123 bytes, or NULL for none. The reason is copied.
+///
+/// An OPEN task starts the close handshake (CLOSING; the close event follows when the server
+/// answers, or after `close_timeout_ms`). A CONNECTING task is aborted: close event 1006 with no
+/// error event. A task already CLOSING is left as it is.
+///
+/// Returns `WS_OK` or the negative code of the failure. `on_result` (may be NULL) is called once on
+/// the libws thread: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` (invalid close code,
+/// reason too long or not UTF-8, socketTaskId N is closed, unknown socketTaskId); a failed close
+/// sends nothing.
+#[no_mangle]
+pub unsafe extern "C" fn ws_close(
+    task_id: i64,
+    code: i32,
+    reason: *const c_char,
+    on_result: ws_result_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(WS_ERR_PANIC, || close(task_id, code, reason, ResultCb::new(Api::Close, on_result, user_data)))
+}
+
+/// Closes every task of `group` (the host's mini-program went to the background or exited), as
+/// `ws_close` would each one, with the same code and reason rules. Each task delivers its own
+/// close event. `on_result` (may be NULL) is called once with task_id 0: `"closeSocket:ok"`, or
+/// `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is closed).
+#[no_mangle]
+pub unsafe extern "C" fn ws_close_group(
+    group: u64,
+    code: i32,
+    reason: *const c_char,
+    on_result: ws_result_cb,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(WS_ERR_PANIC, || close_group(group, code, reason, ResultCb::new(Api::Close, on_result, user_data)))
+}
+
+/// Adds an event listener for one task (`task_id` > 0: `SocketTask.onOpen/onMessage/...`) or for
+/// every task (`task_id` == 0: the global `onSocket*` listeners). Listeners are called on the
+/// libws thread in the order they were added, a task's own before the global ones.
+///
+/// Returns a handle (> 0) for `ws_off_event`, or `WS_ERR_INVALID_ARGUMENT` (NULL callback),
+/// `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`. `user_data` is passed back
+/// as is; the caller owns it and may free it once `ws_off_event` returned or the task's close
+/// event was delivered.
+#[no_mangle]
+pub extern "C" fn ws_on_event(task_id: i64, on_event: ws_event_cb, user_data: *mut c_void) -> i64 {
+    guard(WS_ERR_PANIC as i64, || {
+        if on_event.is_none() {
+            return WS_ERR_INVALID_ARGUMENT as i64;
+        }
+        if task_id < 0 {
+            return WS_ERR_UNKNOWN_TASK as i64;
+        }
+        let shared = match runtime::get() {
+            Ok(s) => s,
+            Err(f) => return f.code as i64,
+        };
+        let listener = Listener {
+            handle: 0,
+            task_id,
+            cb: on_event,
+            user_data: UserData(user_data),
+            removed: AtomicBool::new(false),
+        };
+        match shared.registry.add_listener(listener) {
+            Ok(handle) => handle,
+            Err(f) => f.code as i64,
+        }
+    })
+}
+
+/// Removes a listener added by `ws_on_event`. After it returns, the listener is not called again;
+/// called from another thread, it first waits for a call of that listener in progress to
+/// return. Called from a callback, it returns at once (no deadlock).
+///
+/// Returns `WS_OK` or `WS_ERR_UNKNOWN_LISTENER` (never added, already removed, or its task closed).
+#[no_mangle]
+pub extern "C" fn ws_off_event(handle: i64) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        let Some(shared) = runtime::current() else { return WS_ERR_UNKNOWN_LISTENER };
+        let Some(listener) = shared.registry.remove_listener(handle) else { return WS_ERR_UNKNOWN_LISTENER };
+        listener.removed.store(true, Ordering::Release);
+        if !runtime::on_loop_thread() {
+            shared.registry.wait_not_calling(handle);
+        }
+        WS_OK
+    })
+}
+
+/// The task's readyState: `WS_CONNECTING`, `WS_OPEN`, `WS_CLOSING` or `WS_CLOSED` (also for every
+/// id that was issued and has closed). `WS_ERR_UNKNOWN_TASK` for an id never issued. Any thread.
+#[no_mangle]
+pub extern "C" fn ws_ready_state(task_id: i64) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        let state = match runtime::current() {
+            Some(shared) => shared.registry.state(task_id),
+            None => Err(absent(task_id)),
+        };
+        match state {
+            Ok(s) => s,
+            Err(f) if f.code == Code::Closed => WS_CLOSED,
+            Err(f) => f.code as i32,
+        }
+    })
+}
+
+/// A static, NUL-terminated English message for a `WS_OK`/`WS_ERR_*` code ("unknown error code"
+/// for others). Never NULL; never free it.
+#[no_mangle]
+pub extern "C" fn ws_strerror(code: i32) -> *const c_char {
+    let text = Code::from_i32(code).map(Code::message).unwrap_or("unknown error code\0");
+    text.as_ptr() as *const c_char
+}
+
+/// The library version as a static NUL-terminated string, e.g. "0.1.0".
+#[no_mangle]
+pub extern "C" fn ws_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_constants_match_codes() {
+        let constants = [
+            WS_OK,
+            WS_ERR_INVALID_ARGUMENT,
+            WS_ERR_INVALID_URL,
+            WS_ERR_INVALID_HEADER,
+            WS_ERR_TOO_MANY_CONNECTIONS,
+            WS_ERR_UNKNOWN_TASK,
+            WS_ERR_CLOSED,
+            WS_ERR_NOT_OPEN,
+            WS_ERR_INVALID_CLOSE_CODE,
+            WS_ERR_REASON_TOO_LONG,
+            WS_ERR_INVALID_UTF8,
+            WS_ERR_MESSAGE_TOO_BIG,
+            WS_ERR_QUEUE_FULL,
+            WS_ERR_TIMEOUT,
+            WS_ERR_DNS,
+            WS_ERR_CONNECT,
+            WS_ERR_HANDSHAKE,
+            WS_ERR_IO,
+            WS_ERR_PROTOCOL,
+            WS_ERR_TLS,
+            WS_ERR_SHUTTING_DOWN,
+            WS_ERR_RUNTIME,
+            WS_ERR_PANIC,
+            WS_ERR_ABORTED,
+            WS_ERR_WRONG_THREAD,
+            WS_ERR_UNKNOWN_LISTENER,
+            WS_ERR_ALREADY_RUNNING,
+        ];
+        let codes: Vec<i32> = Code::ALL.iter().map(|c| *c as i32).collect();
+        assert_eq!(constants.to_vec(), codes);
+    }
+
+    #[test]
+    fn strerror_is_static_and_total() {
+        let s = unsafe { CStr::from_ptr(ws_strerror(WS_ERR_TOO_MANY_CONNECTIONS)) };
+        assert_eq!(s.to_str().unwrap(), "exceed max concurrent count");
+        let s = unsafe { CStr::from_ptr(ws_strerror(12345)) };
+        assert_eq!(s.to_str().unwrap(), "unknown error code");
+    }
+
+    #[test]
+    fn read_sized_zero_fills_older_structs() {
+        let mut o = unsafe { MaybeUninit::<ws_connect_options>::zeroed().assume_init() };
+        assert_eq!(unsafe { read_sized(&o, "o") }.unwrap_err().code, Code::InvalidArgument);
+        o.struct_size = 16;
+        o.group = 99;
+        let got = unsafe { read_sized(&o, "o") }.unwrap();
+        assert_eq!(got.group, 0, "fields past struct_size read as zero");
+    }
+}

@@ -1,0 +1,222 @@
+//! The C types: option structs, events, results and callback signatures. Names are the C names.
+#![allow(non_camel_case_types)]
+
+use std::os::raw::{c_char, c_void};
+
+/// readyState: the connection is being set up (DNS, TCP, WebSocket handshake).
+pub const WS_CONNECTING: i32 = 0;
+/// readyState: the handshake succeeded; messages flow both ways.
+pub const WS_OPEN: i32 = 1;
+/// readyState: a close frame was sent or received; waiting for the close handshake to finish.
+pub const WS_CLOSING: i32 = 2;
+/// readyState: closed; the close event was (or is being) delivered.
+pub const WS_CLOSED: i32 = 3;
+
+/// Message type for `ws_send` and message events: UTF-8 text.
+pub const WS_TEXT: u32 = 1;
+/// Message type for `ws_send` and message events: binary.
+pub const WS_BINARY: u32 = 2;
+
+/// Event kind: the handshake succeeded. See `ws_event.open`.
+pub const WS_EVENT_OPEN: u32 = 1;
+/// Event kind: a whole message arrived. See `ws_event.message`.
+pub const WS_EVENT_MESSAGE: u32 = 2;
+/// Event kind: the connection failed; a close event always follows. See `ws_event.error`.
+pub const WS_EVENT_ERROR: u32 = 3;
+/// Event kind: the task is CLOSED; the last event of the task. See `ws_event.close`.
+pub const WS_EVENT_CLOSE: u32 = 4;
+
+/// Result and error codes (`ws_result.code`, `ws_event.error.code`, negative return values).
+/// `ws_strerror` turns each into a static message.
+pub const WS_OK: i32 = 0;
+/// A NULL pointer where one is required, a bad struct_size, an unknown message type, a bad
+/// protocol name.
+pub const WS_ERR_INVALID_ARGUMENT: i32 = -1;
+/// The URL is empty, malformed, or not ws:// / wss://.
+pub const WS_ERR_INVALID_URL: i32 = -2;
+/// An extra request header is malformed or one the handshake owns (Referer, Host, Upgrade,
+/// Connection, Sec-WebSocket-*).
+pub const WS_ERR_INVALID_HEADER: i32 = -3;
+/// The group already has its maximum of open-or-connecting sockets.
+pub const WS_ERR_TOO_MANY_CONNECTIONS: i32 = -4;
+/// The socketTaskId was never handed out (0, negative, or not yet issued).
+pub const WS_ERR_UNKNOWN_TASK: i32 = -5;
+/// The task is CLOSED (a stale id).
+pub const WS_ERR_CLOSED: i32 = -6;
+/// The task is CONNECTING or CLOSING, so it cannot send.
+pub const WS_ERR_NOT_OPEN: i32 = -7;
+/// A close code other than 1000 or 3000–4999.
+pub const WS_ERR_INVALID_CLOSE_CODE: i32 = -8;
+/// A close reason longer than 123 bytes.
+pub const WS_ERR_REASON_TOO_LONG: i32 = -9;
+/// A text message or close reason that is not valid UTF-8.
+pub const WS_ERR_INVALID_UTF8: i32 = -10;
+/// A message larger than the configured maximum (sent or received).
+pub const WS_ERR_MESSAGE_TOO_BIG: i32 = -11;
+/// The task's send queue is over its configured byte limit; nothing queued was dropped.
+pub const WS_ERR_QUEUE_FULL: i32 = -12;
+/// The connect timeout expired (DNS, TCP and handshake together), or the close handshake did
+/// not finish in time.
+pub const WS_ERR_TIMEOUT: i32 = -13;
+/// The host name could not be resolved.
+pub const WS_ERR_DNS: i32 = -14;
+/// The TCP connection could not be made (refused, unreachable) on any resolved address.
+pub const WS_ERR_CONNECT: i32 = -15;
+/// The server's handshake response was not a valid WebSocket upgrade (status, headers,
+/// subprotocol).
+pub const WS_ERR_HANDSHAKE: i32 = -16;
+/// The connection broke (reset, closed without a close frame, I/O error).
+pub const WS_ERR_IO: i32 = -17;
+/// The server violated the WebSocket protocol.
+pub const WS_ERR_PROTOCOL: i32 = -18;
+/// TLS failed (wss://).
+pub const WS_ERR_TLS: i32 = -19;
+/// `ws_shutdown` is in progress.
+pub const WS_ERR_SHUTTING_DOWN: i32 = -20;
+/// The runtime could not start (thread or poller creation failed).
+pub const WS_ERR_RUNTIME: i32 = -21;
+/// An internal error was caught before it could cross into C.
+pub const WS_ERR_PANIC: i32 = -22;
+/// The connection attempt was aborted by `ws_close` before it opened.
+pub const WS_ERR_ABORTED: i32 = -23;
+/// The call is not allowed from a libws callback (`ws_shutdown`, `ws_init`).
+pub const WS_ERR_WRONG_THREAD: i32 = -24;
+/// `ws_off_event` with a handle that is not registered.
+pub const WS_ERR_UNKNOWN_LISTENER: i32 = -25;
+/// `ws_init` while the runtime is already running.
+pub const WS_ERR_ALREADY_RUNNING: i32 = -26;
+
+/// One HTTP header: two NUL-terminated strings.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ws_header {
+    pub name: *const c_char,
+    pub value: *const c_char,
+}
+
+/// The outcome of one call (`ws_connect`, `ws_send`, `ws_close`, `ws_close_group`).
+///
+/// `err_msg` is NUL-terminated UTF-8 in the mini-program format: `"connectSocket:ok"`,
+/// `"sendSocketMessage:fail socket is not OPEN"`, `"closeSocket:fail invalid close code 999: ..."`.
+/// The struct and its string are valid only for the duration of the callback: copy what you keep.
+#[repr(C)]
+pub struct ws_result {
+    /// The task the call was about (0 for `ws_close_group`).
+    pub task_id: i64,
+    /// `WS_OK` (success) or a negative `WS_ERR_*` code (fail).
+    pub code: i32,
+    pub err_msg: *const c_char,
+}
+
+/// Called exactly once per call that takes it, on the libws thread, with no library lock held.
+/// Plays the role of success/fail/complete: success when `result->code == WS_OK`.
+pub type ws_result_cb = Option<unsafe extern "C" fn(result: *const ws_result, user_data: *mut c_void)>;
+
+/// `WS_EVENT_OPEN`: response headers and the subprotocol the server chose ("" if none).
+#[repr(C)]
+pub struct ws_open_event {
+    pub headers: *const ws_header,
+    pub header_count: usize,
+    pub protocol: *const c_char,
+}
+
+/// `WS_EVENT_MESSAGE`: one whole message. `data` is not NUL-terminated; it may be NULL when
+/// `len` is 0. Text is valid UTF-8.
+#[repr(C)]
+pub struct ws_message_event {
+    pub data: *const u8,
+    pub len: usize,
+    /// `WS_TEXT` or `WS_BINARY`.
+    pub kind: u32,
+}
+
+/// `WS_EVENT_ERROR`: why the connection failed; a close event follows.
+#[repr(C)]
+pub struct ws_error_event {
+    /// A negative `WS_ERR_*` code.
+    pub code: i32,
+    /// `"connectSocket:fail <detail>"` while connecting, `"onSocketError:fail <detail>"` after open.
+    pub err_msg: *const c_char,
+}
+
+/// `WS_EVENT_CLOSE`: the task is CLOSED. `code` is the server's close code (or, for a client
+/// close, the code the server echoed), 1005 when the close frame had none, 1006 when the
+/// connection dropped or was aborted without a close handshake.
+#[repr(C)]
+pub struct ws_close_event {
+    pub code: u16,
+    /// NUL-terminated UTF-8; "" when there is none.
+    pub reason: *const c_char,
+    pub reason_len: usize,
+    /// True when the close handshake completed.
+    pub was_clean: bool,
+}
+
+/// One event of one task. Only the member named by `kind` is meaningful; the others are zeroed.
+/// The struct and everything it points to are valid only for the duration of the callback.
+#[repr(C)]
+pub struct ws_event {
+    /// `WS_EVENT_OPEN`, `WS_EVENT_MESSAGE`, `WS_EVENT_ERROR` or `WS_EVENT_CLOSE`.
+    pub kind: u32,
+    pub task_id: i64,
+    pub open: ws_open_event,
+    pub message: ws_message_event,
+    pub error: ws_error_event,
+    pub close: ws_close_event,
+}
+
+/// Called for each event, on the libws thread, with no library lock held. It may call any
+/// `ws_*` function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
+pub type ws_event_cb = Option<unsafe extern "C" fn(event: *const ws_event, user_data: *mut c_void)>;
+
+/// Runtime configuration for `ws_init`. Fill with `ws_config_init`, then change fields; every
+/// zero field means its default.
+#[repr(C)]
+pub struct ws_config {
+    /// `sizeof(ws_config)`: set by `ws_config_init`.
+    pub struct_size: u32,
+    /// Open-or-connecting sockets per group. Default 5 (WeChat's limit).
+    pub max_connections_per_group: u32,
+    /// Largest message sent or received, in bytes. Default 64 MiB.
+    pub max_message_size: u64,
+    /// Bytes a task may have queued but not yet written to the kernel. A send that would pass it
+    /// fails with `WS_ERR_QUEUE_FULL` (one message up to `max_message_size` is always accepted
+    /// into an empty queue). Default 64 MiB.
+    pub max_send_queue: u64,
+    /// Default connect timeout (DNS + TCP + handshake) for tasks that give none. Default 60000.
+    pub connect_timeout_ms: u32,
+    /// How long to wait for the server's side of the close handshake before dropping the
+    /// connection (and during `ws_shutdown`). Default 5000.
+    pub close_timeout_ms: u32,
+}
+
+/// Options for `ws_connect`. Fill with `ws_connect_options_init`, then set fields; zero values
+/// are the defaults. The library copies everything it needs before `ws_connect` returns.
+#[repr(C)]
+pub struct ws_connect_options {
+    /// `sizeof(ws_connect_options)`: set by `ws_connect_options_init`.
+    pub struct_size: u32,
+    /// NUL-terminated `ws://` or `wss://` URL. Required.
+    pub url: *const c_char,
+    /// Extra request headers (`header_count` of them). Referer, Host, Upgrade, Connection and
+    /// Sec-WebSocket-* are refused with `WS_ERR_INVALID_HEADER`.
+    pub headers: *const ws_header,
+    pub header_count: usize,
+    /// Subprotocols to offer (`protocol_count` NUL-terminated tokens).
+    pub protocols: *const *const c_char,
+    pub protocol_count: usize,
+    /// Set TCP_NODELAY on the socket. Default false, as WeChat.
+    pub tcp_no_delay: bool,
+    /// Connect timeout in ms covering DNS, TCP and the handshake. 0 = the runtime default
+    /// (60000 unless configured).
+    pub timeout_ms: u32,
+    /// The first listener of this task, registered before any event can fire. May be NULL.
+    pub on_event: ws_event_cb,
+    pub event_user_data: *mut c_void,
+    /// Called once with the result of this call. May be NULL.
+    pub on_result: ws_result_cb,
+    pub result_user_data: *mut c_void,
+    /// The mini-program instance this socket counts against (the per-group limit and
+    /// `ws_close_group`). Any value; 0 is a group like the others.
+    pub group: u64,
+}

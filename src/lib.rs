@@ -1,0 +1,20 @@
+//! libws: a WebSocket client with a C ABI for mini-program host runtimes.
+//!
+//! Data flows one way each direction: C call → `ffi::api` → `Command` → loop thread → `Task` →
+//! socket, and socket → `Task` → `Output` → `event` → C callback. See docs/ARCHITECTURE.md.
+
+mod callback;
+mod command;
+mod config;
+mod dns;
+mod error;
+mod event;
+mod event_loop;
+pub mod ffi;
+mod options;
+mod registry;
+mod runtime;
+mod task;
+
+pub use ffi::api::*;
+pub use ffi::types::*;

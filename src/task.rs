@@ -1,0 +1,444 @@
+//! One connection's state machine: resolving → TCP connecting → WebSocket handshake → open →
+//! closing → closed. It does I/O on its socket when the loop says it is ready, and reports what
+//! happened as `Output`s; it never calls C code itself, so the loop can deliver outputs with no
+//! borrow of the task held.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tungstenite::handshake::client::{ClientHandshake, Request, Response};
+use tungstenite::handshake::{HandshakeError, MidHandshake};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+use crate::callback::{c_string, ResultCb};
+use crate::command::ConnectRequest;
+use crate::config::Config;
+use crate::error::{Api, Code, Failure};
+use crate::ffi::types::{WS_CLOSING, WS_OPEN};
+
+/// How many messages one task may deliver per readiness before others get a turn.
+const READ_BUDGET: usize = 64;
+
+/// Close code reported when the connection ended without a close handshake.
+const ABNORMAL: u16 = 1006;
+/// Close code reported when the server's close frame carried no code.
+const NO_STATUS: u16 = 1005;
+
+pub enum Output {
+    State(i32),
+    Open { headers: Vec<(CString, CString)>, protocol: CString },
+    Message(Message),
+    Error { failure: Failure, api: Api },
+    Close { code: u16, reason: String, clean: bool },
+    Result(ResultCb, Result<(), Failure>),
+}
+
+enum Phase {
+    Resolving,
+    Connecting(TcpStream),
+    Handshaking(MidHandshake<ClientHandshake<TcpStream>>),
+    Open(WebSocket<TcpStream>),
+    Closed,
+}
+
+pub struct Task {
+    pub id: i64,
+    pub group: u64,
+    phase: Phase,
+    request: Option<Request>,
+    addrs: VecDeque<SocketAddr>,
+    last_connect_error: Option<String>,
+    tcp_no_delay: bool,
+    ws_config: WebSocketConfig,
+    max_send_queue: usize,
+    close_timeout: Duration,
+    /// Sends written into tungstenite's buffer but not yet flushed to the kernel.
+    pending: Vec<ResultCb>,
+    pending_bytes: usize,
+    /// The server's close frame: (code, reason), 1005 when it had no code.
+    peer_close: Option<(u16, String)>,
+    deadline: Option<Instant>,
+    new_deadline: bool,
+    /// Set when the read budget ran out with data possibly left in the socket.
+    pub more_to_read: bool,
+}
+
+fn io_failure(code: Code, e: &io::Error) -> Failure {
+    let detail = match e.kind() {
+        io::ErrorKind::ConnectionReset => "connection reset by peer".to_string(),
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::BrokenPipe => "broken pipe".to_string(),
+        io::ErrorKind::UnexpectedEof => "connection closed by peer".to_string(),
+        _ => e.to_string(),
+    };
+    Failure::new(code, detail)
+}
+
+fn would_block(e: &WsError) -> bool {
+    matches!(e, WsError::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Maps a tungstenite error to our failure and the close code we send (if any) before dropping.
+fn classify(e: &WsError) -> (Failure, Option<u16>) {
+    match e {
+        WsError::Io(io) => (io_failure(Code::Io, io), None),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            (Failure::new(Code::Io, "connection closed without a close frame"), None)
+        }
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
+            Failure::new(Code::MessageTooBig, format!("message of {} bytes is larger than the limit of {}", size, max_size)),
+            Some(1009),
+        ),
+        WsError::Capacity(c) => (Failure::new(Code::MessageTooBig, c.to_string()), Some(1009)),
+        WsError::Utf8(_) => (Failure::new(Code::InvalidUtf8, "server sent invalid UTF-8 text"), Some(1007)),
+        WsError::Protocol(p) => (Failure::new(Code::Protocol, format!("protocol error: {}", p)), Some(1002)),
+        WsError::AttackAttempt => (Failure::new(Code::Protocol, "protocol error: attack attempt"), Some(1002)),
+        other => (Failure::new(Code::Io, other.to_string()), None),
+    }
+}
+
+fn handshake_failure(e: &WsError) -> Failure {
+    match e {
+        WsError::Http(resp) => Failure::new(
+            Code::Handshake,
+            format!("handshake failed: server answered HTTP {} instead of 101", resp.status().as_u16()),
+        ),
+        WsError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof || io.kind() == io::ErrorKind::ConnectionReset => {
+            Failure::new(Code::Handshake, "handshake failed: connection closed by server")
+        }
+        WsError::Io(io) => io_failure(Code::Handshake, io),
+        WsError::Protocol(p) => Failure::new(Code::Handshake, format!("handshake failed: {}", p)),
+        other => Failure::new(Code::Handshake, format!("handshake failed: {}", other)),
+    }
+}
+
+fn open_output(response: &Response) -> Output {
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| (c_string(name.as_str()), c_string(&String::from_utf8_lossy(value.as_bytes()))))
+        .collect();
+    let protocol = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .map(|v| c_string(&String::from_utf8_lossy(v.as_bytes())))
+        .unwrap_or_default();
+    Output::Open { headers, protocol }
+}
+
+impl Task {
+    pub fn new(req: ConnectRequest, config: &Config) -> Task {
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(16 * 1024)
+            .write_buffer_size(64 * 1024)
+            .max_message_size(Some(config.max_message_size))
+            .max_frame_size(Some(config.max_message_size));
+        Task {
+            id: req.task_id,
+            group: req.group,
+            phase: Phase::Resolving,
+            request: Some(req.request),
+            addrs: VecDeque::new(),
+            last_connect_error: None,
+            tcp_no_delay: req.tcp_no_delay,
+            ws_config,
+            max_send_queue: config.max_send_queue,
+            close_timeout: config.close_timeout,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            peer_close: None,
+            deadline: Some(req.deadline),
+            new_deadline: true,
+            more_to_read: false,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    fn token(&self) -> Token {
+        Token(self.id as usize)
+    }
+
+    /// A deadline set since the last call, for the loop's timer heap.
+    pub fn take_new_deadline(&mut self) -> Option<Instant> {
+        if std::mem::take(&mut self.new_deadline) {
+            self.deadline
+        } else {
+            None
+        }
+    }
+
+    fn set_deadline(&mut self, at: Instant) {
+        self.deadline = Some(at);
+        self.new_deadline = true;
+    }
+
+    /// The addresses to try, from DNS or an IP literal.
+    pub fn resolved(&mut self, addrs: Result<Vec<SocketAddr>, String>, registry: &Registry, out: &mut Vec<Output>) {
+        if !matches!(self.phase, Phase::Resolving) {
+            return;
+        }
+        match addrs {
+            Ok(addrs) => {
+                self.addrs = addrs.into();
+                self.connect_next(registry, out);
+            }
+            Err(detail) => self.fail(Failure::new(Code::Dns, detail), None, out),
+        }
+    }
+
+    /// Starts a TCP connection to the next address, or fails when none is left.
+    fn connect_next(&mut self, registry: &Registry, out: &mut Vec<Output>) {
+        while let Some(addr) = self.addrs.pop_front() {
+            let attempt = TcpStream::connect(addr).and_then(|mut s| {
+                registry.register(&mut s, self.token(), Interest::READABLE | Interest::WRITABLE)?;
+                Ok(s)
+            });
+            match attempt {
+                Ok(stream) => {
+                    self.phase = Phase::Connecting(stream);
+                    return;
+                }
+                Err(e) => self.last_connect_error = Some(format!("{}: {}", addr, io_failure(Code::Connect, &e).detail)),
+            }
+        }
+        let detail = self.last_connect_error.take().unwrap_or_else(|| "no address to connect to".into());
+        self.fail(Failure::new(Code::Connect, format!("could not connect to {}", detail)), None, out);
+    }
+
+    /// The socket is ready (readable, writable or both): make all the progress we can.
+    pub fn on_ready(&mut self, registry: &Registry, out: &mut Vec<Output>) {
+        if let Phase::Connecting(stream) = &self.phase {
+            let error = match stream.take_error() {
+                Ok(Some(e)) | Err(e) => Some(e),
+                Ok(None) => match stream.peer_addr() {
+                    Ok(_) => None,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                    Err(e) => Some(e),
+                },
+            };
+            if let Some(e) = error {
+                let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "server".into());
+                self.last_connect_error = Some(format!("{}: {}", addr, io_failure(Code::Connect, &e).detail));
+                let _ = std::mem::replace(&mut self.phase, Phase::Resolving);
+                return self.connect_next(registry, out);
+            }
+            let Phase::Connecting(stream) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
+            if self.tcp_no_delay {
+                let _ = stream.set_nodelay(true);
+            }
+            let request = self.request.take().expect("request is kept until the handshake starts");
+            match ClientHandshake::start(stream, request, Some(self.ws_config)) {
+                Ok(mid) => self.handshake(mid, out),
+                Err(e) => self.fail(handshake_failure(&e), None, out),
+            }
+        } else if let Phase::Handshaking(_) = self.phase {
+            let Phase::Handshaking(mid) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
+            self.handshake(mid, out);
+        } else if let Phase::Open(_) = self.phase {
+            self.read(out);
+            self.flush(out);
+        }
+    }
+
+    fn handshake(&mut self, mid: MidHandshake<ClientHandshake<TcpStream>>, out: &mut Vec<Output>) {
+        match mid.handshake() {
+            Ok((ws, response)) => {
+                self.phase = Phase::Open(ws);
+                self.deadline = None;
+                out.push(Output::State(WS_OPEN));
+                out.push(open_output(&response));
+                // Frames may have arrived with the response; edge-triggered readiness won't repeat.
+                self.read(out);
+                self.flush(out);
+            }
+            Err(HandshakeError::Interrupted(mid)) => self.phase = Phase::Handshaking(mid),
+            Err(HandshakeError::Failure(e)) => self.fail(handshake_failure(&e), None, out),
+        }
+    }
+
+    fn read(&mut self, out: &mut Vec<Output>) {
+        self.more_to_read = false;
+        for _ in 0..READ_BUDGET {
+            let Phase::Open(ws) = &mut self.phase else { return };
+            match ws.read() {
+                Ok(m @ (Message::Text(_) | Message::Binary(_))) => out.push(Output::Message(m)),
+                Ok(Message::Close(frame)) => {
+                    self.peer_close = Some(match frame {
+                        Some(f) => (u16::from(f.code), f.reason.to_string()),
+                        None => (NO_STATUS, String::new()),
+                    });
+                    if self.deadline.is_none() {
+                        out.push(Output::State(WS_CLOSING));
+                        self.set_deadline(Instant::now() + self.close_timeout);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return,
+                Err(WsError::ConnectionClosed) => return self.finish_clean(out),
+                Err(e) => {
+                    let (failure, send) = classify(&e);
+                    return self.fail(failure, send, out);
+                }
+            }
+        }
+        self.more_to_read = true;
+    }
+
+    /// Writes out everything buffered. When all of it reached the kernel, the pending sends
+    /// succeed.
+    pub fn flush(&mut self, out: &mut Vec<Output>) {
+        let Phase::Open(ws) = &mut self.phase else { return };
+        match ws.flush() {
+            Ok(()) => {
+                self.pending_bytes = 0;
+                for cb in self.pending.drain(..) {
+                    out.push(Output::Result(cb, Ok(())));
+                }
+            }
+            Err(e) if would_block(&e) => {}
+            Err(WsError::ConnectionClosed) => self.finish_clean(out),
+            Err(e) => {
+                let (failure, _) = classify(&e);
+                self.fail(failure, None, out);
+            }
+        }
+    }
+
+    /// Queues a message; its result comes when it is flushed. Returns whether a flush is due.
+    pub fn send(&mut self, message: Message, result: ResultCb, out: &mut Vec<Output>) -> bool {
+        let Phase::Open(ws) = &mut self.phase else {
+            let state = if self.is_closed() { "CLOSED" } else { "CONNECTING" };
+            let f = Failure::new(Code::NotOpen, format!("socket is not OPEN (readyState {})", state));
+            out.push(Output::Result(result, Err(f)));
+            return false;
+        };
+        if !ws.can_write() {
+            let f = Failure::new(Code::NotOpen, "socket is not OPEN (readyState CLOSING)");
+            out.push(Output::Result(result, Err(f)));
+            return false;
+        }
+        let len = message.len();
+        if self.pending_bytes > 0 && self.pending_bytes + len > self.max_send_queue {
+            let f = Failure::new(
+                Code::QueueFull,
+                format!("send queue full: {} bytes queued, limit {}", self.pending_bytes, self.max_send_queue),
+            );
+            out.push(Output::Result(result, Err(f)));
+            return false;
+        }
+        match ws.write(message) {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => {}
+            Err(e) => {
+                let (failure, send) = classify(&e);
+                out.push(Output::Result(result, Err(failure.clone())));
+                self.fail(failure, send, out);
+                return false;
+            }
+        }
+        self.pending_bytes += len;
+        self.pending.push(result);
+        true
+    }
+
+    /// Starts the close handshake (open), or aborts the attempt (connecting).
+    pub fn close(&mut self, code: u16, reason: &str, result: ResultCb, out: &mut Vec<Output>) {
+        match &mut self.phase {
+            Phase::Closed => {
+                out.push(Output::Result(result, Err(Failure::new(Code::Closed, format!("socketTaskId {} is closed", self.id)))));
+            }
+            Phase::Open(ws) => {
+                out.push(Output::Result(result, Ok(())));
+                if !ws.can_write() {
+                    return; // already closing: the first close wins
+                }
+                let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                out.push(Output::State(WS_CLOSING));
+                let closed = ws.close(Some(frame));
+                self.set_deadline(Instant::now() + self.close_timeout);
+                match closed {
+                    Ok(()) => {}
+                    Err(e) if would_block(&e) => {}
+                    Err(e) => self.fail(classify(&e).0, None, out),
+                }
+            }
+            _ => {
+                out.push(Output::Result(result, Ok(())));
+                self.abort(out);
+            }
+        }
+    }
+
+    /// Ends a connection that is not open yet: close 1006, no error event (the caller asked).
+    pub fn abort(&mut self, out: &mut Vec<Output>) {
+        self.phase = Phase::Closed;
+        self.fail_pending(&Failure::new(Code::Aborted, "connection aborted"), out);
+        out.push(Output::Close { code: ABNORMAL, reason: String::new(), clean: false });
+    }
+
+    /// The deadline passed: the connect timeout or the close handshake timeout.
+    pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Output>) {
+        match self.deadline {
+            Some(d) if d <= now => {}
+            _ => return,
+        }
+        self.deadline = None;
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Open(_) => {
+                if self.peer_close.is_some() {
+                    // Close frames were exchanged; the server just never closed TCP.
+                    self.finish_clean(out);
+                } else {
+                    self.fail(Failure::new(Code::Timeout, "timeout: the server did not finish the close handshake"), None, out);
+                }
+            }
+            _ => self.fail(Failure::new(Code::Timeout, "timeout"), None, out),
+        }
+    }
+
+    /// The close handshake completed.
+    fn finish_clean(&mut self, out: &mut Vec<Output>) {
+        self.phase = Phase::Closed;
+        self.fail_pending(&Failure::new(Code::Closed, "socket closed before the message was sent"), out);
+        let (code, reason) = self.peer_close.take().unwrap_or((NO_STATUS, String::new()));
+        out.push(Output::Close { code, reason, clean: true });
+    }
+
+    /// Fails the connection: error event, the pending sends fail, close event. `send` is the
+    /// close code to tell the server first (protocol errors), reported as the close code too.
+    pub fn fail(&mut self, failure: Failure, send: Option<u16>, out: &mut Vec<Output>) {
+        let api = match self.phase {
+            Phase::Open(_) => Api::Socket,
+            _ => Api::Connect,
+        };
+        if let (Phase::Open(ws), Some(code)) = (&mut self.phase, send) {
+            let frame = CloseFrame { code: CloseCode::from(code), reason: "".into() };
+            let _ = ws.close(Some(frame));
+            let _ = ws.flush();
+        }
+        self.phase = Phase::Closed;
+        out.push(Output::Error { failure: failure.clone(), api });
+        self.fail_pending(&Failure::new(failure.code, format!("message not sent: {}", failure.detail)), out);
+        out.push(Output::Close { code: send.unwrap_or(ABNORMAL), reason: String::new(), clean: false });
+    }
+
+    fn fail_pending(&mut self, failure: &Failure, out: &mut Vec<Output>) {
+        self.pending_bytes = 0;
+        for cb in self.pending.drain(..) {
+            out.push(Output::Result(cb, Err(failure.clone())));
+        }
+    }
+}
