@@ -57,6 +57,8 @@ pub struct Task {
     request: Option<Request>,
     addrs: VecDeque<SocketAddr>,
     last_connect_error: Option<String>,
+    /// The address of the TCP connection in progress, for the error message.
+    current_addr: Option<SocketAddr>,
     tcp_no_delay: bool,
     ws_config: WebSocketConfig,
     max_send_queue: usize,
@@ -149,6 +151,7 @@ impl Task {
             request: Some(req.request),
             addrs: VecDeque::new(),
             last_connect_error: None,
+            current_addr: None,
             tcp_no_delay: req.tcp_no_delay,
             ws_config,
             max_send_queue: config.max_send_queue,
@@ -207,6 +210,7 @@ impl Task {
             });
             match attempt {
                 Ok(stream) => {
+                    self.current_addr = Some(addr);
                     self.phase = Phase::Connecting(stream);
                     return;
                 }
@@ -229,7 +233,7 @@ impl Task {
                 },
             };
             if let Some(e) = error {
-                let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "server".into());
+                let addr = self.current_addr.map(|a| a.to_string()).unwrap_or_else(|| "server".into());
                 self.last_connect_error = Some(format!("{}: {}", addr, io_failure(Code::Connect, &e).detail));
                 let _ = std::mem::replace(&mut self.phase, Phase::Resolving);
                 return self.connect_next(registry, out);
