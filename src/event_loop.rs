@@ -27,6 +27,8 @@ pub struct EventLoop {
     resolver: crate::dns::Resolver,
     /// Tasks with writes buffered since the last flush.
     dirty: Vec<i64>,
+    /// Tasks that used up their read budget and may have more to read.
+    ready: Vec<i64>,
     out: Vec<Output>,
     listeners: Vec<Arc<Listener>>,
     /// Set by `ws_shutdown`: when to give up on close handshakes.
@@ -47,6 +49,7 @@ impl EventLoop {
             timers: BinaryHeap::new(),
             resolver,
             dirty: Vec::new(),
+            ready: Vec::new(),
             out: Vec::new(),
             listeners: Vec::new(),
             stopping: None,
@@ -87,9 +90,12 @@ impl EventLoop {
                     self.drive(ev.token().0 as i64);
                 }
             }
-            let busy: Vec<i64> = self.tasks.iter().filter(|(_, t)| t.more_to_read).map(|(id, _)| *id).collect();
-            for id in busy {
+            let mut ready = std::mem::take(&mut self.ready);
+            for id in ready.drain(..) {
                 self.drive(id);
+            }
+            if self.ready.is_empty() {
+                self.ready = ready; // keep the allocation
             }
             self.shared.queue.take(&mut commands);
             for command in commands.drain(..) {
@@ -109,7 +115,7 @@ impl EventLoop {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if self.tasks.values().any(|t| t.more_to_read) {
+        if !self.ready.is_empty() {
             return Some(Duration::ZERO);
         }
         let next = self.timers.peek().map(|Reverse((at, _))| *at);
@@ -134,6 +140,9 @@ impl EventLoop {
         if let Some(task) = self.tasks.get_mut(&id) {
             if let Some(at) = task.take_new_deadline() {
                 self.timers.push(Reverse((at, id)));
+            }
+            if std::mem::take(&mut task.more_to_read) {
+                self.ready.push(id);
             }
             closed = task.is_closed();
         }

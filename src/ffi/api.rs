@@ -86,6 +86,9 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     let url = c_bytes(o.url).ok_or_else(|| Failure::new(Code::InvalidUrl, "invalid url: url is NULL"))?;
     let url = std::str::from_utf8(url).map_err(|_| Failure::new(Code::InvalidUrl, "invalid url: not valid UTF-8"))?;
     let url = parse_url(url)?;
+    if url.secure {
+        return Err(Failure::new(Code::Tls, "wss:// is not supported by this build yet"));
+    }
     let uri: Uri = url.to_uri().parse().map_err(|e| {
         Failure::new(Code::InvalidUrl, format!("invalid url \"{}\": {}", url.to_uri(), e))
     })?;
