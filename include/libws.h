@@ -164,6 +164,17 @@ typedef struct ws_config {
   // How long to wait for the server's side of the close handshake before dropping the
   // connection (and during `ws_shutdown`). Default 5000.
   uint32_t close_timeout_ms;
+  // wss://: extra CA certificates to trust (`ca_pem_len` bytes of PEM, one or more
+  // CERTIFICATE blocks), beside the Mozilla roots built into the library. Copied by `ws_init`.
+  const uint8_t *ca_pem;
+  size_t ca_pem_len;
+  // wss://: also trust the operating system's certificate store where it can be read
+  // (Linux files, macOS/iOS keychain, Windows store; not Android). Default false.
+  bool use_system_roots;
+  // DANGEROUS, development only: accept any server certificate (unknown issuer, wrong host,
+  // expired) for every wss:// task, like the "don't verify" switch of WeChat's developer tools.
+  // Anyone on the network path can then read and change the traffic. Default false.
+  bool dangerous_skip_certificate_verification;
 } ws_config;
 
 // One HTTP header: two NUL-terminated strings.
@@ -269,6 +280,12 @@ typedef struct ws_connect_options {
   // The mini-program instance this socket counts against (the per-group limit and
   // `ws_close_group`). Any value; 0 is a group like the others.
   uint64_t group;
+  // wss://: extra CA certificates (PEM) trusted for this task only, on top of the runtime's.
+  const uint8_t *ca_pem;
+  size_t ca_pem_len;
+  // DANGEROUS, development only: accept any server certificate for this task. See
+  // `ws_config.dangerous_skip_certificate_verification`.
+  bool dangerous_skip_certificate_verification;
 } ws_connect_options;
 
 

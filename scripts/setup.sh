@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-if ! .venv/bin/python -c 'import websockets' 2>/dev/null; then
+if ! .venv/bin/python -c 'import websockets, trustme' 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check 'websockets>=13'
+    .venv/bin/pip install --quiet --disable-pip-version-check 'websockets>=13' trustme
 fi

@@ -19,6 +19,8 @@ pub struct ConnectRequest {
     pub host: String,
     pub port: u16,
     pub tcp_no_delay: bool,
+    /// Set for wss:// URLs.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub deadline: Instant,
 }
 

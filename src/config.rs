@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::ffi::types::ws_config;
+use crate::tls::TlsOptions;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -11,6 +12,7 @@ pub struct Config {
     pub max_send_queue: usize,
     pub connect_timeout: Duration,
     pub close_timeout: Duration,
+    pub tls: TlsOptions,
 }
 
 impl Default for Config {
@@ -21,6 +23,7 @@ impl Default for Config {
             max_send_queue: 64 << 20,
             connect_timeout: Duration::from_millis(60_000),
             close_timeout: Duration::from_millis(5_000),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -35,7 +38,10 @@ fn or_default<T: PartialEq + Default>(value: T, default: T) -> T {
 
 impl Config {
     /// Reads a C config, zero fields meaning their defaults.
-    pub fn from_c(c: &ws_config) -> Config {
+    ///
+    /// SAFETY: `c.ca_pem` is NULL or points to `c.ca_pem_len` readable bytes.
+    pub unsafe fn from_c(c: &ws_config) -> Config {
+        let ca = if c.ca_pem.is_null() { &[][..] } else { std::slice::from_raw_parts(c.ca_pem, c.ca_pem_len) };
         let d = Config::default();
         let ms = |v: u32, d: Duration| if v == 0 { d } else { Duration::from_millis(v as u64) };
         Config {
@@ -44,6 +50,11 @@ impl Config {
             max_send_queue: or_default(usize::try_from(c.max_send_queue).unwrap_or(usize::MAX), d.max_send_queue),
             connect_timeout: ms(c.connect_timeout_ms, d.connect_timeout),
             close_timeout: ms(c.close_timeout_ms, d.close_timeout),
+            tls: TlsOptions {
+                extra_ca_pem: ca.to_vec(),
+                system_roots: c.use_system_roots,
+                skip_verification: c.dangerous_skip_certificate_verification,
+            },
         }
     }
 }
@@ -61,10 +72,14 @@ mod tests {
             max_send_queue: 0,
             connect_timeout_ms: 0,
             close_timeout_ms: 0,
+            ca_pem: std::ptr::null(),
+            ca_pem_len: 0,
+            use_system_roots: false,
+            dangerous_skip_certificate_verification: false,
         };
-        assert_eq!(Config::from_c(&c), Config::default());
+        assert_eq!(unsafe { Config::from_c(&c) }, Config::default());
         let c = ws_config { max_connections_per_group: 100, connect_timeout_ms: 10, ..c };
-        let got = Config::from_c(&c);
+        let got = unsafe { Config::from_c(&c) };
         assert_eq!(got.max_connections_per_group, 100);
         assert_eq!(got.connect_timeout, Duration::from_millis(10));
         assert_eq!(got.max_message_size, 64 << 20);

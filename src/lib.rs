@@ -14,7 +14,9 @@ pub mod ffi;
 mod options;
 mod registry;
 mod runtime;
+mod stream;
 mod task;
+mod tls;
 
 pub use ffi::api::*;
 pub use ffi::types::*;

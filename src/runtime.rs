@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::error::{Code, Failure};
 use crate::event_loop::{EventLoop, WAKER};
 use crate::registry::Registry;
+use crate::tls::TlsOptions;
 
 /// What callers on any thread share with the loop thread.
 pub struct Shared {
@@ -22,6 +23,30 @@ pub struct Shared {
     pub registry: Registry,
     /// Set when `ws_shutdown` begins: new connects are refused.
     pub stopping: AtomicBool,
+    /// The TLS client configuration for `config.tls`, built on first wss:// use.
+    tls: Mutex<Option<Arc<rustls::ClientConfig>>>,
+}
+
+impl Shared {
+    /// The runtime's TLS configuration; with `extra` (a task's own options) a new one merging both.
+    pub fn tls_config(&self, extra: Option<TlsOptions>) -> Result<Arc<rustls::ClientConfig>, Failure> {
+        if let Some(extra) = extra {
+            let mut merged = self.config.tls.clone();
+            if !merged.extra_ca_pem.is_empty() {
+                merged.extra_ca_pem.push(b'\n');
+            }
+            merged.extra_ca_pem.extend_from_slice(&extra.extra_ca_pem);
+            merged.skip_verification |= extra.skip_verification;
+            return crate::tls::client_config(&merged);
+        }
+        let mut slot = self.tls.lock();
+        if let Some(config) = slot.as_ref() {
+            return Ok(Arc::clone(config));
+        }
+        let config = crate::tls::client_config(&self.config.tls)?;
+        *slot = Some(Arc::clone(&config));
+        Ok(config)
+    }
 }
 
 struct Running {
@@ -51,6 +76,7 @@ fn start(config: Config) -> Result<Running, Failure> {
         queue: Arc::new(Queue::new(waker)),
         registry: Registry::default(),
         stopping: AtomicBool::new(false),
+        tls: Mutex::new(None),
     });
     let for_loop = Arc::clone(&shared);
     let thread = std::thread::Builder::new()
@@ -99,7 +125,18 @@ pub fn init(config: Config) -> Result<(), Failure> {
     if slot.is_some() {
         return Err(Failure::new(Code::AlreadyRunning, "the runtime is already running; call ws_shutdown first"));
     }
-    *slot = Some(start(config)?);
+    let tls_given = config.tls != TlsOptions::default();
+    let running = start(config)?;
+    // Bad CA PEM is the caller's error: report it from ws_init rather than at the first connect.
+    if tls_given {
+        if let Err(f) = running.shared.tls_config(None) {
+            *slot = Some(running);
+            drop(slot);
+            let _ = shutdown();
+            return Err(f);
+        }
+    }
+    *slot = Some(running);
     Ok(())
 }
 

@@ -7,7 +7,10 @@ use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -24,6 +27,8 @@ use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::error::{Api, Code, Failure};
 use crate::ffi::types::{WS_CLOSING, WS_OPEN};
+use crate::stream::Stream;
+use crate::tls::{tls_detail, TlsStream};
 
 /// How many messages one task may deliver per readiness before others get a turn.
 const READ_BUDGET: usize = 64;
@@ -45,8 +50,8 @@ pub enum Output {
 enum Phase {
     Resolving,
     Connecting(TcpStream),
-    Handshaking(MidHandshake<ClientHandshake<TcpStream>>),
-    Open(WebSocket<TcpStream>),
+    Handshaking(MidHandshake<ClientHandshake<Stream>>),
+    Open(WebSocket<Stream>),
     Closed,
 }
 
@@ -55,6 +60,8 @@ pub struct Task {
     pub group: u64,
     phase: Phase,
     request: Option<Request>,
+    /// For wss://: the TLS configuration and the server name to verify.
+    tls: Option<(Arc<ClientConfig>, String)>,
     addrs: VecDeque<SocketAddr>,
     last_connect_error: Option<String>,
     /// The address of the TCP connection in progress, for the error message.
@@ -75,6 +82,9 @@ pub struct Task {
 }
 
 fn io_failure(code: Code, e: &io::Error) -> Failure {
+    if let Some(detail) = tls_detail(e) {
+        return Failure::new(Code::Tls, detail);
+    }
     let detail = match e.kind() {
         io::ErrorKind::ConnectionReset => "connection reset by peer".to_string(),
         io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
@@ -114,10 +124,14 @@ fn handshake_failure(e: &WsError) -> Failure {
             Code::Handshake,
             format!("handshake failed: server answered HTTP {} instead of 101", resp.status().as_u16()),
         ),
+        WsError::Io(io) if tls_detail(io).is_some() => io_failure(Code::Tls, io),
         WsError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof || io.kind() == io::ErrorKind::ConnectionReset => {
             Failure::new(Code::Handshake, "handshake failed: connection closed by server")
         }
         WsError::Io(io) => io_failure(Code::Handshake, io),
+        WsError::Protocol(ProtocolError::HandshakeIncomplete) => {
+            Failure::new(Code::Handshake, "handshake failed: the server closed the connection before answering")
+        }
         WsError::Protocol(p) => Failure::new(Code::Handshake, format!("handshake failed: {}", p)),
         other => Failure::new(Code::Handshake, format!("handshake failed: {}", other)),
     }
@@ -149,6 +163,7 @@ impl Task {
             group: req.group,
             phase: Phase::Resolving,
             request: Some(req.request),
+            tls: req.tls.map(|c| (c, req.host.clone())),
             addrs: VecDeque::new(),
             last_connect_error: None,
             current_addr: None,
@@ -242,6 +257,13 @@ impl Task {
             if self.tcp_no_delay {
                 let _ = stream.set_nodelay(true);
             }
+            let stream = match self.tls.take() {
+                None => Stream::Plain(stream),
+                Some((config, host)) => match TlsStream::new(config, &host, stream) {
+                    Ok(tls) => Stream::Tls(Box::new(tls)),
+                    Err(f) => return self.fail(f, None, out),
+                },
+            };
             let request = self.request.take().expect("request is kept until the handshake starts");
             match ClientHandshake::start(stream, request, Some(self.ws_config)) {
                 Ok(mid) => self.handshake(mid, out),
@@ -256,7 +278,7 @@ impl Task {
         }
     }
 
-    fn handshake(&mut self, mid: MidHandshake<ClientHandshake<TcpStream>>, out: &mut Vec<Output>) {
+    fn handshake(&mut self, mid: MidHandshake<ClientHandshake<Stream>>, out: &mut Vec<Output>) {
         match mid.handshake() {
             Ok((ws, response)) => {
                 self.phase = Phase::Open(ws);

@@ -20,6 +20,7 @@ use crate::error::{Api, Code, Failure};
 use crate::options::{check_close, check_header, check_protocol, parse_url};
 use crate::registry::absent;
 use crate::runtime::{self, Shared};
+use crate::tls::TlsOptions;
 
 /// Reads a caller's struct that starts with `struct_size`: fields past `struct_size` (an older
 /// header) stay zero, which is their default.
@@ -77,6 +78,7 @@ fn runtime_or_fail(task_id: i64, result: ResultCb) -> Result<(std::sync::Arc<Sha
 
 struct Prepared {
     request: Request,
+    secure: bool,
     host: String,
     port: u16,
 }
@@ -86,9 +88,6 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     let url = c_bytes(o.url).ok_or_else(|| Failure::new(Code::InvalidUrl, "invalid url: url is NULL"))?;
     let url = std::str::from_utf8(url).map_err(|_| Failure::new(Code::InvalidUrl, "invalid url: not valid UTF-8"))?;
     let url = parse_url(url)?;
-    if url.secure {
-        return Err(Failure::new(Code::Tls, "wss:// is not supported by this build yet"));
-    }
     let uri: Uri = url.to_uri().parse().map_err(|e| {
         Failure::new(Code::InvalidUrl, format!("invalid url \"{}\": {}", url.to_uri(), e))
     })?;
@@ -120,7 +119,7 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     if !protocols.is_empty() {
         request.headers_mut().insert("Sec-WebSocket-Protocol", value(&protocols.join(", ")));
     }
-    Ok(Prepared { request, host: url.host, port: url.port })
+    Ok(Prepared { request, secure: url.secure, host: url.host, port: url.port })
 }
 
 unsafe fn connect(options: *const ws_connect_options) -> i64 {
@@ -138,6 +137,19 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
     let prepared = match prepare(&o) {
         Ok(p) => p,
         Err(f) => return report(&shared, 0, f, result) as i64,
+    };
+    let tls = if prepared.secure {
+        let own = (!o.ca_pem.is_null() || o.dangerous_skip_certificate_verification).then(|| TlsOptions {
+            extra_ca_pem: if o.ca_pem.is_null() { Vec::new() } else { std::slice::from_raw_parts(o.ca_pem, o.ca_pem_len).to_vec() },
+            system_roots: false,
+            skip_verification: o.dangerous_skip_certificate_verification,
+        });
+        match shared.tls_config(own) {
+            Ok(c) => Some(c),
+            Err(f) => return report(&shared, 0, f, result) as i64,
+        }
+    } else {
+        None
     };
     let listener = o.on_event.map(|_| Listener {
         handle: 0,
@@ -161,6 +173,7 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         host: prepared.host,
         port: prepared.port,
         tcp_no_delay: o.tcp_no_delay,
+        tls,
         deadline: Instant::now() + timeout,
     };
     match shared.queue.push(Command::Connect(Box::new(request), result)) {
@@ -291,6 +304,10 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             max_send_queue: d.max_send_queue as u64,
             connect_timeout_ms: d.connect_timeout.as_millis() as u32,
             close_timeout_ms: d.close_timeout.as_millis() as u32,
+            ca_pem: std::ptr::null(),
+            ca_pem_len: 0,
+            use_system_roots: false,
+            dangerous_skip_certificate_verification: false,
         });
         WS_OK
     })

@@ -188,6 +188,17 @@ pub struct ws_config {
     /// How long to wait for the server's side of the close handshake before dropping the
     /// connection (and during `ws_shutdown`). Default 5000.
     pub close_timeout_ms: u32,
+    /// wss://: extra CA certificates to trust (`ca_pem_len` bytes of PEM, one or more
+    /// CERTIFICATE blocks), beside the Mozilla roots built into the library. Copied by `ws_init`.
+    pub ca_pem: *const u8,
+    pub ca_pem_len: usize,
+    /// wss://: also trust the operating system's certificate store where it can be read
+    /// (Linux files, macOS/iOS keychain, Windows store; not Android). Default false.
+    pub use_system_roots: bool,
+    /// DANGEROUS, development only: accept any server certificate (unknown issuer, wrong host,
+    /// expired) for every wss:// task, like the "don't verify" switch of WeChat's developer tools.
+    /// Anyone on the network path can then read and change the traffic. Default false.
+    pub dangerous_skip_certificate_verification: bool,
 }
 
 /// Options for `ws_connect`. Fill with `ws_connect_options_init`, then set fields; zero values
@@ -219,4 +230,10 @@ pub struct ws_connect_options {
     /// The mini-program instance this socket counts against (the per-group limit and
     /// `ws_close_group`). Any value; 0 is a group like the others.
     pub group: u64,
+    /// wss://: extra CA certificates (PEM) trusted for this task only, on top of the runtime's.
+    pub ca_pem: *const u8,
+    pub ca_pem_len: usize,
+    /// DANGEROUS, development only: accept any server certificate for this task. See
+    /// `ws_config.dangerous_skip_certificate_verification`.
+    pub dangerous_skip_certificate_verification: bool,
 }

@@ -1,0 +1,259 @@
+//! wss://: the rustls client configuration (which roots are trusted) and a non-blocking TLS stream
+//! over the loop's mio socket. rustls is pure Rust with the ring provider, so it cross-compiles
+//! to Android and iOS without OpenSSL.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::error::{Code, Failure};
+
+/// Which servers to trust. The default trusts the Mozilla roots shipped in the library.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Extra trusted CA certificates, PEM.
+    pub extra_ca_pem: Vec<u8>,
+    /// Also trust the operating system's store, where it can be read.
+    pub system_roots: bool,
+    /// Accept any certificate. For development servers only.
+    pub skip_verification: bool,
+}
+
+/// A TLS failure carried inside an `io::Error`, so the task can tell it from a network failure.
+#[derive(Debug)]
+pub struct TlsError(pub String);
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+fn tls_io_error(detail: String) -> io::Error {
+    io::Error::other(TlsError(detail))
+}
+
+/// The TLS detail inside an I/O error, if it is one.
+pub fn tls_detail(e: &io::Error) -> Option<&str> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<TlsError>()).map(|t| t.0.as_str())
+}
+
+/// Says what a rustls error means for the host, in words that name the cause.
+pub fn describe(e: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match e {
+        E::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => "certificate: unknown issuer (not signed by a trusted CA)".into(),
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "certificate: hostname mismatch (not valid for this host)".into()
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "certificate: expired".into(),
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "certificate: not valid yet".into()
+            }
+            CertificateError::Revoked => "certificate: revoked".into(),
+            CertificateError::BadEncoding => "certificate: bad encoding".into(),
+            CertificateError::BadSignature => "certificate: bad signature".into(),
+            other => format!("certificate: {:?}", other),
+        },
+        E::InvalidMessage(m) => format!("TLS handshake failed: server did not speak TLS ({:?})", m),
+        E::AlertReceived(a) => format!("TLS handshake failed: server sent alert {:?}", a),
+        E::PeerIncompatible(p) => format!("TLS handshake failed: incompatible server ({:?})", p),
+        other => format!("TLS failed: {}", other),
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(ring::default_provider())
+}
+
+/// Builds the client configuration for `options`. ALPN offers http/1.1.
+pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Failure> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::new(Code::Tls, format!("TLS set-up failed: {}", e)))?;
+    let mut config = if options.skip_verification {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if options.system_roots {
+            // Unreadable system certificates are skipped: the shipped roots still apply.
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+        if !options.extra_ca_pem.is_empty() {
+            let mut added = 0;
+            for cert in CertificateDer::pem_slice_iter(&options.extra_ca_pem) {
+                let cert = cert.map_err(|e| Failure::new(Code::InvalidArgument, format!("ca_pem: bad PEM: {:?}", e)))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| Failure::new(Code::InvalidArgument, format!("ca_pem: bad certificate: {}", e)))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(Failure::new(Code::InvalidArgument, "ca_pem: no CERTIFICATE found in the PEM"));
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The switch for development servers: every certificate is accepted, signatures still checked.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A client TLS connection over a non-blocking socket. `WouldBlock` surfaces to tungstenite,
+/// which retries on the next readiness event, exactly as with plain TCP.
+pub struct TlsStream {
+    conn: ClientConnection,
+    sock: TcpStream,
+}
+
+impl TlsStream {
+    pub fn new(config: Arc<ClientConfig>, host: &str, sock: TcpStream) -> Result<TlsStream, Failure> {
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|_| Failure::new(Code::Tls, format!("TLS failed: \"{}\" is not a valid server name", host)))?;
+        let mut conn = ClientConnection::new(config, name).map_err(|e| Failure::new(Code::Tls, describe(&e)))?;
+        // The task's send queue bounds what we buffer; rustls must accept every write whole.
+        conn.set_buffer_limit(None);
+        Ok(TlsStream { conn, sock })
+    }
+
+    /// Writes pending TLS records until the socket would block.
+    fn write_pending(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // TCP closed without close_notify: WebSocket framing detects truncation itself.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            // Records we could not send earlier (the ClientHello, say) must go before we wait.
+            self.write_pending()?;
+            match self.conn.read_tls(&mut self.sock) {
+                Ok(0) if self.conn.is_handshaking() => {
+                    return Err(tls_io_error("TLS handshake failed: connection closed by server".into()))
+                }
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                let _ = self.write_pending(); // tell the server why, if we can
+                return Err(tls_io_error(describe(&e)));
+            }
+            self.write_pending()?;
+        }
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.conn.writer().write(buf)?;
+        self.write_pending()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut self.sock)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_has_roots_and_alpn() {
+        let c = client_config(&TlsOptions::default()).unwrap();
+        assert_eq!(c.alpn_protocols, vec![b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn bad_pem_is_refused() {
+        let opts = TlsOptions { extra_ca_pem: b"not a pem".to_vec(), ..Default::default() };
+        assert_eq!(client_config(&opts).unwrap_err().code, Code::InvalidArgument);
+        let opts = TlsOptions {
+            extra_ca_pem: b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
+            ..Default::default()
+        };
+        assert!(client_config(&opts).is_err());
+    }
+
+    #[test]
+    fn describes_certificate_errors() {
+        let e = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        assert!(describe(&e).contains("unknown issuer"));
+        let e = rustls::Error::InvalidCertificate(CertificateError::NotValidForName);
+        assert!(describe(&e).contains("hostname mismatch"));
+        let e = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        assert!(describe(&e).contains("expired"));
+        assert!(tls_detail(&tls_io_error("x".into())).is_some());
+        assert!(tls_detail(&io::Error::other("y")).is_none());
+    }
+}
