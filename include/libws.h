@@ -280,6 +280,13 @@ typedef struct ws_connect_options {
   // The mini-program instance this socket counts against (the per-group limit and
   // `ws_close_group`). Any value; 0 is a group like the others.
   uint64_t group;
+  // Heartbeat: after this many ms without any frame from the server, send a ping. 0 = off
+  // (the default).
+  uint32_t ping_interval_ms;
+  // Heartbeat: if nothing arrives within this many ms after a ping, the connection is dead:
+  // error `WS_ERR_TIMEOUT` ("onSocketError:fail heartbeat timeout ...") then close 1006.
+  // 0 = the ping interval.
+  uint32_t pong_timeout_ms;
   // wss://: extra CA certificates (PEM) trusted for this task only, on top of the runtime's.
   const uint8_t *ca_pem;
   size_t ca_pem_len;

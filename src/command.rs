@@ -22,6 +22,9 @@ pub struct ConnectRequest {
     /// Set for wss:// URLs.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub deadline: Instant,
+    /// Heartbeat: ping after this long without traffic; fail when no answer within pong_timeout.
+    pub ping_interval: Option<std::time::Duration>,
+    pub pong_timeout: std::time::Duration,
 }
 
 pub enum Command {

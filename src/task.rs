@@ -55,6 +55,17 @@ enum Phase {
     Closed,
 }
 
+/// Optional keep-alive: after `interval` without hearing from the server we ping; without an
+/// answer (any frame) within `timeout` the connection is declared dead.
+struct Heartbeat {
+    interval: Duration,
+    timeout: Duration,
+    last_heard: Instant,
+    ping_sent: Option<Instant>,
+    /// When to look next; None until open.
+    check_at: Option<Instant>,
+}
+
 pub struct Task {
     pub id: i64,
     pub group: u64,
@@ -75,8 +86,10 @@ pub struct Task {
     pending_bytes: usize,
     /// The server's close frame: (code, reason), 1005 when it had no code.
     peer_close: Option<(u16, String)>,
+    /// The connect timeout, then the close handshake timeout.
     deadline: Option<Instant>,
     new_deadline: bool,
+    heartbeat: Option<Heartbeat>,
     /// Set when the read budget ran out with data possibly left in the socket.
     pub more_to_read: bool,
 }
@@ -176,6 +189,13 @@ impl Task {
             peer_close: None,
             deadline: Some(req.deadline),
             new_deadline: true,
+            heartbeat: req.ping_interval.map(|interval| Heartbeat {
+                interval,
+                timeout: req.pong_timeout,
+                last_heard: Instant::now(),
+                ping_sent: None,
+                check_at: None,
+            }),
             more_to_read: false,
         }
     }
@@ -191,7 +211,11 @@ impl Task {
     /// A deadline set since the last call, for the loop's timer heap.
     pub fn take_new_deadline(&mut self) -> Option<Instant> {
         if std::mem::take(&mut self.new_deadline) {
-            self.deadline
+            let heartbeat = self.heartbeat.as_ref().and_then(|h| h.check_at);
+            match (self.deadline, heartbeat) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
         } else {
             None
         }
@@ -283,6 +307,11 @@ impl Task {
             Ok((ws, response)) => {
                 self.phase = Phase::Open(ws);
                 self.deadline = None;
+                if let Some(h) = &mut self.heartbeat {
+                    h.last_heard = Instant::now();
+                    h.check_at = Some(h.last_heard + h.interval);
+                    self.new_deadline = true;
+                }
                 out.push(Output::State(WS_OPEN));
                 out.push(open_output(&response));
                 // Frames may have arrived with the response; edge-triggered readiness won't repeat.
@@ -296,9 +325,17 @@ impl Task {
 
     fn read(&mut self, out: &mut Vec<Output>) {
         self.more_to_read = false;
+        let mut heard = false;
         for _ in 0..READ_BUDGET {
             let Phase::Open(ws) = &mut self.phase else { return };
-            match ws.read() {
+            let next = ws.read();
+            if next.is_ok() && !heard {
+                heard = true;
+                if let Some(h) = &mut self.heartbeat {
+                    h.last_heard = Instant::now();
+                }
+            }
+            match next {
                 Ok(m @ (Message::Text(_) | Message::Binary(_))) => out.push(Output::Message(m)),
                 Ok(Message::Close(frame)) => {
                     self.peer_close = Some(match frame {
@@ -414,8 +451,11 @@ impl Task {
         out.push(Output::Close { code: ABNORMAL, reason: String::new(), clean: false });
     }
 
-    /// The deadline passed: the connect timeout or the close handshake timeout.
+    /// A timer fired: the connect or close timeout, or a heartbeat check.
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Output>) {
+        // The heap holds one entry at the earliest of our deadlines; re-arm for the next one.
+        self.new_deadline = true;
+        self.check_heartbeat(now, out);
         match self.deadline {
             Some(d) if d <= now => {}
             _ => return,
@@ -433,6 +473,42 @@ impl Task {
             }
             _ => self.fail(Failure::new(Code::Timeout, "timeout"), None, out),
         }
+    }
+
+    fn check_heartbeat(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Phase::Open(ws) = &mut self.phase else { return };
+        let Some(h) = &mut self.heartbeat else { return };
+        match h.check_at {
+            Some(at) if at <= now && ws.can_write() => {}
+            _ => return,
+        }
+        if let Some(sent) = h.ping_sent {
+            if h.last_heard >= sent {
+                h.ping_sent = None; // answered (or other traffic arrived)
+            } else if now >= sent + h.timeout {
+                let detail = format!("heartbeat timeout: no answer to ping within {} ms", h.timeout.as_millis());
+                return self.fail(Failure::new(Code::Timeout, detail), None, out);
+            } else {
+                h.check_at = Some(sent + h.timeout);
+                self.new_deadline = true;
+                return;
+            }
+        }
+        if now >= h.last_heard + h.interval {
+            h.ping_sent = Some(now);
+            h.check_at = Some(now + h.timeout);
+            match ws.write(Message::Ping(Default::default())).and_then(|_| ws.flush()) {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => {}
+                Err(e) => {
+                    let (failure, send) = classify(&e);
+                    return self.fail(failure, send, out);
+                }
+            }
+        } else {
+            h.check_at = Some(h.last_heard + h.interval);
+        }
+        self.new_deadline = true;
     }
 
     /// The close handshake completed.

@@ -5,7 +5,7 @@ use std::ffi::CStr;
 use std::mem::{size_of, MaybeUninit};
 use std::os::raw::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tungstenite::handshake::client::{generate_key, Request};
 use tungstenite::http::{HeaderName, HeaderValue, Uri};
@@ -164,7 +164,7 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
     };
     let timeout = match o.timeout_ms {
         0 => shared.config.connect_timeout,
-        ms => std::time::Duration::from_millis(ms as u64),
+        ms => Duration::from_millis(ms as u64),
     };
     let request = ConnectRequest {
         task_id,
@@ -175,6 +175,11 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         tcp_no_delay: o.tcp_no_delay,
         tls,
         deadline: Instant::now() + timeout,
+        ping_interval: (o.ping_interval_ms > 0).then(|| Duration::from_millis(o.ping_interval_ms as u64)),
+        pong_timeout: Duration::from_millis(match o.pong_timeout_ms {
+            0 => o.ping_interval_ms,
+            ms => ms,
+        } as u64),
     };
     match shared.queue.push(Command::Connect(Box::new(request), result)) {
         Ok(()) => task_id,

@@ -230,6 +230,13 @@ pub struct ws_connect_options {
     /// The mini-program instance this socket counts against (the per-group limit and
     /// `ws_close_group`). Any value; 0 is a group like the others.
     pub group: u64,
+    /// Heartbeat: after this many ms without any frame from the server, send a ping. 0 = off
+    /// (the default).
+    pub ping_interval_ms: u32,
+    /// Heartbeat: if nothing arrives within this many ms after a ping, the connection is dead:
+    /// error `WS_ERR_TIMEOUT` ("onSocketError:fail heartbeat timeout ...") then close 1006.
+    /// 0 = the ping interval.
+    pub pong_timeout_ms: u32,
     /// wss://: extra CA certificates (PEM) trusted for this task only, on top of the runtime's.
     pub ca_pem: *const u8,
     pub ca_pem_len: usize,
