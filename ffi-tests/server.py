@@ -14,6 +14,7 @@ The WebSocket server picks its behaviour from the request path:
                          subprotocol: the first one the client offers among "chat"/"superchat"
   /force-protocol?p=X    answer the handshake with "Sec-WebSocket-Protocol: X" whatever the client
                          offered (a server that breaks the subprotocol rules)
+  /reject                refuse the handshake with HTTP 403
   /close?code=N&reason=R close with code N and reason R right after the handshake
   /close-empty           close with an empty close frame (no status code) right after the handshake
   /record?id=X           count the messages received and, when the client closes, record the close
@@ -52,6 +53,13 @@ def select_subprotocol(connection, offered):
     for protocol in offered:
         if protocol in SERVER_PROTOCOLS:
             return protocol
+    return None
+
+
+def process_request(connection, request):
+    path, _ = split_path(request.path)
+    if path == "/reject":
+        return connection.respond(403, "forbidden\n")
     return None
 
 
@@ -164,6 +172,7 @@ async def main(ws_port, silent_port):
         max_size=None,
         compression=None,  # libws offers no extensions; keep the server from offering any either
         select_subprotocol=select_subprotocol,
+        process_request=process_request,
         process_response=process_response,
         ping_interval=None,  # no server pings: tests count every frame the client sees
     ) as server:

@@ -36,6 +36,19 @@ if [ "$ffi_status" -ne 0 ] && [ -z "$line" -o "$(echo "$line" | awk '{print $3}'
     failed=$((failed + 1)) # the suite itself broke before counting
 fi
 
+# RFC 6455 conformance: the Autobahn|Testsuite fuzzing server (cases 1-10) drives libws.
+ab_log=$(mktemp)
+if ffi-tests/autobahn/run.sh 2>&1 | tee "$ab_log"; then ab_status=0; else ab_status=1; fi
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$ab_log" | tail -1)
+rm -f "$ab_log"
+if [ -n "$line" ]; then
+    passed=$((passed + $(echo "$line" | awk '{print $1}')))
+    failed=$((failed + $(echo "$line" | awk '{print $3}')))
+fi
+if [ "$ab_status" -ne 0 ] && [ -z "$line" -o "$(echo "$line" | awk '{print $3}')" = 0 ]; then
+    failed=$((failed + 1))
+fi
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

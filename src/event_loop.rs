@@ -85,12 +85,14 @@ impl EventLoop {
                 }
                 break;
             }
+            // Tasks that became ready during this round wait for the next one, after the
+            // commands their callbacks queued (an echo, say) have run.
+            let mut ready = std::mem::take(&mut self.ready);
             for ev in events.iter() {
                 if ev.token() != WAKER {
                     self.drive(ev.token().0 as i64);
                 }
             }
-            let mut ready = std::mem::take(&mut self.ready);
             for id in ready.drain(..) {
                 self.drive(id);
             }

@@ -92,6 +92,9 @@ pub struct Task {
     heartbeat: Option<Heartbeat>,
     /// Set when the read budget ran out with data possibly left in the socket.
     pub more_to_read: bool,
+    /// A protocol failure found right after messages that are not delivered yet: it takes effect
+    /// on the next read, so replies the host sends to those messages go out first.
+    pending_failure: Option<(Failure, Option<u16>)>,
 }
 
 fn io_failure(code: Code, e: &io::Error) -> Failure {
@@ -197,6 +200,7 @@ impl Task {
                 check_at: None,
             }),
             more_to_read: false,
+            pending_failure: None,
         }
     }
 
@@ -325,7 +329,11 @@ impl Task {
 
     fn read(&mut self, out: &mut Vec<Output>) {
         self.more_to_read = false;
+        if let Some((failure, send)) = self.pending_failure.take() {
+            return self.fail(failure, send, out);
+        }
         let mut heard = false;
+        let mut delivered = false;
         for _ in 0..READ_BUDGET {
             let Phase::Open(ws) = &mut self.phase else { return };
             let next = ws.read();
@@ -336,7 +344,10 @@ impl Task {
                 }
             }
             match next {
-                Ok(m @ (Message::Text(_) | Message::Binary(_))) => out.push(Output::Message(m)),
+                Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+                    delivered = true;
+                    out.push(Output::Message(m));
+                }
                 Ok(Message::Close(frame)) => {
                     self.peer_close = Some(match frame {
                         Some(f) => (u16::from(f.code), f.reason.to_string()),
@@ -352,6 +363,11 @@ impl Task {
                 Err(WsError::ConnectionClosed) => return self.finish_clean(out),
                 Err(e) => {
                     let (failure, send) = classify(&e);
+                    if delivered && send.is_some() {
+                        self.pending_failure = Some((failure, send));
+                        self.more_to_read = true;
+                        return;
+                    }
                     return self.fail(failure, send, out);
                 }
             }

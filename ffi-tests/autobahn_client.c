@@ -1,0 +1,123 @@
+/* Autobahn|Testsuite client driver over the libws C API.
+ *
+ *   autobahn_client <base-url> <agent>      e.g. autobahn_client ws://127.0.0.1:9001 libws
+ *
+ * Speaks the fuzzing server's client protocol: read the case count from /getCaseCount, run every
+ * case by echoing each message back with its own type until the server closes, then ask the
+ * server to write its reports with /updateReports. Prints one line per case; exits 0 when every
+ * connection reached its close event (the verdicts are in the server's report).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "libws.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+
+struct run {
+    int done;
+    int echo;            /* echo messages back (cases) or just keep the first text (case count) */
+    char first_text[64];
+    unsigned close_code;
+    int clean;
+    char error[256];
+};
+
+static void on_event(const ws_event *e, void *user_data) {
+    struct run *run = user_data;
+    switch (e->kind) {
+    case WS_EVENT_MESSAGE:
+        if (run->echo) {
+            ws_send(e->task_id, e->message.data, e->message.len, e->message.kind, NULL, NULL);
+        } else if (!run->first_text[0] && e->message.kind == WS_TEXT) {
+            size_t n = e->message.len < sizeof run->first_text - 1 ? e->message.len : sizeof run->first_text - 1;
+            memcpy(run->first_text, e->message.data, n);
+            run->first_text[n] = 0;
+        }
+        break;
+    case WS_EVENT_ERROR:
+        snprintf(run->error, sizeof run->error, "%s", e->error.err_msg);
+        break;
+    case WS_EVENT_CLOSE:
+        pthread_mutex_lock(&lock);
+        run->close_code = e->close.code;
+        run->clean = e->close.was_clean;
+        run->done = 1;
+        pthread_cond_broadcast(&done_cond);
+        pthread_mutex_unlock(&lock);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Connects to url, runs until the close event (or `seconds`), returns 0 if the close came. */
+static int run_url(const char *url, struct run *run, int seconds) {
+    ws_connect_options o;
+    ws_connect_options_init(&o);
+    o.url = url;
+    o.on_event = on_event;
+    o.event_user_data = run;
+    o.tcp_no_delay = true;
+    int64_t id = ws_connect(&o);
+    if (id < 0) {
+        fprintf(stderr, "ws_connect(%s): %s\n", url, ws_strerror((int32_t)id));
+        return -1;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    pthread_mutex_lock(&lock);
+    while (!run->done && pthread_cond_timedwait(&done_cond, &lock, &until) == 0) {}
+    int done = run->done;
+    pthread_mutex_unlock(&lock);
+    if (!done) {
+        ws_close(id, 1000, NULL, NULL, NULL);
+        fprintf(stderr, "%s: no close event within %d s\n", url, seconds);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s <base-url> <agent>\n", argv[0]);
+        return 2;
+    }
+    const char *base = argv[1], *agent = argv[2];
+    char url[1024];
+
+    struct run count_run = {0};
+    snprintf(url, sizeof url, "%s/getCaseCount", base);
+    if (run_url(url, &count_run, 30) != 0 || !count_run.first_text[0]) {
+        fprintf(stderr, "could not read the case count from %s\n", url);
+        return 1;
+    }
+    int count = atoi(count_run.first_text);
+    printf("%d cases\n", count);
+
+    int failures = 0;
+    for (int i = 1; i <= count; i++) {
+        struct run run = {0};
+        run.echo = 1;
+        snprintf(url, sizeof url, "%s/runCase?case=%d&agent=%s", base, i, agent);
+        int rc = run_url(url, &run, 120);
+        failures += rc != 0;
+        printf("case %d: close %u%s%s%s\n", i, run.close_code, run.clean ? " clean" : " not clean",
+               run.error[0] ? ", error: " : "", run.error);
+        fflush(stdout);
+    }
+
+    struct run report_run = {0};
+    snprintf(url, sizeof url, "%s/updateReports?agent=%s", base, agent);
+    if (run_url(url, &report_run, 60) != 0) {
+        fprintf(stderr, "updateReports failed\n");
+        failures++;
+    }
+    ws_shutdown();
+    return failures ? 1 : 0;
+}
