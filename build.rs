@@ -4,6 +4,12 @@
 use std::path::PathBuf;
 
 fn main() {
+    // A versioned soname on Linux so hosts link against libws.so.MAJOR; Android loads
+    // jniLibs/<abi>/libws.so by its plain name, so it keeps the default.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libws.so.{}", major);
+    }
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");

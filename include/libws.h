@@ -27,6 +27,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The library version these declarations belong to; `ws_version()` gives the linked library's.
+#define WS_VERSION_MAJOR 0
+
+#define WS_VERSION_MINOR 1
+
+#define WS_VERSION_PATCH 0
+
 // readyState: the connection is being set up (DNS, TCP, WebSocket handshake).
 #define WS_CONNECTING 0
 

@@ -44,6 +44,7 @@ stage header_check
 stage cargo test --release
 stage ffi-tests/run.sh
 stage ffi-tests/autobahn/run.sh
+stage ffi-tests/packaging/run.sh
 
 echo
 echo "$passed passed, $failed failed"

@@ -577,6 +577,13 @@ mod tests {
     }
 
     #[test]
+    fn version_macros_match_the_crate() {
+        let v = format!("{}.{}.{}", WS_VERSION_MAJOR, WS_VERSION_MINOR, WS_VERSION_PATCH);
+        assert_eq!(v, env!("CARGO_PKG_VERSION"));
+        assert_eq!(unsafe { CStr::from_ptr(ws_version()) }.to_str().unwrap(), v);
+    }
+
+    #[test]
     fn strerror_is_static_and_total() {
         let s = unsafe { CStr::from_ptr(ws_strerror(WS_ERR_TOO_MANY_CONNECTIONS)) };
         assert_eq!(s.to_str().unwrap(), "exceed max concurrent count");

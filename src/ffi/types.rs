@@ -3,6 +3,11 @@
 
 use std::os::raw::{c_char, c_void};
 
+/// The library version these declarations belong to; `ws_version()` gives the linked library's.
+pub const WS_VERSION_MAJOR: u32 = 0;
+pub const WS_VERSION_MINOR: u32 = 1;
+pub const WS_VERSION_PATCH: u32 = 0;
+
 /// readyState: the connection is being set up (DNS, TCP, WebSocket handshake).
 pub const WS_CONNECTING: i32 = 0;
 /// readyState: the handshake succeeded; messages flow both ways.
