@@ -150,6 +150,15 @@
 // `ws_init` while the runtime is already running.
 #define WS_ERR_ALREADY_RUNNING (-26)
 
+// Log levels for `ws_set_logger`: a logger set at level N gets messages of levels 1..=N.
+#define WS_LOG_ERROR 1
+
+#define WS_LOG_WARN 2
+
+#define WS_LOG_INFO 3
+
+#define WS_LOG_DEBUG 4
+
 // The largest close reason a close frame can carry: 125 bytes of payload less the 2-byte code.
 #define MAX_CLOSE_REASON 123
 
@@ -259,6 +268,13 @@ typedef struct ws_result {
 // Plays the role of success/fail/complete: success when `result->code == WS_OK`.
 typedef void (*ws_result_cb)(const struct ws_result *result, void *user_data);
 
+// The socket hook: called on the libws thread with each TCP socket of a task after it is created
+// and before it connects (one call per address tried), so a host can bind it to a network
+// (Android `Network.bindSocket`, WeChat's forceCellularNetwork) or set options. Return 0 to go
+// on; any other value refuses the socket and the task fails with `WS_ERR_CONNECT`. Do not close
+// the fd.
+typedef int32_t (*ws_socket_cb)(int64_t task_id, int32_t fd, void *user_data);
+
 // Options for `ws_connect`. Fill with `ws_connect_options_init`, then set fields; zero values
 // are the defaults. The library copies everything it needs before `ws_connect` returns.
 typedef struct ws_connect_options {
@@ -294,6 +310,9 @@ typedef struct ws_connect_options {
   // error `WS_ERR_TIMEOUT` ("onSocketError:fail heartbeat timeout ...") then close 1006.
   // 0 = the ping interval.
   uint32_t pong_timeout_ms;
+  // Optional socket hook (see `ws_socket_cb`) and its user_data.
+  ws_socket_cb on_socket;
+  void *socket_user_data;
   // wss://: extra CA certificates (PEM) trusted for this task only, on top of the runtime's.
   const uint8_t *ca_pem;
   size_t ca_pem_len;
@@ -301,6 +320,11 @@ typedef struct ws_connect_options {
   // `ws_config.dangerous_skip_certificate_verification`.
   bool dangerous_skip_certificate_verification;
 } ws_connect_options;
+
+// A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.
+// Called from libws threads (the loop thread, resolver threads) and from the thread calling
+// `ws_*`, possibly concurrently: it must be thread-safe. It may not call `ws_set_logger`.
+typedef void (*ws_log_cb)(int32_t level, const char *message, void *user_data);
 
 
 
@@ -421,6 +445,13 @@ int32_t ws_ready_state(int64_t task_id);
 // A static, NUL-terminated English message for a `WS_OK`/`WS_ERR_*` code ("unknown error code"
 // for others). Never NULL; never free it.
 const char *ws_strerror(int32_t code);
+
+// Routes libws diagnostics to `logger` for levels up to `max_level` (`WS_LOG_ERROR` ..
+// `WS_LOG_DEBUG`); a NULL logger or level 0 turns logging off (the default). libws never writes
+// to stdout or stderr itself. `user_data` is passed back as is.
+//
+// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a level outside 0..=4.
+int32_t ws_set_logger(ws_log_cb logger, void *user_data, int32_t max_level);
 
 // The library version as a static NUL-terminated string, e.g. "0.1.0".
 const char *ws_version(void);

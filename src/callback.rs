@@ -6,7 +6,7 @@ use std::os::raw::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{fail_msg, ok_msg, Api, Code, Failure};
-use crate::ffi::types::{ws_event, ws_event_cb, ws_result, ws_result_cb};
+use crate::ffi::types::{ws_event, ws_event_cb, ws_result, ws_result_cb, ws_socket_cb};
 
 /// A `void *user_data` handed to us by C. The caller owns what it points to; we only pass it back.
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +77,23 @@ impl Listener {
         if let Some(cb) = self.cb {
             // SAFETY: a C function pointer registered for events, with its own user_data.
             unsafe { cb(event, self.user_data.0) };
+        }
+    }
+}
+
+/// A task's socket hook (`ws_connect_options.on_socket`).
+#[derive(Clone, Copy, Debug)]
+pub struct SocketHook {
+    pub cb: ws_socket_cb,
+    pub user_data: UserData,
+}
+
+impl SocketHook {
+    pub fn call(&self, task_id: i64, fd: i32) -> i32 {
+        match self.cb {
+            // SAFETY: a C function pointer given for this task, with its own user_data.
+            Some(cb) => unsafe { cb(task_id, fd, self.user_data.0) },
+            None => 0,
         }
     }
 }

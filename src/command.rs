@@ -25,6 +25,7 @@ pub struct ConnectRequest {
     /// Heartbeat: ping after this long without traffic; fail when no answer within pong_timeout.
     pub ping_interval: Option<std::time::Duration>,
     pub pong_timeout: std::time::Duration,
+    pub socket_hook: Option<crate::callback::SocketHook>,
 }
 
 pub enum Command {

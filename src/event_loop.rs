@@ -14,6 +14,8 @@ use crate::callback::{Listener, ResultCb};
 use crate::command::Command;
 use crate::error::{Api, Code, Failure};
 use crate::event;
+use crate::ffi::types::{WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
+use crate::log::log;
 use crate::runtime::Shared;
 use crate::task::{Output, Task};
 
@@ -66,6 +68,7 @@ impl EventLoop {
             command.refuse(&refusal);
         }
         if outcome.is_err() {
+            log!(WS_LOG_ERROR, "libws thread caught a panic; the runtime stops and will restart on the next call");
             for id in self.tasks.keys() {
                 self.shared.registry.remove_task(*id);
             }
@@ -160,11 +163,19 @@ impl EventLoop {
             match output {
                 Output::State(state) => self.shared.registry.set_state(id, state),
                 Output::Result(cb, outcome) => cb.finish(id, outcome.as_ref().map(|_| ())),
-                Output::Close { .. } => {
+                Output::Close { ref code, ref reason, ref clean } => {
+                    log!(WS_LOG_INFO, "task {} closed: code {} reason \"{}\" clean {}", id, code, reason, clean);
                     let listeners = self.shared.registry.remove_task(id);
                     event::dispatch(&self.shared.registry, id, &output, &listeners);
                 }
                 other => {
+                    match &other {
+                        Output::Open { protocol, .. } => log!(WS_LOG_INFO, "task {} open, protocol {:?}", id, protocol),
+                        Output::Error { failure, api } => {
+                            log!(WS_LOG_WARN, "task {}: {}", id, crate::error::fail_msg(*api, failure))
+                        }
+                        _ => {}
+                    }
                     let mut listeners = std::mem::take(&mut self.listeners);
                     self.shared.registry.listeners(id, &mut listeners);
                     event::dispatch(&self.shared.registry, id, &other, &listeners);
@@ -230,6 +241,7 @@ impl EventLoop {
             self.tasks.insert(id, task);
             return self.settle(id);
         }
+        log!(WS_LOG_DEBUG, "task {} connecting to {}:{}", id, host, port);
         result.ok(id);
         self.tasks.insert(id, task);
         let task = self.tasks.get_mut(&id).expect("just inserted");

@@ -13,6 +13,8 @@ use crate::command::{Command, Queue};
 use crate::config::Config;
 use crate::error::{Code, Failure};
 use crate::event_loop::{EventLoop, WAKER};
+use crate::ffi::types::WS_LOG_INFO;
+use crate::log::log;
 use crate::registry::Registry;
 use crate::tls::TlsOptions;
 
@@ -86,6 +88,7 @@ fn start(config: Config) -> Result<Running, Failure> {
             EventLoop::new(for_loop, poll).run();
         })
         .map_err(|e| runtime_failure("could not start the libws thread", e))?;
+    log!(WS_LOG_INFO, "libws {} runtime started", env!("CARGO_PKG_VERSION"));
     Ok(Running { shared, thread: Some(thread) })
 }
 
@@ -159,5 +162,6 @@ pub fn shutdown() -> Result<(), Failure> {
         let _ = thread.join();
     }
     *RUNTIME.lock() = None;
+    log!(WS_LOG_INFO, "libws runtime stopped");
     Ok(())
 }

@@ -22,7 +22,7 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-use crate::callback::{c_string, ResultCb};
+use crate::callback::{c_string, ResultCb, SocketHook};
 use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::error::{Api, Code, Failure};
@@ -78,6 +78,7 @@ pub struct Task {
     /// The address of the TCP connection in progress, for the error message.
     current_addr: Option<SocketAddr>,
     tcp_no_delay: bool,
+    socket_hook: Option<SocketHook>,
     ws_config: WebSocketConfig,
     max_send_queue: usize,
     close_timeout: Duration,
@@ -184,6 +185,7 @@ impl Task {
             last_connect_error: None,
             current_addr: None,
             tcp_no_delay: req.tcp_no_delay,
+            socket_hook: req.socket_hook,
             ws_config,
             max_send_queue: config.max_send_queue,
             close_timeout: config.close_timeout,
@@ -247,7 +249,10 @@ impl Task {
     /// Starts a TCP connection to the next address, or fails when none is left.
     fn connect_next(&mut self, registry: &Registry, out: &mut Vec<Output>) {
         while let Some(addr) = self.addrs.pop_front() {
-            let attempt = TcpStream::connect(addr).and_then(|mut s| {
+            let id = self.id;
+            let hook = self.socket_hook.map(|h| move |fd: i32| h.call(id, fd));
+            let hook_ref = hook.as_ref().map(|h| h as crate::socket::Hook<'_>);
+            let attempt = crate::socket::connect(addr, hook_ref).and_then(|mut s| {
                 registry.register(&mut s, self.token(), Interest::READABLE | Interest::WRITABLE)?;
                 Ok(s)
             });

@@ -13,7 +13,7 @@ use tungstenite::{Bytes, Message, Utf8Bytes};
 
 use super::panic::guard;
 use super::types::*;
-use crate::callback::{Listener, ResultCb, UserData};
+use crate::callback::{Listener, ResultCb, SocketHook, UserData};
 use crate::command::{Command, ConnectRequest};
 use crate::config::Config;
 use crate::error::{Api, Code, Failure};
@@ -180,6 +180,7 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
             0 => o.ping_interval_ms,
             ms => ms,
         } as u64),
+        socket_hook: o.on_socket.map(|_| SocketHook { cb: o.on_socket, user_data: UserData(o.socket_user_data) }),
     };
     match shared.queue.push(Command::Connect(Box::new(request), result)) {
         Ok(()) => task_id,
@@ -529,6 +530,22 @@ pub extern "C" fn ws_ready_state(task_id: i64) -> i32 {
 pub extern "C" fn ws_strerror(code: i32) -> *const c_char {
     let text = Code::from_i32(code).map(Code::message).unwrap_or("unknown error code\0");
     text.as_ptr() as *const c_char
+}
+
+/// Routes libws diagnostics to `logger` for levels up to `max_level` (`WS_LOG_ERROR` ..
+/// `WS_LOG_DEBUG`); a NULL logger or level 0 turns logging off (the default). libws never writes
+/// to stdout or stderr itself. `user_data` is passed back as is.
+///
+/// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a level outside 0..=4.
+#[no_mangle]
+pub extern "C" fn ws_set_logger(logger: ws_log_cb, user_data: *mut c_void, max_level: i32) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        if !(0..=WS_LOG_DEBUG).contains(&max_level) {
+            return WS_ERR_INVALID_ARGUMENT;
+        }
+        crate::log::set(logger, UserData(user_data), max_level);
+        WS_OK
+    })
 }
 
 /// The library version as a static NUL-terminated string, e.g. "0.1.0".

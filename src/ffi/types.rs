@@ -174,6 +174,24 @@ pub struct ws_event {
 /// `ws_*` function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
 pub type ws_event_cb = Option<unsafe extern "C" fn(event: *const ws_event, user_data: *mut c_void)>;
 
+/// The socket hook: called on the libws thread with each TCP socket of a task after it is created
+/// and before it connects (one call per address tried), so a host can bind it to a network
+/// (Android `Network.bindSocket`, WeChat's forceCellularNetwork) or set options. Return 0 to go
+/// on; any other value refuses the socket and the task fails with `WS_ERR_CONNECT`. Do not close
+/// the fd.
+pub type ws_socket_cb = Option<unsafe extern "C" fn(task_id: i64, fd: i32, user_data: *mut c_void) -> i32>;
+
+/// Log levels for `ws_set_logger`: a logger set at level N gets messages of levels 1..=N.
+pub const WS_LOG_ERROR: i32 = 1;
+pub const WS_LOG_WARN: i32 = 2;
+pub const WS_LOG_INFO: i32 = 3;
+pub const WS_LOG_DEBUG: i32 = 4;
+
+/// A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.
+/// Called from libws threads (the loop thread, resolver threads) and from the thread calling
+/// `ws_*`, possibly concurrently: it must be thread-safe. It may not call `ws_set_logger`.
+pub type ws_log_cb = Option<unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void)>;
+
 /// Runtime configuration for `ws_init`. Fill with `ws_config_init`, then change fields; every
 /// zero field means its default.
 #[repr(C)]
@@ -242,6 +260,9 @@ pub struct ws_connect_options {
     /// error `WS_ERR_TIMEOUT` ("onSocketError:fail heartbeat timeout ...") then close 1006.
     /// 0 = the ping interval.
     pub pong_timeout_ms: u32,
+    /// Optional socket hook (see `ws_socket_cb`) and its user_data.
+    pub on_socket: ws_socket_cb,
+    pub socket_user_data: *mut c_void,
     /// wss://: extra CA certificates (PEM) trusted for this task only, on top of the runtime's.
     pub ca_pem: *const u8,
     pub ca_pem_len: usize,
