@@ -45,6 +45,7 @@ stage cargo test --release
 stage ffi-tests/run.sh
 stage ffi-tests/autobahn/run.sh
 stage ffi-tests/packaging/run.sh
+stage scripts/android/check.sh
 
 echo
 echo "$passed passed, $failed failed"
