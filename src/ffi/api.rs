@@ -210,10 +210,7 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, result: Res
     if kind != WS_TEXT && kind != WS_BINARY {
         return fail(Failure::new(Code::InvalidArgument, format!("unknown message type {}: use WS_TEXT or WS_BINARY", kind)), result);
     }
-    let bytes = match c_slice(data, len, "data") {
-        Ok(b) => b,
-        Err(f) => return fail(f, result),
-    };
+    // The size is checked before the bytes are touched: a wrong huge len is refused, not read.
     if len > shared.config.max_message_size {
         let f = Failure::new(
             Code::MessageTooBig,
@@ -221,6 +218,10 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, result: Res
         );
         return fail(f, result);
     }
+    let bytes = match c_slice(data, len, "data") {
+        Ok(b) => b,
+        Err(f) => return fail(f, result),
+    };
     match shared.registry.live_state(task_id) {
         Ok(WS_OPEN) => {}
         Ok(state) => {
