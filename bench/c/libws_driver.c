@@ -1,0 +1,373 @@
+/* libws through its C API.
+ *
+ *   --path cb      every ws_send is made from the event callback (on the libws thread)
+ *   --path thread  every ws_send is made from the main thread; the callback only counts echoes
+ *
+ * Modes:
+ *   latency     one connection, one message in flight, RTT per message
+ *   throughput  --conns connections, up to --window messages in flight on each
+ *   idle        --conns idle connections held open by one runtime: RSS growth per connection
+ *               and the CPU the runtime uses while idle (--ca-mode runtime|task for wss://)
+ *
+ * Every echo is checked (length, sequence number, content). Prints one RESULT line.
+ * Build: cc -O2 -Iinclude bench/c/libws_driver.c target/release/libws.a -pthread -ldl -lm
+ */
+#include "common.h"
+
+#include <pthread.h>
+
+#include "libws.h"
+
+typedef struct conn {
+    int64_t id;
+    uint64_t sent, recv;
+    int done;
+} conn;
+
+static bench_args A;
+static int thread_path, is_latency, is_idle;
+static uint8_t *base;           /* the pattern */
+static uint8_t *loop_buf;       /* message being built on the libws thread */
+static uint8_t *main_buf;       /* ... on the main thread */
+static conn *conns;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int opened, closed, errors;
+static int finished;            /* the measured phase is over (cb path) */
+
+/* Throughput phases: [0, warmup) then [warmup, warmup+count) on every connection. */
+static int phase;               /* 0 warm-up, 1 measured */
+static uint64_t phase_to;
+static int conns_done;
+static double t_start, t_end, cpu_start, cpu_end;
+
+/* Latency. */
+static double *samples;
+static double t_sent;
+
+static void fail(const char *what, int code) {
+    fprintf(stderr, "error: %s: %d %s\n", what, code, ws_strerror(code));
+    fflush(stderr);
+    _exit(2);
+}
+
+static void send_seq(conn *c, uint64_t seq, uint8_t *buf) {
+    pattern_fill(base, A.size, seq, buf);
+    int32_t rc = ws_send(c->id, buf, A.size, WS_BINARY, NULL, NULL);
+    if (rc != WS_OK) fail("ws_send", rc);
+}
+
+/* cb path: send while the window and the phase allow. */
+static void pump(conn *c) {
+    while (c->sent < phase_to && c->sent - c->recv < A.window) {
+        send_seq(c, c->sent, loop_buf);
+        c->sent++;
+    }
+}
+
+static void start_phase(int p) {
+    phase = p;
+    phase_to = p == 0 ? A.warmup : A.warmup + A.count;
+    conns_done = 0;
+    for (int i = 0; i < A.conns; i++) conns[i].done = 0;
+    if (p == 1) {
+        t_start = now_s();
+        cpu_start = cpu_s();
+    }
+    for (int i = 0; i < A.conns; i++) pump(&conns[i]);
+}
+
+static void on_event(const ws_event *e, void *ud) {
+    conn *c = ud;
+    switch (e->kind) {
+    case WS_EVENT_OPEN:
+        pthread_mutex_lock(&mu);
+        c->id = e->task_id; /* the open may run before ws_connect has returned the id */
+        opened++;
+        int all = opened == A.conns;
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+        if (!thread_path && all && !is_idle) {
+            if (is_latency) {
+                t_sent = now_s();
+                send_seq(c, 0, loop_buf);
+                c->sent = 1;
+            } else {
+                start_phase(0);
+            }
+        }
+        break;
+    case WS_EVENT_MESSAGE: {
+        uint64_t seq = c->recv;
+        if (pattern_check(base, A.size, seq, e->message.data, e->message.len)) {
+            fprintf(stderr, "error: bad echo of message %llu (%zu bytes)\n", (unsigned long long)seq, e->message.len);
+            _exit(2);
+        }
+        if (is_latency) {
+            double now = now_s();
+            if (thread_path) {
+                pthread_mutex_lock(&mu);
+                c->recv++;
+                pthread_cond_signal(&cv);
+                pthread_mutex_unlock(&mu);
+                break;
+            }
+            c->recv++;
+            if (seq >= A.warmup) samples[seq - A.warmup] = (now - t_sent) * 1e6;
+            uint64_t total = A.warmup + A.count;
+            if (c->recv == A.warmup) cpu_start = cpu_s();
+            if (c->recv < total) {
+                t_sent = now_s();
+                send_seq(c, c->recv, loop_buf);
+                c->sent++;
+            } else {
+                cpu_end = cpu_s();
+                pthread_mutex_lock(&mu);
+                finished = 1;
+                pthread_cond_signal(&cv);
+                pthread_mutex_unlock(&mu);
+            }
+            break;
+        }
+        if (thread_path) {
+            pthread_mutex_lock(&mu);
+            c->recv++;
+            pthread_cond_signal(&cv);
+            pthread_mutex_unlock(&mu);
+            break;
+        }
+        c->recv++;
+        if (c->recv == phase_to) {
+            c->done = 1;
+            if (++conns_done == A.conns) {
+                if (phase == 0) {
+                    start_phase(1);
+                } else {
+                    t_end = now_s();
+                    cpu_end = cpu_s();
+                    pthread_mutex_lock(&mu);
+                    finished = 1;
+                    pthread_cond_signal(&cv);
+                    pthread_mutex_unlock(&mu);
+                }
+            }
+        } else {
+            pump(c);
+        }
+        break;
+    }
+    case WS_EVENT_ERROR:
+        fprintf(stderr, "error event on task %lld: %s\n", (long long)e->task_id, e->error.err_msg);
+        pthread_mutex_lock(&mu);
+        errors++;
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+        break;
+    case WS_EVENT_CLOSE:
+        pthread_mutex_lock(&mu);
+        closed++;
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+        break;
+    }
+}
+
+static uint8_t *ca_pem;
+static size_t ca_pem_len;
+static int ca_per_task;
+
+static int64_t connect_one(conn *c) {
+    ws_connect_options o;
+    ws_connect_options_init(&o);
+    o.url = A.url;
+    o.tcp_no_delay = true;
+    o.on_event = on_event;
+    o.event_user_data = c;
+    if (ca_pem && ca_per_task) {
+        o.ca_pem = ca_pem;
+        o.ca_pem_len = ca_pem_len;
+    }
+    int64_t id = ws_connect(&o);
+    if (id <= 0) fail("ws_connect", (int)id);
+    return id;
+}
+
+/* Waits (mutex held) until cond() or the deadline; dies on an error event. */
+#define WAIT_UNTIL(cond, what)                                                           \
+    do {                                                                                 \
+        struct timespec dl;                                                              \
+        clock_gettime(CLOCK_REALTIME, &dl);                                              \
+        dl.tv_sec += A.timeout_s;                                                        \
+        while (!(cond)) {                                                                \
+            if (errors) die("connection failed while waiting for " what);               \
+            if (pthread_cond_timedwait(&cv, &mu, &dl)) die("timed out waiting for " what); \
+        }                                                                                \
+    } while (0)
+
+static void run_latency(void) {
+    samples = calloc(A.count, sizeof *samples);
+    conn *c = &conns[0];
+    connect_one(c);
+    pthread_mutex_lock(&mu);
+    if (!thread_path) {
+        WAIT_UNTIL(finished, "the echoes");
+        pthread_mutex_unlock(&mu);
+    } else {
+        WAIT_UNTIL(opened == 1, "open");
+        pthread_mutex_unlock(&mu);
+        for (uint64_t seq = 0; seq < A.warmup + A.count; seq++) {
+            if (seq == A.warmup) cpu_start = cpu_s();
+            double t0 = now_s();
+            send_seq(c, seq, main_buf);
+            pthread_mutex_lock(&mu);
+            WAIT_UNTIL(c->recv > seq, "an echo");
+            pthread_mutex_unlock(&mu);
+            double dt = now_s() - t0;
+            if (seq >= A.warmup) samples[seq - A.warmup] = dt * 1e6;
+        }
+        cpu_end = cpu_s();
+    }
+    print_latency(samples, A.count, cpu_end - cpu_start);
+}
+
+/* thread path: one phase, sending from this thread for every connection. */
+static void thread_phase(uint64_t to) {
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        int all_done = 1, progressed = 0;
+        for (int i = 0; i < A.conns; i++) {
+            conn *c = &conns[i];
+            if (c->recv < to) all_done = 0;
+            while (c->sent < to && c->sent - c->recv < A.window) {
+                uint64_t seq = c->sent++;
+                pthread_mutex_unlock(&mu);
+                send_seq(c, seq, main_buf);
+                pthread_mutex_lock(&mu);
+                progressed = 1;
+            }
+        }
+        if (all_done) break;
+        if (!progressed) {
+            /* nothing to send: wait for an echo */
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_sec += A.timeout_s;
+            if (errors) die("connection failed");
+            if (pthread_cond_timedwait(&cv, &mu, &dl)) die("timed out waiting for echoes");
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+static void run_throughput(void) {
+    for (int i = 0; i < A.conns; i++) connect_one(&conns[i]);
+    pthread_mutex_lock(&mu);
+    if (!thread_path) {
+        WAIT_UNTIL(finished, "the echoes");
+        pthread_mutex_unlock(&mu);
+    } else {
+        WAIT_UNTIL(opened == A.conns, "open");
+        pthread_mutex_unlock(&mu);
+        thread_phase(A.warmup);
+        t_start = now_s();
+        cpu_start = cpu_s();
+        thread_phase(A.warmup + A.count);
+        t_end = now_s();
+        cpu_end = cpu_s();
+    }
+    print_throughput(A.count * A.conns, A.size, t_end - t_start, cpu_end - cpu_start);
+}
+
+static void sleep_s(double s) {
+    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts)) {}
+}
+
+static void run_idle(void) {
+    int n = A.conns;
+    /* One connection first, so one-time set-up (TLS config, buffers of the loop) is not counted. */
+    conn warm;
+    memset(&warm, 0, sizeof warm);
+    A.conns = 1;
+    connect_one(&warm);
+    pthread_mutex_lock(&mu);
+    WAIT_UNTIL(opened == 1, "the first open");
+    pthread_mutex_unlock(&mu);
+    sleep_s(0.2);
+    long rss0 = rss_bytes();
+    double t0 = now_s();
+    A.conns = n + 1;
+    int issued = 0;
+    const int in_flight = 200; /* connects outstanding at once (the server's backlog is 4096) */
+    while (issued < n) {
+        pthread_mutex_lock(&mu);
+        WAIT_UNTIL(issued - (opened - 1) < in_flight, "opens");
+        pthread_mutex_unlock(&mu);
+        connect_one(&conns[issued++]);
+    }
+    pthread_mutex_lock(&mu);
+    WAIT_UNTIL(opened == n + 1, "every open");
+    pthread_mutex_unlock(&mu);
+    double connect_s = now_s() - t0;
+    sleep_s(0.5);
+    long rss1 = rss_bytes();
+    double c0 = cpu_s(), w0 = now_s();
+    sleep_s(A.idle_secs);
+    double idle_cpu = (cpu_s() - c0) / (now_s() - w0) * 100.0;
+    pthread_mutex_lock(&mu);
+    int still_open = opened - closed;
+    pthread_mutex_unlock(&mu);
+    if (still_open != n + 1) die("connections closed while idle");
+    double t1 = now_s();
+    ws_shutdown();
+    double shutdown_s = now_s() - t1;
+    printf("RESULT ok=1 conns=%d opened=%d kib_per_conn=%.2f idle_cpu_pct=%.3f rss_before=%ld rss_after=%ld connect_s=%.3f shutdown_s=%.3f\n",
+           n, opened - 1, (rss1 - rss0) / 1024.0 / n, idle_cpu, rss0, rss1, connect_s, shutdown_s);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    /* --ca-mode is ours alone: take it out before the common parser sees the rest. */
+    char *args[64];
+    int n = 0;
+    const char *ca_mode = "runtime";
+    for (int i = 0; i < argc && n < 63; i++) {
+        if (!strcmp(argv[i], "--ca-mode") && i + 1 < argc) { ca_mode = argv[++i]; continue; }
+        args[n++] = argv[i];
+    }
+    parse_args(n, args, &A);
+    watchdog(A.timeout_s + 30);
+    thread_path = !strcmp(A.path, "thread");
+    is_latency = !strcmp(A.mode, "latency");
+    is_idle = !strcmp(A.mode, "idle");
+    ca_per_task = !strcmp(ca_mode, "task");
+    if (A.ca) ca_pem = read_file(A.ca, &ca_pem_len);
+
+    long nofile = raise_nofile();
+    if (!strcmp(A.mode, "idle") && nofile < A.conns + 64) die("RLIMIT_NOFILE is too low for --conns");
+
+    ws_config cfg;
+    ws_config_init(&cfg);
+    cfg.max_connections_per_group = (uint32_t)(A.conns + 16);
+    cfg.max_send_queue = 1ull << 30;         /* the window (64 x 1 MiB) must fit */
+    cfg.close_timeout_ms = 2000;
+    if (ca_pem && !ca_per_task) {
+        cfg.ca_pem = ca_pem;
+        cfg.ca_pem_len = ca_pem_len;
+    }
+    int32_t rc = ws_init(&cfg);
+    if (rc != WS_OK) fail("ws_init", rc);
+
+    base = pattern_bytes(A.size);
+    loop_buf = malloc(A.size);
+    main_buf = malloc(A.size);
+    conns = calloc(A.conns + 1, sizeof *conns);
+
+    if (!strcmp(A.mode, "latency")) { A.conns = 1; run_latency(); }
+    else if (!strcmp(A.mode, "throughput")) run_throughput();
+    else if (!strcmp(A.mode, "idle")) { run_idle(); return 0; }
+    else die("unknown --mode");
+    ws_shutdown();
+    return 0;
+}

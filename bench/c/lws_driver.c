@@ -1,0 +1,217 @@
+/* libwebsockets' C client (Debian's libwebsockets-dev), the way its documentation says to use it:
+ * one lws_context serviced on one thread, writes from LWS_CALLBACK_CLIENT_WRITEABLE (several per
+ * callback while lws_partial_buffered() says the last one was not buffered), messages received
+ * in fragments through LWS_CALLBACK_CLIENT_RECEIVE and checked as they come.
+ *
+ * Tuning a C host would do: rx_buffer_size and pt_serv_buf_size 64 KiB (defaults are 4 KiB),
+ * tx_packet_size as large as a message, so lws makes one send() per message. lws sets
+ * TCP_NODELAY itself.
+ *
+ * Modes: latency | throughput (as the other drivers). Prints one RESULT line.
+ * Build: cc -O2 bench/c/lws_driver.c -lwebsockets
+ */
+#include "common.h"
+
+#include <libwebsockets.h>
+
+typedef struct conn {
+    struct lws *wsi;
+    uint64_t sent, recv;
+    size_t rx_off;
+} conn;
+
+static bench_args A;
+static int is_latency;
+static uint8_t *base;
+static uint8_t *txbuf;  /* LWS_PRE + size; lws masks in place, so it is refilled per write */
+static conn *conns;
+static int opened, finished, failed;
+static int phase;
+static uint64_t phase_to;
+static int conns_done;
+static double t_start, t_end, cpu_start, cpu_end, t_sent;
+static double *samples;
+
+static void start_phase(int p) {
+    phase = p;
+    phase_to = p == 0 ? A.warmup : A.warmup + A.count;
+    conns_done = 0;
+    if (p == 1) {
+        t_start = now_s();
+        cpu_start = cpu_s();
+    }
+    for (int i = 0; i < A.conns; i++) lws_callback_on_writable(conns[i].wsi);
+}
+
+static int write_one(conn *c, uint64_t seq) {
+    pattern_fill(base, A.size, seq, txbuf + LWS_PRE);
+    int n = lws_write(c->wsi, txbuf + LWS_PRE, A.size, LWS_WRITE_BINARY);
+    if (n < (int)A.size) {
+        fprintf(stderr, "error: lws_write returned %d\n", n);
+        failed = 1;
+        return -1;
+    }
+    c->sent++;
+    return 0;
+}
+
+static void message_done(conn *c) {
+    uint64_t seq = c->recv++;
+    if (is_latency) {
+        double now = now_s();
+        if (seq >= A.warmup) samples[seq - A.warmup] = (now - t_sent) * 1e6;
+        if (c->recv == A.warmup) cpu_start = cpu_s();
+        if (c->recv == A.warmup + A.count) {
+            cpu_end = cpu_s();
+            finished = 1;
+        } else {
+            lws_callback_on_writable(c->wsi);
+        }
+        return;
+    }
+    if (c->recv == phase_to) {
+        if (++conns_done == A.conns) {
+            if (phase == 0) {
+                start_phase(1);
+            } else {
+                t_end = now_s();
+                cpu_end = cpu_s();
+                finished = 1;
+            }
+        }
+    } else if (c->sent < phase_to) {
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
+    (void)user;
+    conn *c = lws_get_opaque_user_data(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        c->wsi = wsi;
+        if (++opened == A.conns) {
+            if (is_latency) lws_callback_on_writable(wsi);
+            else start_phase(0);
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (finished) break;
+        if (is_latency) {
+            if (c->sent == c->recv && c->sent < A.warmup + A.count) {
+                t_sent = now_s();
+                if (write_one(c, c->sent)) return -1;
+            }
+            break;
+        }
+        while (c->sent < phase_to && c->sent - c->recv < A.window) {
+            if (write_one(c, c->sent)) return -1;
+            if (lws_partial_buffered(wsi)) {
+                /* lws holds the rest of that message: go on when it is written */
+                lws_callback_on_writable(wsi);
+                break;
+            }
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (pattern_check_part(base, A.size, c->recv, c->rx_off, in, len)) {
+            fprintf(stderr, "error: bad echo of message %llu at offset %zu\n", (unsigned long long)c->recv, c->rx_off);
+            failed = 1;
+            return -1;
+        }
+        c->rx_off += len;
+        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+            if (c->rx_off != A.size) {
+                fprintf(stderr, "error: echo of %zu bytes, expected %zu\n", c->rx_off, A.size);
+                failed = 1;
+                return -1;
+            }
+            c->rx_off = 0;
+            message_done(c);
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        fprintf(stderr, "error: connection failed: %s\n", in ? (const char *)in : "(no detail)");
+        failed = 1;
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (!finished) {
+            fprintf(stderr, "error: connection closed early\n");
+            failed = 1;
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    parse_args(argc, argv, &A);
+    watchdog(A.timeout_s + 30);
+    is_latency = !strcmp(A.mode, "latency");
+    if (is_latency) A.conns = 1;
+    else if (strcmp(A.mode, "throughput")) die("lws driver: --mode latency|throughput");
+    raise_nofile();
+    lws_set_log_level(LLL_ERR, NULL);
+
+    /* ws://host:port/path or wss://... */
+    int tls = !strncmp(A.url, "wss://", 6);
+    const char *hp = strstr(A.url, "://");
+    if (!hp) die("bad --url");
+    hp += 3;
+    static char host[256];
+    const char *colon = strchr(hp, ':');
+    if (!colon || (size_t)(colon - hp) >= sizeof host) die("--url needs host:port");
+    memcpy(host, hp, colon - hp);
+    int port = atoi(colon + 1);
+    const char *path = strchr(colon, '/');
+    if (!path) path = "/";
+
+    size_t bufsz = 64 * 1024;
+    struct lws_protocols protocols[] = {
+        {"bench", callback, 0, bufsz, 0, NULL, (A.size > bufsz ? A.size : bufsz) + 64},
+        {NULL, NULL, 0, 0, 0, NULL, 0},
+    };
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.pt_serv_buf_size = (unsigned int)bufsz;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (A.ca) info.client_ssl_ca_filepath = A.ca;
+    struct lws_context *ctx = lws_create_context(&info);
+    if (!ctx) die("lws_create_context failed");
+
+    base = pattern_bytes(A.size);
+    txbuf = malloc(LWS_PRE + A.size);
+    conns = calloc(A.conns, sizeof *conns);
+    if (is_latency) samples = calloc(A.count, sizeof *samples);
+
+    for (int i = 0; i < A.conns; i++) {
+        struct lws_client_connect_info ci;
+        memset(&ci, 0, sizeof ci);
+        ci.context = ctx;
+        ci.address = host;
+        ci.port = port;
+        ci.path = path;
+        ci.host = host;
+        ci.origin = host;
+        ci.local_protocol_name = "bench";
+        ci.opaque_user_data = &conns[i];
+        ci.pwsi = &conns[i].wsi;
+        if (tls) ci.ssl_connection = LCCSCF_USE_SSL | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+        if (!lws_client_connect_via_info(&ci)) die("lws_client_connect_via_info failed");
+    }
+
+    double deadline = now_s() + A.timeout_s;
+    while (!finished && !failed) {
+        if (lws_service(ctx, 0) < 0) { failed = 1; break; }
+        if (now_s() > deadline) die("timed out");
+    }
+    if (failed) die("the lws client failed");
+    if (is_latency) print_latency(samples, A.count, cpu_end - cpu_start);
+    else print_throughput(A.count * A.conns, A.size, t_end - t_start, cpu_end - cpu_start);
+    lws_context_destroy(ctx);
+    return 0;
+}

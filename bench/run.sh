@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The libws benchmark, one command:
+#   bench/run.sh            full run (5 repetitions, ~6 minutes): writes bench/results.md
+#   bench/run.sh --quick    a few seconds, tiny counts: writes bench/target/results-quick.md;
+#                           exits non-zero if any contender fails or any number is missing/zero
+# Extra arguments go to the runner: --reps N, --only TEXT (cases whose name contains TEXT),
+# --out FILE.
+#
+# Installs what it needs (libwebsockets-dev and pkg-config through apt-get when missing), builds
+# libws (cargo build --release at the repo root), the bench crate (bench/, its own workspace) and
+# the C drivers, then runs bench/target/release/runner. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=0
+for a in "$@"; do [ "$a" = "--quick" ] && quick=1; done
+
+if ! pkg-config --exists libwebsockets 2>/dev/null; then
+    echo "bench: installing libwebsockets-dev and pkg-config" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq >&2 || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libwebsockets-dev pkg-config >&2
+fi
+command -v cc >/dev/null || { echo "bench: a C compiler (cc) is required" >&2; exit 1; }
+
+echo "bench: building libws, the bench crate and the C drivers" >&2
+cargo build --release --quiet >&2
+(cd bench && cargo build --release --locked --quiet) >&2
+mkdir -p bench/target/c
+cc -O2 -Wall -Iinclude bench/c/libws_driver.c target/release/libws.a -pthread -ldl -lm \
+    -o bench/target/c/libws_driver
+# shellcheck disable=SC2046
+cc -O2 -Wall bench/c/lws_driver.c $(pkg-config --cflags --libs libwebsockets) \
+    -o bench/target/c/lws_driver
+
+out="$root/bench/results.md"
+[ "$quick" -eq 1 ] && out="$root/bench/target/results-quick.md"
+# A later --out on the command line wins.
+exec bench/target/release/runner --out "$out" "$@"

@@ -1,0 +1,627 @@
+//! The benchmark runner: starts the echo server, runs every contender on every case for N
+//! repetitions (interleaved: each repetition runs every contender once, in a rotating order),
+//! takes medians and prints the tables as markdown (also written to `--out`).
+//!
+//! `runner [--quick] [--reps N] [--out FILE] [--only TEXT] [--bin-dir DIR] [--c-dir DIR]`
+//!
+//! Exit status is non-zero when any run failed or any expected number is missing or zero.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+type Metrics = BTreeMap<String, f64>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Latency,
+    Throughput,
+    Idle,
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    kind: Kind,
+    tls: bool,
+    size: usize,
+    conns: usize,
+    /// Messages measured per connection (latency: round trips).
+    count: u64,
+    warmup: u64,
+    /// Idle cases: "runtime" or "task" (where the CA PEM is given to libws).
+    ca_mode: &'static str,
+}
+
+impl Case {
+    fn id(&self) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        match self.kind {
+            Kind::Latency => format!("latency {} {}", scheme, human(self.size)),
+            Kind::Throughput => format!("throughput {} {} x{}", scheme, human(self.size), self.conns),
+            Kind::Idle => format!("idle {} {} ca={}", scheme, self.conns, self.ca_mode),
+        }
+    }
+}
+
+fn human(size: usize) -> String {
+    if size >= 1 << 20 && size % (1 << 20) == 0 {
+        format!("{} MiB", size >> 20)
+    } else if size >= 1024 && size % 1024 == 0 {
+        format!("{} KiB", size >> 10)
+    } else {
+        format!("{} B", size)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Who {
+    LibwsCb,
+    LibwsThread,
+    Tungstenite,
+    Tokio,
+    Lws,
+    Raw,
+}
+
+const CONTENDERS: [Who; 6] = [Who::LibwsCb, Who::LibwsThread, Who::Tungstenite, Who::Tokio, Who::Lws, Who::Raw];
+
+impl Who {
+    fn name(self) -> &'static str {
+        match self {
+            Who::LibwsCb => "libws (send from callback)",
+            Who::LibwsThread => "libws (send from another thread)",
+            Who::Tungstenite => "tungstenite 0.30 (blocking)",
+            Who::Tokio => "tokio-tungstenite 0.30",
+            Who::Lws => "libwebsockets (C)",
+            Who::Raw => "raw TCP (floor)",
+        }
+    }
+
+    /// Whether this contender runs `case` (and why not, for the table).
+    fn runs(self, case: &Case) -> Result<(), &'static str> {
+        match (self, case.kind) {
+            (Who::LibwsCb, Kind::Idle) => Ok(()),
+            (_, Kind::Idle) => Err("idle cases measure libws only"),
+            (Who::Raw, _) if case.tls => Err("no TLS on the raw floor"),
+            (Who::Tungstenite, Kind::Throughput) if case.tls => {
+                Err("blocking tungstenite cannot split a TLS stream into reader and writer threads")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Env {
+    bin_dir: PathBuf,
+    c_dir: PathBuf,
+    ports: BTreeMap<String, u16>,
+    ca: PathBuf,
+    window: u64,
+    idle_secs: f64,
+    timeout: u64,
+}
+
+fn command(env: &Env, who: Who, case: &Case) -> Command {
+    let mut cmd;
+    let scheme = if case.tls { "wss" } else { "ws" };
+    let url = match who {
+        Who::Raw => format!("tcp://127.0.0.1:{}", env.ports["raw"]),
+        _ => format!("{}://127.0.0.1:{}/", scheme, env.ports[scheme]),
+    };
+    match who {
+        Who::LibwsCb | Who::LibwsThread => {
+            cmd = Command::new(env.c_dir.join("libws_driver"));
+            cmd.args(["--path", if who == Who::LibwsCb { "cb" } else { "thread" }]);
+        }
+        Who::Lws => cmd = Command::new(env.c_dir.join("lws_driver")),
+        Who::Tungstenite | Who::Tokio | Who::Raw => {
+            cmd = Command::new(env.bin_dir.join("rust-client"));
+            cmd.args([
+                "--client",
+                match who {
+                    Who::Tungstenite => "tungstenite",
+                    Who::Tokio => "tokio",
+                    _ => "raw",
+                },
+            ]);
+        }
+    }
+    let mode = match case.kind {
+        Kind::Latency => "latency",
+        Kind::Throughput => "throughput",
+        Kind::Idle => "idle",
+    };
+    cmd.args(["--mode", mode, "--url", &url]);
+    cmd.args(["--size", &case.size.to_string(), "--conns", &case.conns.to_string()]);
+    cmd.args(["--count", &case.count.to_string(), "--warmup", &case.warmup.to_string()]);
+    cmd.args(["--window", &env.window.to_string(), "--timeout", &env.timeout.to_string()]);
+    if case.tls {
+        cmd.args(["--ca", env.ca.to_str().unwrap()]);
+    }
+    if case.kind == Kind::Idle {
+        cmd.args(["--idle-secs", &env.idle_secs.to_string(), "--ca-mode", case.ca_mode]);
+    }
+    cmd
+}
+
+/// Runs one client to completion (killed after the time limit) and parses its RESULT line.
+fn run_one(env: &Env, who: Who, case: &Case) -> Result<Metrics, String> {
+    let mut cmd = command(env, who, case);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {}", cmd.get_program(), e))?;
+    let limit = Duration::from_secs(env.timeout + 60);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("killed after {:?}", limit));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).ok();
+    child.stderr.take().unwrap().read_to_string(&mut err).ok();
+    if !status.success() {
+        return Err(format!("exit {}: {}", status, err.trim()));
+    }
+    let line = out.lines().find(|l| l.starts_with("RESULT ")).ok_or_else(|| format!("no RESULT line; stderr: {}", err.trim()))?;
+    let mut m = Metrics::new();
+    for kv in line.split_whitespace().skip(1) {
+        if let Some((k, v)) = kv.split_once('=') {
+            if let Ok(v) = v.parse::<f64>() {
+                m.insert(k.to_string(), v);
+            }
+        }
+    }
+    if m.get("ok") != Some(&1.0) {
+        return Err(format!("result not ok: {}", line));
+    }
+    let required: &[&str] = match case.kind {
+        Kind::Latency => &["p50_us", "p99_us", "cpu_us_per_msg"],
+        Kind::Throughput => &["msgs_per_s", "mb_per_s", "cpu_us_per_msg"],
+        Kind::Idle => &["kib_per_conn", "opened"],
+    };
+    for k in required {
+        match m.get(*k) {
+            Some(v) if *v > 0.0 && v.is_finite() => {}
+            _ => return Err(format!("{} missing or zero in: {}", k, line)),
+        }
+    }
+    if case.kind == Kind::Idle && m["opened"] as usize != case.conns {
+        return Err(format!("opened {} of {} connections", m["opened"], case.conns));
+    }
+    Ok(m)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+struct Results {
+    /// (case id, contender) -> the metrics of each repetition.
+    runs: BTreeMap<(String, usize), Vec<Metrics>>,
+    failures: Vec<String>,
+}
+
+impl Results {
+    fn values(&self, case: &Case, who: Who, key: &str) -> Vec<f64> {
+        let idx = CONTENDERS.iter().position(|w| *w == who).unwrap();
+        self.runs
+            .get(&(case.id(), idx))
+            .map(|v| v.iter().filter_map(|m| m.get(key).copied()).collect())
+            .unwrap_or_default()
+    }
+    fn med(&self, case: &Case, who: Who, key: &str) -> Option<f64> {
+        let v = self.values(case, who, key);
+        (!v.is_empty()).then(|| median(&v))
+    }
+    /// (max - min) / median of a metric, in percent.
+    fn spread(&self, case: &Case, who: Who, key: &str) -> Option<f64> {
+        let v = self.values(case, who, key);
+        if v.len() < 2 {
+            return None;
+        }
+        let max = v.iter().cloned().fold(f64::MIN, f64::max);
+        let min = v.iter().cloned().fold(f64::MAX, f64::min);
+        Some((max - min) / median(&v) * 100.0)
+    }
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => {
+            if x >= 10000.0 && digits == 0 {
+                let s = format!("{:.0}", x);
+                // thousands separators
+                let mut out = String::new();
+                for (i, c) in s.chars().enumerate() {
+                    if i > 0 && (s.len() - i) % 3 == 0 {
+                        out.push(',');
+                    }
+                    out.push(c);
+                }
+                out
+            } else {
+                format!("{:.*}", digits, x)
+            }
+        }
+        _ => "—".into(),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
+    format!(
+        "- CPU: {} × {} (nproc {}), memory {}\n- kernel: {}; {}\n- {}; libwebsockets {} (Debian package); tungstenite / tokio-tungstenite 0.30\n- libws: {} (commit {})\n- load average at start: {}\n",
+        sh("nproc"),
+        cpu.trim(),
+        sh("nproc"),
+        sh("free -h | awk '/Mem:/ {print $2}'"),
+        sh("uname -sr"),
+        sh(". /etc/os-release && echo $PRETTY_NAME"),
+        sh("rustc --version"),
+        sh("pkg-config --modversion libwebsockets"),
+        sh("grep -m1 '^version' Cargo.toml | cut -d'\"' -f2"),
+        sh("git rev-parse --short HEAD"),
+        sh("cut -d' ' -f1-3 /proc/loadavg"),
+    )
+}
+
+fn start_server(env_bin: &Path, ca: &Path) -> (Child, BTreeMap<String, u16>) {
+    let mut child = Command::new(env_bin.join("echo-server"))
+        .args(["--ca-out", ca.to_str().unwrap(), "--max-secs", "3600"])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start echo-server: {}", e));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("echo-server ports");
+    let ports = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.parse().unwrap())))
+        .collect::<BTreeMap<String, u16>>();
+    if ports.len() != 3 {
+        panic!("echo-server said {:?}", line);
+    }
+    (child, ports)
+}
+
+fn cases(quick: bool) -> Vec<Case> {
+    let mut v = Vec::new();
+    let (lat_n, lat_w) = if quick { (200, 20) } else { (5000, 500) };
+    for (size, tls) in [(32, false), (1024, false), (16384, false), (1024, true)] {
+        v.push(Case { kind: Kind::Latency, tls, size, conns: 1, count: lat_n, warmup: lat_w, ca_mode: "" });
+    }
+    // Total measured messages per case (split over the connections), ~256 MiB for large sizes.
+    let total = |size: usize| -> u64 {
+        if quick {
+            match size {
+                s if s >= 1 << 20 => 20,
+                s if s >= 65536 => 100,
+                _ => 2000,
+            }
+        } else {
+            match size {
+                32 => 200_000,
+                1024 => 100_000,
+                s => ((256usize << 20) / s) as u64,
+            }
+        }
+    };
+    for (sizes, tls) in [(&[32usize, 1024, 65536, 1 << 20][..], false), (&[1024usize, 1 << 20][..], true)] {
+        for &size in sizes {
+            for conns in [1usize, 5] {
+                let per = (total(size) / conns as u64).max(1);
+                let warmup = (per / 10).max(if quick { 2 } else { 10 });
+                v.push(Case { kind: Kind::Throughput, tls, size, conns, count: per, warmup, ca_mode: "" });
+            }
+        }
+    }
+    let idle: &[(usize, bool, &'static str)] = if quick {
+        &[(50, false, "runtime"), (50, true, "runtime")]
+    } else {
+        &[
+            (1000, false, "runtime"),
+            (10000, false, "runtime"),
+            (1000, true, "runtime"),
+            (10000, true, "runtime"),
+            (1000, true, "task"),
+        ]
+    };
+    for &(conns, tls, ca_mode) in idle {
+        v.push(Case { kind: Kind::Idle, tls, size: 32, conns, count: 1, warmup: 1, ca_mode });
+    }
+    v
+}
+
+fn main() {
+    let mut quick = false;
+    let mut reps: Option<usize> = None;
+    let mut out: Option<PathBuf> = None;
+    let mut only: Option<String> = None;
+    let exe = std::env::current_exe().unwrap();
+    let mut bin_dir = exe.parent().unwrap().to_path_buf();
+    let mut c_dir = bin_dir.join("../c");
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let val = || argv.get(i + 1).cloned().unwrap_or_else(|| bench::die("missing value"));
+        match argv[i].as_str() {
+            "--quick" => {
+                quick = true;
+                i += 1;
+                continue;
+            }
+            "--reps" => reps = Some(val().parse().unwrap_or_else(|_| bench::die("bad --reps"))),
+            "--out" => out = Some(PathBuf::from(val())),
+            "--only" => only = Some(val()),
+            "--bin-dir" => bin_dir = PathBuf::from(val()),
+            "--c-dir" => c_dir = PathBuf::from(val()),
+            other => bench::die(&format!("unknown argument {}", other)),
+        }
+        i += 2;
+    }
+    let reps = reps.unwrap_or(if quick { 1 } else { 5 });
+    bench::raise_nofile();
+
+    let tmp = std::env::temp_dir().join(format!("libws-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let ca = tmp.join("ca.pem");
+    let (mut server, ports) = start_server(&bin_dir, &ca);
+    let env = Env {
+        bin_dir,
+        c_dir,
+        ports,
+        ca,
+        window: 64,
+        idle_secs: if quick { 0.3 } else { 2.0 },
+        timeout: if quick { 30 } else { 120 },
+    };
+    let header = machine();
+    let started = Instant::now();
+
+    let all_cases: Vec<Case> =
+        cases(quick).into_iter().filter(|c| only.as_ref().map_or(true, |o| c.id().contains(o.as_str()))).collect();
+    let mut results = Results { runs: BTreeMap::new(), failures: Vec::new() };
+    for case in &all_cases {
+        for rep in 0..reps {
+            for k in 0..CONTENDERS.len() {
+                // Rotate the order every repetition so no contender always runs first or last.
+                let idx = (k + rep) % CONTENDERS.len();
+                let who = CONTENDERS[idx];
+                if who.runs(case).is_err() {
+                    continue;
+                }
+                let t = Instant::now();
+                match run_one(&env, who, case) {
+                    Ok(m) => {
+                        eprintln!(
+                            "[{:>6.1}s] {:<28} rep {} {:<34} {:.2}s {}",
+                            started.elapsed().as_secs_f64(),
+                            case.id(),
+                            rep + 1,
+                            who.name(),
+                            t.elapsed().as_secs_f64(),
+                            m.iter().filter(|(k, _)| *k != "ok").map(|(k, v)| format!("{}={}", k, v)).collect::<Vec<_>>().join(" ")
+                        );
+                        results.runs.entry((case.id(), idx)).or_default().push(m);
+                    }
+                    Err(e) => {
+                        let msg = format!("{} / {} rep {}: {}", case.id(), who.name(), rep + 1, e);
+                        eprintln!("FAILED {}", msg);
+                        results.failures.push(msg);
+                    }
+                }
+            }
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    let elapsed = started.elapsed().as_secs_f64();
+    let md = report(&all_cases, &results, &header, reps, quick, elapsed, env.window);
+    println!("{}", md);
+    if let Some(path) = out {
+        std::fs::write(&path, &md).unwrap_or_else(|e| bench::die(&format!("write {}: {}", path.display(), e)));
+        eprintln!("wrote {}", path.display());
+    }
+    if !results.failures.is_empty() {
+        eprintln!("{} run(s) failed:", results.failures.len());
+        for f in &results.failures {
+            eprintln!("  {}", f);
+        }
+        std::process::exit(1);
+    }
+    eprintln!("benchmark complete: every contender produced every expected number");
+}
+
+fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, elapsed: f64, window: u64) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "## Results{}\n\n{}- repetitions: {} per contender and case (medians shown; \"spread\" = (max−min)/median of the main number); window {} messages per connection; run took {:.0} s\n- other processes may have been running on the machine during the run\n\n",
+        if quick { " (quick mode: tiny counts, not for conclusions)" } else { "" },
+        header,
+        reps,
+        window,
+        elapsed
+    ));
+
+    s.push_str("### Round-trip latency (one connection, one message in flight)\n\n");
+    s.push_str("| case | contender | p50 µs | p99 µs | p50 ÷ libws p50 | spread % | CPU µs/msg |\n|---|---|---:|---:|---:|---:|---:|\n");
+    for c in cases.iter().filter(|c| c.kind == Kind::Latency) {
+        let base = r.med(c, Who::LibwsCb, "p50_us");
+        for who in CONTENDERS {
+            if let Err(why) = who.runs(c) {
+                let _ = why;
+                continue;
+            }
+            let p50 = r.med(c, who, "p50_us");
+            s.push_str(&format!(
+                "| {} {} | {} | {} | {} | {} | {} | {} |\n",
+                if c.tls { "wss" } else { "ws" },
+                human(c.size),
+                who.name(),
+                fmt(p50, 1),
+                fmt(r.med(c, who, "p99_us"), 1),
+                fmt(ratio(p50, base), 2),
+                fmt(r.spread(c, who, "p50_us"), 0),
+                fmt(r.med(c, who, "cpu_us_per_msg"), 2),
+            ));
+        }
+    }
+
+    s.push_str("\n### Echo throughput (windowed: up to 64 messages in flight per connection)\n\n");
+    s.push_str("| case | contender | msg/s | MB/s | ÷ libws | spread % | CPU µs/msg |\n|---|---|---:|---:|---:|---:|---:|\n");
+    for c in cases.iter().filter(|c| c.kind == Kind::Throughput) {
+        let base = r.med(c, Who::LibwsCb, "msgs_per_s");
+        for who in CONTENDERS {
+            let label = format!("{} {} × {} conn", if c.tls { "wss" } else { "ws" }, human(c.size), c.conns);
+            if let Err(why) = who.runs(c) {
+                s.push_str(&format!("| {} | {} | n/a | | | | {} |\n", label, who.name(), why));
+                continue;
+            }
+            let v = r.med(c, who, "msgs_per_s");
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                label,
+                who.name(),
+                fmt(v, 0),
+                fmt(r.med(c, who, "mb_per_s"), 1),
+                fmt(ratio(v, base), 2),
+                fmt(r.spread(c, who, "msgs_per_s"), 0),
+                fmt(r.med(c, who, "cpu_us_per_msg"), 2),
+            ));
+        }
+    }
+
+    s.push_str("\n### Idle connections held by one libws runtime (one loop thread)\n\n");
+    s.push_str("| scheme | CA given | connections | opened | KiB per connection | spread % | idle CPU % of one core | connect all (s) |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for c in cases.iter().filter(|c| c.kind == Kind::Idle) {
+        let who = Who::LibwsCb;
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            if c.tls { "wss" } else { "ws" },
+            if !c.tls { "—" } else if c.ca_mode == "task" { "per task (ws_connect_options.ca_pem)" } else { "runtime (ws_config.ca_pem)" },
+            c.conns,
+            fmt(r.med(c, who, "opened"), 0),
+            fmt(r.med(c, who, "kib_per_conn"), 1),
+            fmt(r.spread(c, who, "kib_per_conn"), 0),
+            fmt(r.med(c, who, "idle_cpu_pct"), 2),
+            fmt(r.med(c, who, "connect_s"), 2),
+        ));
+    }
+
+    s.push_str("\n### Targets (libws = the send-from-callback path; the other path in brackets)\n\n");
+    s.push_str("| target | case | measured | verdict |\n|---|---|---|---|\n");
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "not measured",
+    };
+    for c in cases.iter().filter(|c| c.kind == Kind::Latency && !c.tls) {
+        let raw = r.med(c, Who::Raw, "p50_us");
+        let a = ratio(r.med(c, Who::LibwsCb, "p50_us"), raw);
+        let b = ratio(r.med(c, Who::LibwsThread, "p50_us"), raw);
+        s.push_str(&format!(
+            "| p50 round trip ≤ 1.3× raw TCP | {} | {}× ({}×) | {} |\n",
+            human(c.size),
+            fmt(a, 2),
+            fmt(b, 2),
+            verdict(a.map(|x| x <= 1.3))
+        ));
+    }
+    for c in cases.iter().filter(|c| c.kind == Kind::Throughput) {
+        for (other, min) in [(Who::Tokio, 1.0), (Who::Lws, 1.0), (Who::Tungstenite, 0.9)] {
+            if other.runs(c).is_err() {
+                continue;
+            }
+            let o = r.med(c, other, "msgs_per_s");
+            let a = ratio(r.med(c, Who::LibwsCb, "msgs_per_s"), o);
+            let b = ratio(r.med(c, Who::LibwsThread, "msgs_per_s"), o);
+            s.push_str(&format!(
+                "| throughput ≥ {:.1}× {} | {} {} × {} | {}× ({}×) | {} |\n",
+                min,
+                other.name(),
+                if c.tls { "wss" } else { "ws" },
+                human(c.size),
+                c.conns,
+                fmt(a, 2),
+                fmt(b, 2),
+                verdict(a.map(|x| x >= min))
+            ));
+        }
+    }
+    for c in cases.iter().filter(|c| c.kind == Kind::Idle) {
+        let kib = r.med(c, Who::LibwsCb, "kib_per_conn");
+        let limit = if c.tls { 64.0 } else { 24.0 };
+        s.push_str(&format!(
+            "| ≤ {} KiB per idle {}:// connection{} | {} connections | {} KiB | {} |\n",
+            limit,
+            if c.tls { "wss" } else { "ws" },
+            if c.ca_mode == "task" { " (CA per task)" } else { "" },
+            c.conns,
+            fmt(kib, 1),
+            verdict(kib.map(|k| k <= limit))
+        ));
+        if c.conns >= 10000 {
+            let opened = r.med(c, Who::LibwsCb, "opened");
+            s.push_str(&format!(
+                "| {} connections on one loop thread | {} | {} open | {} |\n",
+                c.conns,
+                if c.tls { "wss" } else { "ws" },
+                fmt(opened, 0),
+                verdict(opened.map(|o| o as usize == c.conns))
+            ));
+        }
+        if c.conns == 1000 && c.ca_mode == "runtime" {
+            let cpu = r.med(c, Who::LibwsCb, "idle_cpu_pct");
+            s.push_str(&format!(
+                "| no busy loop: < 1% of a core idle with 1,000 open | {} | {}% | {} |\n",
+                if c.tls { "wss" } else { "ws" },
+                fmt(cpu, 2),
+                verdict(cpu.map(|x| x < 1.0))
+            ));
+        }
+    }
+    if !r.failures.is_empty() {
+        s.push_str("\n### Failed runs\n\n");
+        for f in &r.failures {
+            s.push_str(&format!("- {}\n", f));
+        }
+    }
+    s
+}
