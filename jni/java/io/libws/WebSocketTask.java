@@ -1,0 +1,520 @@
+package io.libws;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * One WebSocket connection over libws: the mini-program {@code SocketTask}.
+ *
+ * <h2>Threads</h2>
+ * Every method may be called from any thread. Every {@link Listener} and {@link ResultCallback}
+ * call runs on libws's own thread (named "libws", attached to the JVM as a daemon thread), one at a
+ * time, so listeners must not block for long. A listener may call any method of this class,
+ * including {@link #close} on its own task and {@link #connect}; only {@link #shutdown} is refused
+ * there. Events can arrive before {@link #connect} returns: a listener that needs its task gets it
+ * in {@link Listener#onCreate}.
+ *
+ * <h2>Events</h2>
+ * Per task, in order: {@code onOpen} or {@code onError}, then messages, then exactly one
+ * {@code onClose}, and nothing after it. {@code onError} is always followed by {@code onClose}.
+ * An exception thrown by a listener or result callback is caught and handed to the
+ * {@linkplain #setExceptionHandler exception handler}; it never reaches libws.
+ *
+ * <h2>Results</h2>
+ * {@link #send} and {@link #close} return the libws code at once ({@code 0} = queued/accepted,
+ * negative = refused; see {@link #strerror}) and, when given a {@link ResultCallback}, call it exactly
+ * once with the outcome and the mini-program errMsg: {@code "sendSocketMessage:ok"} when the whole
+ * message reached the kernel, {@code "sendSocketMessage:fail socket is not OPEN ..."},
+ * {@code "closeSocket:ok"}, {@code "closeSocket:fail invalid close code 999 ..."}.
+ * {@link #connect} throws a {@link WebSocketException} carrying the {@code "connectSocket:fail ..."}
+ * errMsg when libws refuses the call (bad URL, forbidden header, too many connections); network
+ * failures after that (refused, DNS, timeout, handshake) arrive as {@code onError} then
+ * {@code onClose(1006)}.
+ *
+ * <h2>Strings</h2>
+ * Strings go to libws as UTF-8 and text messages come back decoded from UTF-8, so every Unicode
+ * character (including non-BMP ones such as emoji) round-trips exactly. A text message holding an
+ * unpaired surrogate is not valid UTF-8: libws refuses it ({@code WS_ERR_INVALID_UTF8}). The URL,
+ * header names and values, protocols and the close reason are C strings for libws: a NUL character
+ * in them is an {@link IllegalArgumentException}.
+ */
+public final class WebSocketTask {
+    /** readyState: connecting (DNS, TCP, handshake). */
+    public static final int CONNECTING = 0;
+    /** readyState: open; messages flow both ways. */
+    public static final int OPEN = 1;
+    /** readyState: a close frame was sent or received. */
+    public static final int CLOSING = 2;
+    /** readyState: closed; {@code onClose} was (or is being) delivered. */
+    public static final int CLOSED = 3;
+
+    /** Result code: success. Negative codes are libws's {@code WS_ERR_*}; see {@link #strerror}. */
+    public static final int WS_OK = 0;
+    public static final int WS_ERR_INVALID_ARGUMENT = -1;
+    public static final int WS_ERR_INVALID_URL = -2;
+    public static final int WS_ERR_INVALID_HEADER = -3;
+    public static final int WS_ERR_TOO_MANY_CONNECTIONS = -4;
+    public static final int WS_ERR_UNKNOWN_TASK = -5;
+    public static final int WS_ERR_CLOSED = -6;
+    public static final int WS_ERR_NOT_OPEN = -7;
+    public static final int WS_ERR_INVALID_CLOSE_CODE = -8;
+    public static final int WS_ERR_REASON_TOO_LONG = -9;
+    public static final int WS_ERR_INVALID_UTF8 = -10;
+    public static final int WS_ERR_MESSAGE_TOO_BIG = -11;
+    public static final int WS_ERR_QUEUE_FULL = -12;
+    public static final int WS_ERR_TIMEOUT = -13;
+    public static final int WS_ERR_DNS = -14;
+    public static final int WS_ERR_CONNECT = -15;
+    public static final int WS_ERR_HANDSHAKE = -16;
+    public static final int WS_ERR_IO = -17;
+    public static final int WS_ERR_PROTOCOL = -18;
+    public static final int WS_ERR_TLS = -19;
+    public static final int WS_ERR_SHUTTING_DOWN = -20;
+    public static final int WS_ERR_ABORTED = -23;
+    public static final int WS_ERR_WRONG_THREAD = -24;
+
+    /** How long {@link #connect} waits for libws's errMsg of a refused call (never on the libws thread). */
+    private static final long CONNECT_FAIL_WAIT_MS = 10_000;
+
+    static {
+        // -Dio.libws.library=/path/to/libws_jni.so wins; otherwise java.library.path (Android:
+        // jniLibs/<abi>/libws_jni.so).
+        String path = System.getProperty("io.libws.library");
+        if (path != null && !path.isEmpty()) {
+            System.load(path);
+        } else {
+            System.loadLibrary("ws_jni");
+        }
+    }
+
+    /**
+     * The events of one task. Every method runs on the libws thread, except {@link #onCreate};
+     * all default to doing nothing.
+     */
+    public interface Listener {
+        /**
+         * Called once by {@link #connect}, on the calling thread, with the new task before it
+         * starts: events may arrive before {@code connect} returns, so a listener that wants to use
+         * its task (send in onOpen, close in onMessage) keeps it from here. An exception thrown here
+         * is thrown by {@code connect}, and the task is never started.
+         */
+        default void onCreate(WebSocketTask task) {}
+
+        /** The handshake succeeded. {@code protocol} is the chosen subprotocol ("" if none); header names are case-insensitive. */
+        default void onOpen(String protocol, Map<String, String> headers) {}
+
+        /** A whole text message arrived. */
+        default void onMessage(String text) {}
+
+        /** A whole binary message arrived (a new array the listener may keep). */
+        default void onMessage(byte[] data) {}
+
+        /** The connection failed ({@code code} a negative WS_ERR_*; errMsg "connectSocket:fail ..." or "onSocketError:fail ..."). onClose follows. */
+        default void onError(int code, String errMsg) {}
+
+        /** The task is CLOSED: the last event. 1005 = no code, 1006 = dropped or aborted. */
+        default void onClose(int code, String reason, boolean wasClean) {}
+    }
+
+    /** The outcome of one connect/send/close call, delivered exactly once on the libws thread. */
+    @FunctionalInterface
+    public interface ResultCallback {
+        void onResult(Result result);
+    }
+
+    /** One call's outcome: {@code code} 0 (success) or a negative WS_ERR_*, and the mini-program errMsg. */
+    public static final class Result {
+        public final long socketTaskId;
+        public final int code;
+        public final String errMsg;
+
+        Result(long socketTaskId, int code, String errMsg) {
+            this.socketTaskId = socketTaskId;
+            this.code = code;
+            this.errMsg = errMsg;
+        }
+
+        public boolean isOk() {
+            return code == WS_OK;
+        }
+
+        @Override
+        public String toString() {
+            return "Result{socketTaskId=" + socketTaskId + ", code=" + code + ", errMsg=" + errMsg + "}";
+        }
+    }
+
+    /** {@link #connect} was refused by libws: {@link #code} and the {@code "connectSocket:fail ..."} errMsg. */
+    public static final class WebSocketException extends Exception {
+        private static final long serialVersionUID = 1L;
+        public final int code;
+        public final String errMsg;
+
+        WebSocketException(int code, String errMsg) {
+            super(errMsg);
+            this.code = code;
+            this.errMsg = errMsg;
+        }
+    }
+
+    private static volatile Consumer<Throwable> exceptionHandler = t -> {
+        System.err.println("io.libws: exception thrown by a listener or result callback:");
+        t.printStackTrace();
+    };
+
+    /** Where exceptions thrown by listeners and result callbacks go (default: printed to stderr). */
+    public static void setExceptionHandler(Consumer<Throwable> handler) {
+        exceptionHandler = handler == null ? t -> {} : handler;
+    }
+
+    private final Listener listener;
+    private volatile long id;
+
+    private WebSocketTask(Listener listener) {
+        this.listener = listener;
+    }
+
+    /** Same as {@link #connect(String, Map, String[], Listener, ResultCallback)} without a result callback. */
+    public static WebSocketTask connect(String url, Map<String, String> headers, String[] protocols, Listener listener)
+            throws WebSocketException {
+        return connect(url, headers, protocols, listener, null);
+    }
+
+    /**
+     * Opens a WebSocket ({@code connectSocket}). Returns once the attempt has started; events go to
+     * {@code listener} (may be null), which may run before this method returns.
+     *
+     * @param url       {@code ws://} or {@code wss://} URL
+     * @param headers   extra request headers, or null (Host, Referer, Upgrade, Connection and
+     *                  Sec-WebSocket-* are refused)
+     * @param protocols subprotocols to offer, or null
+     * @param onResult  if not null, called once with {@code "connectSocket:ok"} or the fail errMsg
+     * @throws WebSocketException when libws refuses the call; its errMsg is libws's
+     *         {@code "connectSocket:fail ..."} (called on the libws thread, where the exact text is
+     *         not yet available, it is {@code "connectSocket:fail " + strerror(code)})
+     */
+    public static WebSocketTask connect(String url, Map<String, String> headers, String[] protocols, Listener listener,
+            ResultCallback onResult) throws WebSocketException {
+        if (url == null) {
+            throw new IllegalArgumentException("url is null");
+        }
+        byte[] cUrl = cString(url, "url");
+        byte[][] cHeaders = new byte[headers == null ? 0 : headers.size() * 2][];
+        if (headers != null) {
+            int i = 0;
+            for (Map.Entry<String, String> h : headers.entrySet()) {
+                if (h.getKey() == null || h.getValue() == null) {
+                    throw new IllegalArgumentException("null header name or value");
+                }
+                cHeaders[i++] = cString(h.getKey(), "header name");
+                cHeaders[i++] = cString(h.getValue(), "header value");
+            }
+        }
+        byte[][] cProtocols = new byte[protocols == null ? 0 : protocols.length][];
+        for (int i = 0; i < cProtocols.length; i++) {
+            if (protocols[i] == null) {
+                throw new IllegalArgumentException("null protocol");
+            }
+            cProtocols[i] = cString(protocols[i], "protocol");
+        }
+
+        WebSocketTask task = new WebSocketTask(listener);
+        if (listener != null) {
+            listener.onCreate(task);
+        }
+        ConnectResult waiter = new ConnectResult(onResult);
+        long id = nativeConnect(task, cUrl, cHeaders, cProtocols, waiter);
+        if (id > 0) {
+            task.id = id;
+            return task;
+        }
+        int code = (int) id;
+        String errMsg;
+        if (nativeOnCallbackThread()) {
+            // libws queues the result behind the callback we are in: waiting would deadlock.
+            errMsg = "connectSocket:fail " + strerror(code);
+        } else {
+            Result r = waiter.await(CONNECT_FAIL_WAIT_MS);
+            errMsg = r != null ? r.errMsg : "connectSocket:fail " + strerror(code);
+        }
+        throw new WebSocketException(code, errMsg);
+    }
+
+    /** The socketTaskId libws gave this task (> 0, never reused; 0 in {@link Listener#onCreate}). */
+    public long socketTaskId() {
+        return id;
+    }
+
+    /** {@link #CONNECTING}, {@link #OPEN}, {@link #CLOSING} or {@link #CLOSED}. */
+    public int readyState() {
+        return nativeReadyState(id);
+    }
+
+    /** Sends a text message; returns 0 if queued or the negative code of the failure. */
+    public int send(String text) {
+        return send(text, null);
+    }
+
+    /** Sends a text message; {@code onResult} (may be null) gets "sendSocketMessage:ok" or the fail errMsg. */
+    public int send(String text, ResultCallback onResult) {
+        if (text == null) {
+            throw new IllegalArgumentException("text is null");
+        }
+        return nativeSend(id, utf8(text), true, onResult);
+    }
+
+    /** Sends a binary message (the bytes are copied before this returns). */
+    public int send(byte[] data) {
+        return send(data, null);
+    }
+
+    /** Sends a binary message; {@code onResult} (may be null) gets "sendSocketMessage:ok" or the fail errMsg. */
+    public int send(byte[] data, ResultCallback onResult) {
+        if (data == null) {
+            throw new IllegalArgumentException("data is null");
+        }
+        return nativeSend(id, data, false, onResult);
+    }
+
+    /** Closes the task: code 1000 or 3000–4999, reason up to 123 UTF-8 bytes (null for none). */
+    public int close(int code, String reason) {
+        return close(code, reason, null);
+    }
+
+    /** Closes the task; {@code onResult} (may be null) gets "closeSocket:ok" or the fail errMsg. */
+    public int close(int code, String reason, ResultCallback onResult) {
+        return nativeClose(id, code, reason == null ? null : cString(reason, "reason"), onResult);
+    }
+
+    /** A static English text for a result code. */
+    public static String strerror(int code) {
+        return nativeStrerror(code);
+    }
+
+    /** The linked libws version, e.g. "0.1.0". */
+    public static String version() {
+        return nativeVersion();
+    }
+
+    /**
+     * Stops libws: every task not CLOSED is closed (1001), each delivers onClose, then libws's thread
+     * ends. Blocks until done. Any later call starts libws again. Returns 0, or
+     * {@link #WS_ERR_WRONG_THREAD} from a listener.
+     */
+    public static int shutdown() {
+        return nativeShutdown();
+    }
+
+    // ---- called by the shim on the libws thread -------------------------------------------------
+
+    private Listener listenerFor(long taskId) {
+        if (id == 0) {
+            id = taskId; // an event can arrive before nativeConnect returned
+        }
+        return listener;
+    }
+
+    private void onOpenEvent(long taskId, byte[] protocol, byte[] headerBlock) {
+        try {
+            Listener l = listenerFor(taskId);
+            if (l == null) {
+                return;
+            }
+            Map<String, String> headers = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+            List<String> parts = splitNul(headerBlock);
+            for (int i = 0; i + 1 < parts.size(); i += 2) {
+                headers.merge(parts.get(i), parts.get(i + 1), (a, b) -> a + ", " + b);
+            }
+            l.onOpen(decode(protocol), Collections.unmodifiableMap(headers));
+        } catch (Throwable t) {
+            report(t);
+        }
+    }
+
+    private void onMessageEvent(long taskId, byte[] data, boolean text) {
+        try {
+            Listener l = listenerFor(taskId);
+            if (l == null) {
+                return;
+            }
+            if (text) {
+                l.onMessage(decode(data));
+            } else {
+                l.onMessage(data);
+            }
+        } catch (Throwable t) {
+            report(t);
+        }
+    }
+
+    private void onErrorEvent(long taskId, int code, byte[] errMsg) {
+        try {
+            Listener l = listenerFor(taskId);
+            if (l != null) {
+                l.onError(code, decode(errMsg));
+            }
+        } catch (Throwable t) {
+            report(t);
+        }
+    }
+
+    private void onCloseEvent(long taskId, int code, byte[] reason, boolean wasClean) {
+        try {
+            Listener l = listenerFor(taskId);
+            if (l != null) {
+                l.onClose(code, decode(reason), wasClean);
+            }
+        } catch (Throwable t) {
+            report(t);
+        }
+    }
+
+    private static void onResultEvent(ResultCallback cb, long taskId, int code, byte[] errMsg) {
+        try {
+            cb.onResult(new Result(taskId, code, decode(errMsg)));
+        } catch (Throwable t) {
+            report(t);
+        }
+    }
+
+    private static void report(Throwable t) {
+        try {
+            exceptionHandler.accept(t);
+        } catch (Throwable ignored) {
+            // the handler itself failed: nothing more we can do on the libws thread
+        }
+    }
+
+    /** Forwards connect's result to the caller's callback and keeps it for a refused connect. */
+    private static final class ConnectResult implements ResultCallback {
+        private final ResultCallback user;
+        private final CountDownLatch done = new CountDownLatch(1);
+        private volatile Result result;
+
+        ConnectResult(ResultCallback user) {
+            this.user = user;
+        }
+
+        @Override
+        public void onResult(Result r) {
+            result = r;
+            done.countDown();
+            if (user != null) {
+                user.onResult(r);
+            }
+        }
+
+        Result await(long ms) {
+            try {
+                done.await(ms, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return result;
+        }
+    }
+
+    // ---- strings ---------------------------------------------------------------------------------
+
+    private static String decode(byte[] utf8) {
+        return utf8 == null ? "" : new String(utf8, StandardCharsets.UTF_8);
+    }
+
+    private static List<String> splitNul(byte[] block) {
+        List<String> out = new ArrayList<>();
+        if (block == null) {
+            return out;
+        }
+        int start = 0;
+        for (int i = 0; i < block.length; i++) {
+            if (block[i] == 0) {
+                out.add(new String(block, start, i - start, StandardCharsets.UTF_8));
+                start = i + 1;
+            }
+        }
+        return out;
+    }
+
+    /** UTF-8 plus a terminating NUL, for libws's C strings. */
+    private static byte[] cString(String s, String what) {
+        if (s.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException(what + " contains a NUL character");
+        }
+        byte[] b = utf8(s);
+        byte[] c = new byte[b.length + 1];
+        System.arraycopy(b, 0, c, 0, b.length);
+        return c;
+    }
+
+    /**
+     * UTF-8 of {@code s}. Unlike {@code getBytes(UTF_8)}, an unpaired surrogate is not silently
+     * replaced by '?': it is encoded as its 3-byte form, which is not valid UTF-8, so libws refuses
+     * the text with its own errMsg instead of sending something else than what was asked.
+     */
+    static byte[] utf8(String s) {
+        int n = s.length();
+        boolean wellFormed = true;
+        for (int i = 0; i < n; i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                wellFormed = false;
+                break;
+            }
+        }
+        if (wellFormed) {
+            return s.getBytes(StandardCharsets.UTF_8);
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(n * 3);
+        for (int i = 0; i < n; i++) {
+            int cp = s.charAt(i);
+            if (Character.isHighSurrogate((char) cp) && i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
+                cp = Character.toCodePoint((char) cp, s.charAt(++i));
+            }
+            if (cp < 0x80) {
+                out.write(cp);
+            } else if (cp < 0x800) {
+                out.write(0xC0 | (cp >> 6));
+                out.write(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                out.write(0xE0 | (cp >> 12));
+                out.write(0x80 | ((cp >> 6) & 0x3F));
+                out.write(0x80 | (cp & 0x3F));
+            } else {
+                out.write(0xF0 | (cp >> 18));
+                out.write(0x80 | ((cp >> 12) & 0x3F));
+                out.write(0x80 | ((cp >> 6) & 0x3F));
+                out.write(0x80 | (cp & 0x3F));
+            }
+        }
+        return out.toByteArray();
+    }
+
+    // ---- the shim (jni/c/libws_jni.c) ------------------------------------------------------------
+
+    private static native long nativeConnect(WebSocketTask task, byte[] url, byte[][] headers, byte[][] protocols,
+            ResultCallback onResult);
+
+    private static native int nativeSend(long taskId, byte[] data, boolean text, ResultCallback onResult);
+
+    private static native int nativeClose(long taskId, int code, byte[] reason, ResultCallback onResult);
+
+    private static native int nativeReadyState(long taskId);
+
+    private static native String nativeStrerror(int code);
+
+    private static native String nativeVersion();
+
+    private static native int nativeShutdown();
+
+    /** True on a thread the shim attached (libws's), where waiting for a libws result would deadlock. */
+    private static native boolean nativeOnCallbackThread();
+}
