@@ -12,7 +12,9 @@
  * Results: ws_connect, ws_send, ws_close and ws_close_group take a result callback that is called
  * exactly once, on the libws thread (success/fail/complete in one: success when code == WS_OK),
  * with an errMsg such as "connectSocket:ok" or "sendSocketMessage:fail socket is not OPEN ...".
- * Their return value gives the same code synchronously.
+ * A negative return value means the call was refused, and the callback reports the same code;
+ * WS_OK means it was accepted, and the callback still gives the outcome (a send accepted while the
+ * socket was OPEN fails if the connection is lost before the message is written).
  *
  * Events of one task arrive in order: open or error, messages, then exactly one close, and nothing
  * after the close. An error event is always followed by the close event.
@@ -228,8 +230,10 @@ typedef struct ws_error_event {
 // connection dropped or was aborted without a close handshake.
 typedef struct ws_close_event {
   uint16_t code;
-  // NUL-terminated UTF-8; "" when there is none.
+  // NUL-terminated UTF-8; "" when there is none. A NUL byte inside the server's reason is
+  // replaced with U+FFFD.
   const char *reason;
+  // Bytes in `reason` (strlen(reason)).
   size_t reason_len;
   // True when the close handshake completed.
   bool was_clean;
@@ -397,7 +401,8 @@ int32_t ws_send(int64_t task_id,
 // Closes a task (`SocketTask.close`). `code` is 1000 or 3000–4999 (0 means 1000); `reason` is a
 // NUL-terminated UTF-8 string of at most 123 bytes, or NULL for none. The reason is copied.
 //
-// An OPEN task starts the close handshake (CLOSING; the close event follows when the server
+// An OPEN task is CLOSING as soon as this returns (sends are refused from then on) and starts the
+// close handshake (the close event follows when the server
 // answers, or after `close_timeout_ms`). A CONNECTING task is aborted: close event 1006 with no
 // error event. A task already CLOSING is left as it is.
 //

@@ -46,6 +46,7 @@ stage ffi-tests/run.sh
 stage ffi-tests/autobahn/run.sh
 stage ffi-tests/packaging/run.sh
 stage scripts/android/check.sh
+stage jni/run.sh
 
 echo
 echo "$passed passed, $failed failed"

@@ -71,7 +71,8 @@ pub fn dispatch(registry: &Registry, task_id: i64, output: &Output, listeners: &
         Output::Close { code, reason, clean } => {
             let c_reason = c_string(reason);
             let mut ev = empty_event(WS_EVENT_CLOSE, task_id);
-            ev.close = ws_close_event { code: *code, reason: c_reason.as_ptr(), reason_len: reason.len(), was_clean: *clean };
+            let reason_len = c_reason.as_bytes().len();
+            ev.close = ws_close_event { code: *code, reason: c_reason.as_ptr(), reason_len, was_clean: *clean };
             call_all(registry, &ev, listeners);
         }
         Output::State(_) | Output::Result(..) => {}

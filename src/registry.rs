@@ -10,7 +10,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::callback::Listener;
 use crate::error::{Code, Failure};
-use crate::ffi::types::{WS_CLOSED, WS_CONNECTING};
+use crate::ffi::types::{WS_CLOSED, WS_CLOSING, WS_CONNECTING, WS_OPEN};
 
 /// Task ids are unique for the life of the process, across runtimes, so a stale id is always
 /// recognised as CLOSED.
@@ -92,9 +92,26 @@ impl Registry {
         }
     }
 
+    /// Moves a task's readyState forward (CONNECTING → OPEN → CLOSING); never back, so a state
+    /// set early by a caller (`ws_close`) is not undone by the loop.
     pub fn set_state(&self, task_id: i64, state: i32) {
         if let Some(e) = self.table.lock().tasks.get_mut(&task_id) {
-            e.state = state;
+            e.state = e.state.max(state);
+        }
+    }
+
+    /// `ws_close` on an OPEN task: CLOSING at once, as in browsers, so a send made after
+    /// `ws_close` returns is refused right away. Returns the state the task had.
+    pub fn begin_close(&self, task_id: i64) -> Result<i32, Failure> {
+        match self.table.lock().tasks.get_mut(&task_id) {
+            Some(e) => {
+                let was = e.state;
+                if was == WS_OPEN {
+                    e.state = WS_CLOSING;
+                }
+                Ok(was)
+            }
+            None => Err(absent(task_id)),
         }
     }
 

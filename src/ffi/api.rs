@@ -264,7 +264,7 @@ unsafe fn close(task_id: i64, code: i32, reason: *const c_char, result: ResultCb
         Ok(args) => args,
         Err(f) => return report(&shared, task_id, f, result),
     };
-    if let Err(f) = shared.registry.live_state(task_id) {
+    if let Err(f) = shared.registry.begin_close(task_id) {
         return report(&shared, task_id, f, result);
     }
     match shared.queue.push(Command::Close { task_id, code, reason, result }) {
@@ -421,7 +421,8 @@ pub unsafe extern "C" fn ws_send(
 /// Closes a task (`SocketTask.close`). `code` is 1000 or 3000–4999 (0 means 1000); `reason` is a
 /// NUL-terminated UTF-8 string of at most 123 bytes, or NULL for none. The reason is copied.
 ///
-/// An OPEN task starts the close handshake (CLOSING; the close event follows when the server
+/// An OPEN task is CLOSING as soon as this returns (sends are refused from then on) and starts the
+/// close handshake (the close event follows when the server
 /// answers, or after `close_timeout_ms`). A CONNECTING task is aborted: close event 1006 with no
 /// error event. A task already CLOSING is left as it is.
 ///

@@ -150,8 +150,10 @@ pub struct ws_error_event {
 #[repr(C)]
 pub struct ws_close_event {
     pub code: u16,
-    /// NUL-terminated UTF-8; "" when there is none.
+    /// NUL-terminated UTF-8; "" when there is none. A NUL byte inside the server's reason is
+    /// replaced with U+FFFD.
     pub reason: *const c_char,
+    /// Bytes in `reason` (strlen(reason)).
     pub reason_len: usize,
     /// True when the close handshake completed.
     pub was_clean: bool,
