@@ -273,6 +273,12 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn sh(cmd: &str) -> String {
     Command::new("sh")
         .args(["-c", cmd])
@@ -284,7 +290,7 @@ fn sh(cmd: &str) -> String {
 fn machine() -> String {
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     format!(
-        "- CPU: {} × {} (nproc {}), memory {}\n- kernel: {}; {}\n- {}; libwebsockets {} (Debian package); tungstenite / tokio-tungstenite 0.30\n- libws: {} (commit {})\n- load average at start: {}\n",
+        "- CPU: {} × {} (nproc {}), memory {}\n- kernel: {}; {}\n- {}; libwebsockets {} (Debian package); tungstenite / tokio-tungstenite 0.30\n- libws: {} (commit {})\n- load average (1, 5, 15 min) at start: {}\n",
         sh("nproc"),
         cpu.trim(),
         sh("nproc"),
@@ -295,7 +301,7 @@ fn machine() -> String {
         sh("pkg-config --modversion libwebsockets"),
         sh("grep -m1 '^version' Cargo.toml | cut -d'\"' -f2"),
         sh("git rev-parse --short HEAD"),
-        sh("cut -d' ' -f1-3 /proc/loadavg"),
+        loadavg(),
     )
 }
 
@@ -394,7 +400,7 @@ fn main() {
         }
         i += 2;
     }
-    let reps = reps.unwrap_or(if quick { 1 } else { 5 });
+    let reps = reps.unwrap_or(if quick { 1 } else { 7 });
     bench::raise_nofile();
 
     let tmp = std::env::temp_dir().join(format!("libws-bench-{}", std::process::id()));
@@ -417,6 +423,7 @@ fn main() {
         cases(quick).into_iter().filter(|c| only.as_ref().map_or(true, |o| c.id().contains(o.as_str()))).collect();
     let mut results = Results { runs: BTreeMap::new(), failures: Vec::new() };
     for case in &all_cases {
+        eprintln!("[{:>6.1}s] {} (load average {})", started.elapsed().as_secs_f64(), case.id(), loadavg());
         for rep in 0..reps {
             for k in 0..CONTENDERS.len() {
                 // Rotate the order every repetition so no contender always runs first or last.
@@ -453,12 +460,16 @@ fn main() {
     let _ = std::fs::remove_dir_all(&tmp);
 
     let elapsed = started.elapsed().as_secs_f64();
+    let header = format!("{}- load average at end: {}\n", header, loadavg());
     let md = report(&all_cases, &results, &header, reps, quick, elapsed, env.window);
     println!("{}", md);
     if let Some(path) = out {
         std::fs::write(&path, &md).unwrap_or_else(|e| bench::die(&format!("write {}: {}", path.display(), e)));
         eprintln!("wrote {}", path.display());
     }
+    let passed: usize = results.runs.values().map(|v| v.len()).sum();
+    // The closing line test runners read.
+    println!("{} passed, {} failed", passed, results.failures.len());
     if !results.failures.is_empty() {
         eprintln!("{} run(s) failed:", results.failures.len());
         for f in &results.failures {
