@@ -42,7 +42,8 @@ static void expect_refused_at(const char *url, uint64_t group, const char *limit
                  "err_msg \"%s\" contains \"exceed max concurrent count\"", str_or_null(b.err_msg));
     check_report(b.err_msg && strstr(b.err_msg, limit_text), file, line, "err_msg \"%s\" contains \"%s\"",
                  str_or_null(b.err_msg), limit_text);
-    loop_barrier();
+    loop_barrier(); /* a second result or a stray event would have come by now */
+    check_report(box_get(&box).calls == 1, file, line, "result callback called once (got %d)", box_get(&box).calls);
     check_report(rec_get(rec).n == 0, file, line, "a refused connect delivers no event (got %zu)", rec_get(rec).n);
 }
 
