@@ -11,6 +11,7 @@ mod error;
 mod event;
 mod event_loop;
 pub mod ffi;
+mod handshake;
 mod log;
 mod options;
 mod registry;

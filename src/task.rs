@@ -15,14 +15,14 @@ use rustls::ClientConfig;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
-use tungstenite::handshake::client::{ClientHandshake, Request, Response};
-use tungstenite::handshake::{HandshakeError, MidHandshake};
+use tungstenite::handshake::client::Request;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use crate::callback::{c_string, ResultCb, SocketHook};
+use crate::callback::{ResultCb, SocketHook};
+use crate::handshake::Handshake;
 use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::error::{Api, Code, Failure};
@@ -50,7 +50,7 @@ pub enum Output {
 enum Phase {
     Resolving,
     Connecting(TcpStream),
-    Handshaking(MidHandshake<ClientHandshake<Stream>>),
+    Handshaking(Stream, Box<Handshake>),
     Open(WebSocket<Stream>),
     Closed,
 }
@@ -133,39 +133,6 @@ fn classify(e: &WsError) -> (Failure, Option<u16>) {
         WsError::AttackAttempt => (Failure::new(Code::Protocol, "protocol error: attack attempt"), Some(1002)),
         other => (Failure::new(Code::Io, other.to_string()), None),
     }
-}
-
-fn handshake_failure(e: &WsError) -> Failure {
-    match e {
-        WsError::Http(resp) => Failure::new(
-            Code::Handshake,
-            format!("handshake failed: server answered HTTP {} instead of 101", resp.status().as_u16()),
-        ),
-        WsError::Io(io) if tls_detail(io).is_some() => io_failure(Code::Tls, io),
-        WsError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof || io.kind() == io::ErrorKind::ConnectionReset => {
-            Failure::new(Code::Handshake, "handshake failed: connection closed by server")
-        }
-        WsError::Io(io) => io_failure(Code::Handshake, io),
-        WsError::Protocol(ProtocolError::HandshakeIncomplete) => {
-            Failure::new(Code::Handshake, "handshake failed: the server closed the connection before answering")
-        }
-        WsError::Protocol(p) => Failure::new(Code::Handshake, format!("handshake failed: {}", p)),
-        other => Failure::new(Code::Handshake, format!("handshake failed: {}", other)),
-    }
-}
-
-fn open_output(response: &Response) -> Output {
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| (c_string(name.as_str()), c_string(&String::from_utf8_lossy(value.as_bytes()))))
-        .collect();
-    let protocol = response
-        .headers()
-        .get("Sec-WebSocket-Protocol")
-        .map(|v| c_string(&String::from_utf8_lossy(v.as_bytes())))
-        .unwrap_or_default();
-    Output::Open { headers, protocol }
 }
 
 impl Task {
@@ -298,22 +265,23 @@ impl Task {
                 },
             };
             let request = self.request.take().expect("request is kept until the handshake starts");
-            match ClientHandshake::start(stream, request, Some(self.ws_config)) {
-                Ok(mid) => self.handshake(mid, out),
-                Err(e) => self.fail(handshake_failure(&e), None, out),
+            match Handshake::new(request) {
+                Ok(hs) => self.handshake(stream, Box::new(hs), out),
+                Err(f) => self.fail(f, None, out),
             }
-        } else if let Phase::Handshaking(_) = self.phase {
-            let Phase::Handshaking(mid) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
-            self.handshake(mid, out);
+        } else if let Phase::Handshaking(..) = self.phase {
+            let Phase::Handshaking(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
+            self.handshake(stream, hs, out);
         } else if let Phase::Open(_) = self.phase {
             self.read(out);
             self.flush(out);
         }
     }
 
-    fn handshake(&mut self, mid: MidHandshake<ClientHandshake<Stream>>, out: &mut Vec<Output>) {
-        match mid.handshake() {
-            Ok((ws, response)) => {
+    fn handshake(&mut self, mut stream: Stream, mut hs: Box<Handshake>, out: &mut Vec<Output>) {
+        match hs.advance(&mut stream) {
+            Ok(Some(opened)) => {
+                let ws = WebSocket::from_partially_read(stream, opened.tail, Role::Client, Some(self.ws_config));
                 self.phase = Phase::Open(ws);
                 self.deadline = None;
                 if let Some(h) = &mut self.heartbeat {
@@ -322,13 +290,13 @@ impl Task {
                     self.new_deadline = true;
                 }
                 out.push(Output::State(WS_OPEN));
-                out.push(open_output(&response));
+                out.push(Output::Open { headers: opened.headers, protocol: opened.protocol });
                 // Frames may have arrived with the response; edge-triggered readiness won't repeat.
                 self.read(out);
                 self.flush(out);
             }
-            Err(HandshakeError::Interrupted(mid)) => self.phase = Phase::Handshaking(mid),
-            Err(HandshakeError::Failure(e)) => self.fail(handshake_failure(&e), None, out),
+            Ok(None) => self.phase = Phase::Handshaking(stream, hs),
+            Err(f) => self.fail(f, None, out),
         }
     }
 

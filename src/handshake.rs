@@ -1,0 +1,261 @@
+//! The client side of the opening handshake (RFC 6455 §4.1), non-blocking: write the request, read
+//! the response, verify it. Our own rather than tungstenite's so the rules are RFC 6455's and the
+//! errMsg names the cause: a server that picks no subprotocol is fine (browsers accept it), a
+//! `Connection` header is a token list, and an extension we did not offer fails.
+
+use std::io::{self, Read, Write};
+
+use tungstenite::handshake::client::{generate_request, Request};
+use tungstenite::handshake::derive_accept_key;
+
+use crate::callback::c_string;
+use crate::error::{Code, Failure};
+use crate::tls::tls_detail;
+
+/// The largest response head we accept; a real one is a few hundred bytes.
+const MAX_RESPONSE: usize = 64 * 1024;
+const MAX_HEADERS: usize = 64;
+
+/// A completed handshake: what the open event reports, and the bytes read past the response
+/// (frames the server sent right after it).
+#[derive(Debug)]
+pub struct Opened {
+    pub headers: Vec<(std::ffi::CString, std::ffi::CString)>,
+    pub protocol: std::ffi::CString,
+    pub tail: Vec<u8>,
+}
+
+pub struct Handshake {
+    request: Vec<u8>,
+    written: usize,
+    response: Vec<u8>,
+    accept_key: String,
+    protocols: Vec<String>,
+}
+
+fn failure(detail: impl Into<String>) -> Failure {
+    Failure::new(Code::Handshake, format!("handshake failed: {}", detail.into()))
+}
+
+fn io_failure(e: &io::Error) -> Failure {
+    if let Some(detail) = tls_detail(e) {
+        return Failure::new(Code::Tls, detail);
+    }
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+            failure("the server closed the connection before answering")
+        }
+        _ => failure(e.to_string()),
+    }
+}
+
+/// True when the comma-separated header value holds `token` (case-insensitive).
+fn has_token(value: &[u8], token: &str) -> bool {
+    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+impl Handshake {
+    pub fn new(request: Request) -> Result<Handshake, Failure> {
+        let protocols = request
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).split(',').map(|p| p.trim().to_string()).collect())
+            .unwrap_or_default();
+        let (request, key) = generate_request(request).map_err(|e| failure(e.to_string()))?;
+        Ok(Handshake {
+            request,
+            written: 0,
+            response: Vec::new(),
+            accept_key: derive_accept_key(key.as_bytes()),
+            protocols,
+        })
+    }
+
+    /// Makes what progress the socket allows: Ok(None) means "wait for readiness".
+    pub fn advance<S: Read + Write>(&mut self, stream: &mut S) -> Result<Option<Opened>, Failure> {
+        while self.written < self.request.len() {
+            match stream.write(&self.request[self.written..]) {
+                Ok(0) => return Err(failure("the server closed the connection before answering")),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_failure(&e)),
+            }
+        }
+        match stream.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(io_failure(&e)),
+        }
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(opened) = self.parse()? {
+                return Ok(Some(opened));
+            }
+            if self.response.len() > MAX_RESPONSE {
+                return Err(failure(format!("response head larger than {} bytes", MAX_RESPONSE)));
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) => return Err(failure("the server closed the connection before answering")),
+                Ok(n) => self.response.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_failure(&e)),
+            }
+        }
+    }
+
+    /// Parses and checks the response once its head is complete.
+    fn parse(&mut self) -> Result<Option<Opened>, Failure> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut headers);
+        let head_len = match response.parse(&self.response) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(failure(format!("malformed HTTP response ({})", e))),
+        };
+        let status = response.code.unwrap_or(0);
+        if status != 101 {
+            let reason = response.reason.unwrap_or("");
+            return Err(failure(format!("server answered HTTP {} {} instead of 101", status, reason).trim_end().to_string()));
+        }
+        let get = |name: &str| response.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+        if !get("Upgrade").is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"websocket")) {
+            return Err(failure("the response has no \"Upgrade: websocket\" header"));
+        }
+        if !get("Connection").is_some_and(|v| has_token(v, "upgrade")) {
+            return Err(failure("the response has no \"Connection: Upgrade\" header"));
+        }
+        if get("Sec-WebSocket-Accept").map(|v| v.trim_ascii()) != Some(self.accept_key.as_bytes()) {
+            return Err(failure("wrong Sec-WebSocket-Accept key"));
+        }
+        if let Some(ext) = get("Sec-WebSocket-Extensions") {
+            return Err(failure(format!(
+                "the server chose extension \"{}\", which was not offered",
+                String::from_utf8_lossy(ext)
+            )));
+        }
+        let protocol = match get("Sec-WebSocket-Protocol") {
+            None => String::new(),
+            Some(p) => {
+                let p = String::from_utf8_lossy(p).trim().to_string();
+                if !self.protocols.contains(&p) {
+                    return Err(failure(format!("the server chose subprotocol \"{}\", which was not offered", p)));
+                }
+                p
+            }
+        };
+        let headers = response
+            .headers
+            .iter()
+            .map(|h| (c_string(h.name), c_string(&String::from_utf8_lossy(h.value))))
+            .collect();
+        let tail = self.response.split_off(head_len);
+        Ok(Some(Opened { headers, protocol: c_string(&protocol), tail }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A stream that has `input` to read and records what is written.
+    struct Pipe {
+        input: Cursor<Vec<u8>>,
+        output: Vec<u8>,
+    }
+
+    impl Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.input.read(buf)?;
+            if n == 0 && !buf.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request(protocols: Option<&str>) -> Request {
+        let mut r = Request::new(());
+        *r.uri_mut() = "ws://h/".parse().unwrap();
+        let h = r.headers_mut();
+        h.insert("Host", "h".parse().unwrap());
+        h.insert("Connection", "Upgrade".parse().unwrap());
+        h.insert("Upgrade", "websocket".parse().unwrap());
+        h.insert("Sec-WebSocket-Version", "13".parse().unwrap());
+        h.insert("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==".parse().unwrap());
+        if let Some(p) = protocols {
+            h.insert("Sec-WebSocket-Protocol", p.parse().unwrap());
+        }
+        r
+    }
+
+    /// Runs a handshake against a canned response.
+    fn run(protocols: Option<&str>, response: &str) -> Result<Option<Opened>, Failure> {
+        let mut hs = Handshake::new(request(protocols)).unwrap();
+        let mut pipe = Pipe { input: Cursor::new(response.as_bytes().to_vec()), output: Vec::new() };
+        let out = hs.advance(&mut pipe);
+        assert!(String::from_utf8_lossy(&pipe.output).starts_with("GET / HTTP/1.1\r\n"));
+        out
+    }
+
+    const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+    fn ok_response(extra: &str) -> String {
+        format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{}\r\n", ACCEPT, extra)
+    }
+
+    #[test]
+    fn accepts_a_good_response_and_keeps_the_tail() {
+        let resp = ok_response("") + "\u{81}\u{0}";
+        let opened = run(None, &resp).unwrap().unwrap();
+        assert_eq!(opened.protocol.to_str().unwrap(), "");
+        assert_eq!(opened.tail, "\u{81}\u{0}".as_bytes());
+        assert!(opened.headers.iter().any(|(n, v)| n.to_str().unwrap() == "Upgrade" && v.to_str().unwrap() == "websocket"));
+    }
+
+    #[test]
+    fn subprotocol_rules() {
+        // Offered, none chosen: fine (RFC 6455 §4.1 fails only an unoffered choice).
+        assert_eq!(run(Some("chat, foo"), &ok_response("")).unwrap().unwrap().protocol.to_str().unwrap(), "");
+        let chosen = run(Some("chat, foo"), &ok_response("Sec-WebSocket-Protocol: foo\r\n")).unwrap().unwrap();
+        assert_eq!(chosen.protocol.to_str().unwrap(), "foo");
+        let e = run(Some("chat"), &ok_response("Sec-WebSocket-Protocol: other\r\n")).unwrap_err();
+        assert!(e.detail.contains("\"other\", which was not offered"), "{}", e.detail);
+        assert!(run(None, &ok_response("Sec-WebSocket-Protocol: chat\r\n")).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_responses_with_the_cause() {
+        let cases = [
+            ("HTTP/1.1 403 Forbidden\r\n\r\n".to_string(), "HTTP 403 Forbidden instead of 101"),
+            (ok_response("").replace(ACCEPT, "wrong"), "Sec-WebSocket-Accept"),
+            (ok_response("").replace("Upgrade: websocket\r\n", ""), "Upgrade: websocket"),
+            (ok_response("").replace("Connection: Upgrade", "Connection: close"), "Connection: Upgrade"),
+            (ok_response("Sec-WebSocket-Extensions: permessage-deflate\r\n"), "not offered"),
+            ("garbage\r\n\r\n".to_string(), "malformed"),
+        ];
+        for (resp, want) in cases {
+            let e = run(None, &resp).unwrap_err();
+            assert_eq!(e.code, Code::Handshake);
+            assert!(e.detail.contains(want), "{} does not contain {}", e.detail, want);
+        }
+    }
+
+    #[test]
+    fn connection_is_a_token_list_and_partial_waits() {
+        assert!(run(None, &ok_response("").replace("Connection: Upgrade", "Connection: keep-alive, upgrade")).unwrap().is_some());
+        assert!(run(None, "HTTP/1.1 101 Switching").unwrap().is_none());
+    }
+}
