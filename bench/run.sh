@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The libws benchmark, one command:
-#   bench/run.sh            full run (5 repetitions, ~6 minutes): writes bench/results.md
+#   bench/run.sh            full run (7 repetitions, 21 for latency; ~8-10 minutes): writes
+#                           bench/results.md
 #   bench/run.sh --quick    a few seconds, tiny counts: writes bench/target/results-quick.md;
 #                           exits non-zero if any contender fails or any number is missing/zero
 # Extra arguments go to the runner: --reps N, --only TEXT (cases whose name contains TEXT),
+# --who NAMES (contenders whose name contains one of the comma-separated words),
 # --out FILE.
 #
 # Installs what it needs (libwebsockets-dev and pkg-config through apt-get when missing), builds

@@ -2,7 +2,10 @@
 //! repetitions (interleaved: each repetition runs every contender once, in a rotating order),
 //! takes medians and prints the tables as markdown (also written to `--out`).
 //!
-//! `runner [--quick] [--reps N] [--out FILE] [--only TEXT] [--bin-dir DIR] [--c-dir DIR]`
+//! `runner [--quick] [--reps N] [--out FILE] [--only TEXT] [--who NAME,NAME] [--bin-dir DIR] [--c-dir DIR]`
+//!
+//! `--only` keeps the cases whose name contains TEXT ("latency", "throughput ws 1 MiB", "idle");
+//! `--who` keeps the contenders whose name contains one of the words ("libws,tokio").
 //!
 //! Exit status is non-zero when any run failed or any expected number is missing or zero.
 
@@ -273,6 +276,36 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// (busy, total) jiffies of all CPUs from /proc/stat.
+fn cpu_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+/// Waits (at most `max`) until the machine is quiet: over 50 ms, other processes kept less
+/// than a fifth of one core busy. Returns whether it was quiet. Other engineers run their
+/// tests on the same machine; a benchmark run that shares its two cores with them measures
+/// the scheduler, not the client.
+fn wait_quiet(max: Duration) -> bool {
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let start = Instant::now();
+    loop {
+        let (b0, t0) = cpu_jiffies();
+        std::thread::sleep(Duration::from_millis(50));
+        let (b1, t1) = cpu_jiffies();
+        let busy_cores = if t1 > t0 { (b1 - b0) as f64 / (t1 - t0) as f64 * ncpu } else { 0.0 };
+        if busy_cores < 0.2 {
+            return true;
+        }
+        if start.elapsed() >= max {
+            return false;
+        }
+    }
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -378,6 +411,7 @@ fn main() {
     let mut reps: Option<usize> = None;
     let mut out: Option<PathBuf> = None;
     let mut only: Option<String> = None;
+    let mut who_filter: Option<Vec<String>> = None;
     let exe = std::env::current_exe().unwrap();
     let mut bin_dir = exe.parent().unwrap().to_path_buf();
     let mut c_dir = bin_dir.join("../c");
@@ -394,6 +428,7 @@ fn main() {
             "--reps" => reps = Some(val().parse().unwrap_or_else(|_| bench::die("bad --reps"))),
             "--out" => out = Some(PathBuf::from(val())),
             "--only" => only = Some(val()),
+            "--who" => who_filter = Some(val().split(',').map(|w| w.trim().to_lowercase()).collect()),
             "--bin-dir" => bin_dir = PathBuf::from(val()),
             "--c-dir" => c_dir = PathBuf::from(val()),
             other => bench::die(&format!("unknown argument {}", other)),
@@ -422,15 +457,34 @@ fn main() {
     let all_cases: Vec<Case> =
         cases(quick).into_iter().filter(|c| only.as_ref().map_or(true, |o| c.id().contains(o.as_str()))).collect();
     let mut results = Results { runs: BTreeMap::new(), failures: Vec::new() };
+    let (mut quiet_runs, mut all_runs) = (0usize, 0usize);
+    // At most this much waiting for quiet in the whole run, so a busy machine cannot stretch it.
+    let mut wait_budget = Duration::from_secs(if quick { 0 } else { 90 });
     for case in &all_cases {
         eprintln!("[{:>6.1}s] {} (load average {})", started.elapsed().as_secs_f64(), case.id(), loadavg());
-        for rep in 0..reps {
+        // Latency runs are short and the most sensitive to other processes: three times the
+        // repetitions.
+        let case_reps = if case.kind == Kind::Latency { reps * 3 } else { reps };
+        for rep in 0..case_reps {
             for k in 0..CONTENDERS.len() {
                 // Rotate the order every repetition so no contender always runs first or last.
                 let idx = (k + rep) % CONTENDERS.len();
                 let who = CONTENDERS[idx];
                 if who.runs(case).is_err() {
                     continue;
+                }
+                if let Some(f) = &who_filter {
+                    if !f.iter().any(|w| who.name().to_lowercase().contains(w.as_str())) {
+                        continue;
+                    }
+                }
+                all_runs += 1;
+                if !quick {
+                    let w = Instant::now();
+                    if wait_quiet(wait_budget.min(Duration::from_secs(3))) {
+                        quiet_runs += 1;
+                    }
+                    wait_budget = wait_budget.saturating_sub(w.elapsed());
                 }
                 let t = Instant::now();
                 match run_one(&env, who, case) {
@@ -460,7 +514,12 @@ fn main() {
     let _ = std::fs::remove_dir_all(&tmp);
 
     let elapsed = started.elapsed().as_secs_f64();
-    let header = format!("{}- load average at end: {}\n", header, loadavg());
+    let quiet = if quick {
+        "not checked in quick mode".to_string()
+    } else {
+        format!("{} of {} (quiet = other processes used < 0.2 core over 50 ms; the runner waits up to 3 s for that before each run, 90 s in all)", quiet_runs, all_runs)
+    };
+    let header = format!("{}- load average at end: {}\n- runs that started on a quiet machine: {}\n", header, loadavg(), quiet);
     let md = report(&all_cases, &results, &header, reps, quick, elapsed, env.window);
     println!("{}", md);
     if let Some(path) = out {
@@ -483,7 +542,7 @@ fn main() {
 fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, elapsed: f64, window: u64) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "## Results{}\n\n{}- repetitions: {} per contender and case (medians shown; \"spread\" = (max−min)/median of the main number); window {} messages per connection; run took {:.0} s\n- other processes may have been running on the machine during the run\n\n",
+        "## Results{}\n\n{}- repetitions: {} per contender and case, 3× that for latency (medians shown; \"spread\" = (max−min)/median of the main number); window {} messages per connection; run took {:.0} s\n- other processes may have been running on the machine during the run\n\n",
         if quick { " (quick mode: tiny counts, not for conclusions)" } else { "" },
         header,
         reps,
