@@ -142,11 +142,33 @@ static void case_logger_reports_failures(void) {
     CHECK_EQ(ws_set_logger(NULL, NULL, 0), WS_OK);
 }
 
+/* A host name goes through the resolver threads (never the loop thread) and connects. */
+static void case_host_name_resolves(void) {
+    const char *base = env_or_die("WS_BASE"); /* ws://127.0.0.1:<port> */
+    const char *port = strrchr(base, ':');
+    if (!CHECK(port != NULL)) return;
+    char url[96];
+    snprintf(url, sizeof url, "ws://localhost%s/echo", port);
+    task_rec *rec = rec_new("localhost");
+    int64_t id = CONNECT(url, rec, 0);
+    if (id > 0 && WAIT_OPEN(rec)) CLOSE_AND_WAIT(id, rec);
+    CHECK_EQ(rec_get(rec).opens, 1);
+    CHECK_SEQUENCE(rec, id);
+
+    task_rec *bad = rec_new("no-such-host");
+    id = CONNECT("ws://no-such-host.invalid/", bad, 0);
+    if (id > 0 && WAIT_CLOSE(bad)) {
+        CHECK_ERROR(bad, WS_ERR_DNS, "connectSocket:fail could not resolve host");
+        CHECK_CLOSE(bad, 1006, false, "");
+    }
+}
+
 int main(void) {
     tests_begin("test_host_hooks");
     RUN_CASE(case_socket_hook_sees_fd_before_connect);
     RUN_CASE(case_socket_hook_can_refuse);
     RUN_CASE(case_logger_levels);
     RUN_CASE(case_logger_reports_failures);
+    RUN_CASE(case_host_name_resolves);
     return tests_end();
 }
