@@ -1,12 +1,15 @@
 /* Stress test of the libws C API (issue 4, item 4).
  *
- *   stress [--seconds N] [--threads N] [--plant-race]
+ *   stress [--seconds N] [--threads N] [--no-heartbeat] [--plant-race]
  *
  * N threads (default 8) call ws_connect / ws_send / ws_close / ws_close_group / ws_on_event /
  * ws_off_event / ws_ready_state in random order on many sockets (ws_init raises the per-group
  * limit to 64) for N seconds (default 5), including bad ids, invalid close codes and reasons,
- * invalid message kinds, invalid UTF-8 and absurd lengths. Event callbacks also call back into
- * libws (send on open, close on a message). Then ws_shutdown, which delivers everything, and:
+ * invalid message kinds, invalid UTF-8 and absurd lengths. A quarter of the sockets run a
+ * heartbeat (ping every 20-200 ms; --no-heartbeat turns that off). Event callbacks also call back
+ * into libws (send on open, close on a message). Every second the main thread checks that the
+ * libws thread still answers a command (within 10 s; if not, the run fails at once, since
+ * ws_shutdown could not return either). Then ws_shutdown, which delivers everything, and:
  *
  *   - every call made with a result callback got exactly one callback, and a call that returned a
  *     negative code reported that same code to its callback;
@@ -57,7 +60,7 @@ enum {
 };
 
 static int g_seconds = 5, g_threads = 8;
-static bool g_plant_race;
+static bool g_plant_race, g_no_heartbeat;
 static volatile long g_planted; /* --plant-race only: written without a lock from every thread */
 static char g_base[128];
 
@@ -388,6 +391,10 @@ static void do_connect(worker *w) {
     o.on_result = on_result;
     o.result_user_data = c;
     o.tcp_no_delay = pick(&w->seed, 2);
+    if (!g_no_heartbeat && pick(&w->seed, 4) == 0) { /* a heartbeat on a quarter of the sockets */
+        o.ping_interval_ms = 20 + (uint32_t)pick(&w->seed, 180);
+        o.pong_timeout_ms = (uint32_t)pick(&w->seed, 2) ? 0 : 1000;
+    }
     int64_t id = ws_connect(&o);
     pthread_mutex_lock(&sl->mu);
     sl->id = id > 0 ? id : 0;
@@ -693,6 +700,50 @@ static void report(bool ok, const char *what, const char *fmt, ...) {
     else g_failed++;
 }
 
+/* Liveness probe: a ws_close on an id never issued reports back through the libws thread. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool called;
+} probe;
+
+static void on_probe(const ws_result *r, void *user_data) {
+    (void)r;
+    probe *p = user_data;
+    pthread_mutex_lock(&p->mu);
+    p->called = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* True when the libws thread answered within ms. A probe left unanswered is leaked on purpose
+ * (the stuck thread may still call it). */
+static bool loop_alive(int ms) {
+    probe *p = calloc(1, sizeof *p);
+    if (!p) abort();
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    pthread_mutex_lock(&p->mu); /* publishes the initialised probe to the libws thread */
+    pthread_mutex_unlock(&p->mu);
+    ws_close(INT64_MAX, 1000, NULL, on_probe, p);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&p->mu);
+    while (!p->called)
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT) break;
+    bool alive = p->called;
+    pthread_mutex_unlock(&p->mu);
+    if (alive) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        free(p);
+    }
+    return alive;
+}
+
 static void *watchdog(void *arg) {
     long limit = (long)(intptr_t)arg;
     sleep_us(limit * 1000000L);
@@ -753,8 +804,9 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) g_seconds = atoi(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) g_threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--plant-race") == 0) g_plant_race = true;
+        else if (strcmp(argv[i], "--no-heartbeat") == 0) g_no_heartbeat = true;
         else {
-            fprintf(stderr, "usage: %s [--seconds N] [--threads N] [--plant-race]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--seconds N] [--threads N] [--no-heartbeat] [--plant-race]\n", argv[0]);
             return 2;
         }
     }
@@ -770,7 +822,8 @@ int main(int argc, char **argv) {
     pthread_create(&wd_thread, NULL, watchdog, (void *)(intptr_t)watchdog_s);
     pthread_detach(wd_thread);
 
-    printf("== stress (libws %s): %d threads, %d s\n", ws_version(), g_threads, g_seconds);
+    printf("== stress (libws %s): %d threads, %d s%s\n", ws_version(), g_threads, g_seconds,
+           g_no_heartbeat ? ", no heartbeat" : ", heartbeat on a quarter of the sockets");
     if (!start_server()) {
         printf("stress: could not start ffi-tests/stress_server.py\n0 passed, 1 failed\n");
         stop_server();
@@ -792,10 +845,25 @@ int main(int argc, char **argv) {
         g_workers[i].seed = 0x1234567ull * (uint64_t)(i + 1) ^ (uint64_t)t0;
         if (pthread_create(&g_workers[i].thread, NULL, work, &g_workers[i]) != 0) abort();
     }
-    sleep_us((long)g_seconds * 1000000L);
+    /* Run, checking every second that the libws thread still serves commands. */
+    bool alive = true;
+    while (alive && now_ms() - t0 < (long long)g_seconds * 1000) {
+        sleep_us(1000000L);
+        alive = loop_alive(10000);
+    }
     pthread_mutex_lock(&g_count_mu);
     g_stop = true;
     pthread_mutex_unlock(&g_count_mu);
+    if (!alive) {
+        /* Workers may be waiting for callbacks that never come, and ws_shutdown would wait for the
+         * stuck thread forever: report and stop here. */
+        printf("  FAIL libws thread: stopped answering commands after %lld ms of the run (no callback for "
+               "10 s)\n", now_ms() - t0);
+        printf("0 passed, 1 failed\n");
+        fflush(stdout);
+        if (g_server_pid > 0) kill(g_server_pid, SIGTERM);
+        _exit(1);
+    }
     for (int i = 0; i < g_threads; i++) pthread_join(g_workers[i].thread, NULL);
     long long t1 = now_ms();
     int32_t shut = ws_shutdown(); /* closes every task, delivers every event and result */

@@ -9,6 +9,9 @@ that started it) or it is killed.
   /stress/<n>   counts every message of connection n and sums crc32(payload) (text as UTF-8)
                 modulo 2**64, in any order; echoes messages of up to 1 KiB back. When the
                 connection is over it records "<n> <count> <crc sum> <close code or 0>".
+                One connection in ten (n % 10 == 7) is dropped abruptly (TCP abort, no close
+                frame) after 1-40 messages, so that the client sees sends fail after they were
+                accepted.
   /stats        waits until no /stress connection is active (up to 20 s), then sends one text
                 message: "active <k>\\n" then one record line per connection, and closes.
 """
@@ -27,12 +30,17 @@ async def stress(ws, n):
     global active
     active += 1
     count, total = 0, 0
+    drop_after = (n * 7919) % 40 + 1 if n % 10 == 7 else None
     try:
         try:
             async for message in ws:
                 data = message.encode() if isinstance(message, str) else message
                 count += 1
                 total = (total + zlib.crc32(data)) & 0xFFFFFFFFFFFFFFFF
+                if count == drop_after:
+                    # Keep reading: messages the protocol layer already took in still count
+                    # (the close handshake may even have completed before this handler got here).
+                    ws.transport.abort()
                 if len(data) <= 1024:
                     try:
                         await ws.send(message)

@@ -195,11 +195,11 @@ static bool is_dropped(const char *end) { return strcmp(end, "eof") == 0 || strc
 static void case_heartbeat_silent_peer_fails(void) {
     const char *rid = unique_id("hb-silent");
     task_rec *rec = rec_new("silent");
+    long long t0 = now_ms(); /* before the connect, so before libws's open: a safe lower bound */
     int64_t id = connect_hb(raw_url("/silent?id=%s", rid), rec, 200, 300);
     if (id <= 0 || !WAIT_OPEN(rec)) return;
-    long long opened = now_ms();
     if (!WAIT_CLOSE(rec)) return;
-    long long took = now_ms() - opened;
+    long long took = now_ms() - t0;
     CHECK_SEQUENCE(rec, id);
     CHECK_EQ(rec_get(rec).messages, 0);
     CHECK_ERROR(rec, WS_ERR_TIMEOUT, "onSocketError:fail");
@@ -209,7 +209,7 @@ static void case_heartbeat_silent_peer_fails(void) {
     CHECK_EQ(ws_ready_state(id), WS_CLOSED);
     /* Not a speed check: the connection may not be declared dead before the ping interval plus
      * the pong timeout (500 ms) have passed. */
-    check_report(took >= 450, __FILE__, __LINE__, "heartbeat failure after >= 500 ms of silence (took %lld ms)", took);
+    check_report(took >= 500, __FILE__, __LINE__, "heartbeat failure after >= 500 ms of silence (took %lld ms)", took);
     char *json = peer_report(rid);
     CHECK_GT(json_int(json, "pings", -1), 0); /* the peer saw the ping that went unanswered */
     char end[32];
@@ -262,6 +262,53 @@ static void case_heartbeat_pings_are_sent_and_answered(void) {
     free(json);
 }
 
+/* True when the libws thread still runs commands: a failing ws_close reports back within ms. */
+static bool loop_alive(int ms) {
+    result_box *b = calloc(1, sizeof *b); /* leaked if the loop is stuck (it may still call it) */
+    if (!b) abort();
+    ws_close(INT64_MAX, 1000, NULL, box_on_result, b);
+    bool alive = wait_for_ms(box_called, b, ms);
+    if (alive) {
+        free(box_get(b).err_msg);
+        free(b);
+    }
+    return alive;
+}
+
+/* A heartbeat task that is CLOSING when its ping check comes due: the close handshake must
+ * still end (error, close 1006 after close_timeout_ms 1000 since the peer never answers), and
+ * the libws thread must go on serving everything else. */
+static void case_heartbeat_due_while_closing(void) {
+    ws_config cfg;
+    ws_config_init(&cfg);
+    cfg.close_timeout_ms = 1000;
+    if (!runtime_with(&cfg)) return;
+    const char *rid = unique_id("hb-closing");
+    task_rec *rec = rec_new("heartbeat while closing");
+    int64_t id = connect_hb(raw_url("/silent?id=%s", rid), rec, 200, 300);
+    if (id <= 0 || !WAIT_OPEN(rec)) return;
+    CHECK_EQ(ws_close(id, 1000, "bye", NULL, NULL), WS_OK); /* CLOSING before the first ping is due */
+    bool closed = WAIT_CLOSE(rec);
+    if (!check_report(loop_alive(3000), __FILE__, __LINE__,
+                      "the libws thread still answers a command 200 ms after a heartbeat check came due "
+                      "on a CLOSING task")) {
+        /* The runtime cannot be stopped any more (ws_shutdown would wait for that thread forever). */
+        printf("  FAIL case_heartbeat_due_while_closing (the libws thread is stuck: stopping here)\n");
+        printf("test_peer_faults: %d cases, %d passed, %d failed\n%d passed, %d failed\n", g_cases_run + 1,
+               g_cases_run - g_cases_failed, g_cases_failed + 1, g_cases_run - g_cases_failed, g_cases_failed + 1);
+        fflush(stdout);
+        stop_peers();
+        _exit(1);
+    }
+    if (closed) {
+        CHECK_SEQUENCE(rec, id);
+        CHECK_EQ(rec_get(rec).errors, 1);
+        CHECK_ERROR(rec, WS_ERR_TIMEOUT, "onSocketError:fail");
+        CHECK_CLOSE(rec, 1006, false, NULL);
+    }
+    runtime_with(NULL);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Bounded close handshake                                                                      */
 
@@ -288,7 +335,7 @@ static void case_close_handshake_bounded(void) {
             CHECK_SEQUENCE(rec, id);
             CHECK_ERROR(rec, WS_ERR_TIMEOUT, "onSocketError:fail");
             CHECK_CLOSE(rec, 1006, false, NULL);
-            check_report(took >= 450, __FILE__, __LINE__, "the close waited for close_timeout_ms 500 (took %lld)", took);
+            check_report(took >= 500, __FILE__, __LINE__, "the close waited for close_timeout_ms 500 (took %lld)", took);
             char *json = peer_report(rid);
             CHECK_EQ(json_int(json, "close_code", -1), 1000);
             char end[32];
@@ -660,9 +707,24 @@ static void case_masked_server_frame(void) { expect_protocol_failure("/masked?id
 static void case_reserved_data_opcode(void) { expect_protocol_failure("/reserved?id=%s&op=3"); }
 static void case_reserved_control_opcode(void) { expect_protocol_failure("/reserved?id=%s&op=11"); }
 
+/* A libws hang (a stuck libws thread makes the final ws_shutdown wait forever) fails the
+ * program instead of hanging it: $PEER_FAULTS_WATCHDOG_S seconds (default 300) in all. */
+static void *watchdog(void *arg) {
+    sleep_ms((int)(intptr_t)arg * 1000);
+    printf("test_peer_faults: watchdog: still running after %d s (a hang in libws?)\n0 passed, 1 failed\n",
+           (int)(intptr_t)arg);
+    fflush(stdout);
+    stop_peers();
+    _exit(1);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     crc_init();
+    const char *wd = getenv("PEER_FAULTS_WATCHDOG_S");
+    pthread_t wd_thread;
+    pthread_create(&wd_thread, NULL, watchdog, (void *)(intptr_t)(wd && atoi(wd) > 0 ? atoi(wd) : 300));
+    pthread_detach(wd_thread);
     tests_begin("test_peer_faults");
     if (!start_peers()) {
         stop_peers();
@@ -684,6 +746,7 @@ int main(void) {
     RUN_CASE(case_masked_server_frame);
     RUN_CASE(case_reserved_data_opcode);
     RUN_CASE(case_reserved_control_opcode);
+    RUN_CASE(case_heartbeat_due_while_closing); /* last: when it fails, the runtime is stuck */
     int rc = tests_end();
     stop_peers();
     free_urls();
