@@ -268,11 +268,19 @@ impl EventLoop {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        // Take the due entries first: a timer re-armed while firing waits for the next round,
+        // so no task can keep this loop busy.
+        let mut due = Vec::new();
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
+            due.push(id);
+        }
+        due.sort_unstable();
+        due.dedup();
+        for id in due {
             if let Some(task) = self.tasks.get_mut(&id) {
                 task.on_timer(now, &mut self.out);
                 self.settle(id);

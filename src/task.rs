@@ -468,8 +468,13 @@ impl Task {
         let Phase::Open(ws) = &mut self.phase else { return };
         let Some(h) = &mut self.heartbeat else { return };
         match h.check_at {
-            Some(at) if at <= now && ws.can_write() => {}
+            Some(at) if at <= now => {}
             _ => return,
+        }
+        if !ws.can_write() {
+            // Closing: the close timeout bounds the wait from here; no more pings.
+            h.check_at = None;
+            return;
         }
         if let Some(sent) = h.ping_sent {
             if h.last_heard >= sent {
