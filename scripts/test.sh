@@ -44,6 +44,7 @@ stage header_check
 stage cargo test --release
 stage ffi-tests/run.sh
 stage ffi-tests/autobahn/run.sh
+stage ffi-tests/faults.sh
 stage ffi-tests/packaging/run.sh
 stage scripts/android/check.sh
 stage jni/run.sh
