@@ -64,6 +64,18 @@ fn report(shared: &Shared, task_id: i64, failure: Failure, result: ResultCb) -> 
     code
 }
 
+/// Queues a command for the loop; if the loop no longer takes commands (shutting down), its
+/// callback is told so here.
+fn push(shared: &Shared, command: Command) -> i32 {
+    match shared.queue.push(command) {
+        Ok(()) => WS_OK,
+        Err(command) => {
+            command.refuse(&Failure::plain(Code::ShuttingDown));
+            Code::ShuttingDown as i32
+        }
+    }
+}
+
 /// The runtime, or the failure reported straight to the callback (nothing else can report it).
 fn runtime_or_fail(task_id: i64, result: ResultCb) -> Result<(std::sync::Arc<Shared>, ResultCb), i32> {
     match runtime::get() {
@@ -239,13 +251,7 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, result: Res
     } else {
         Message::Binary(Bytes::copy_from_slice(bytes))
     };
-    match shared.queue.push(Command::Send { task_id, message, result }) {
-        Ok(()) => WS_OK,
-        Err(command) => {
-            command.refuse(&Failure::plain(Code::ShuttingDown));
-            Code::ShuttingDown as i32
-        }
-    }
+    push(&shared, Command::Send { task_id, message, result })
 }
 
 /// Checks code and reason; on success returns them for the command.
@@ -267,13 +273,7 @@ unsafe fn close(task_id: i64, code: i32, reason: *const c_char, result: ResultCb
     if let Err(f) = shared.registry.begin_close(task_id) {
         return report(&shared, task_id, f, result);
     }
-    match shared.queue.push(Command::Close { task_id, code, reason, result }) {
-        Ok(()) => WS_OK,
-        Err(command) => {
-            command.refuse(&Failure::plain(Code::ShuttingDown));
-            Code::ShuttingDown as i32
-        }
-    }
+    push(&shared, Command::Close { task_id, code, reason, result })
 }
 
 unsafe fn close_group(group: u64, code: i32, reason: *const c_char, result: ResultCb) -> i32 {
@@ -285,13 +285,7 @@ unsafe fn close_group(group: u64, code: i32, reason: *const c_char, result: Resu
         Ok(args) => args,
         Err(f) => return report(&shared, 0, f, result),
     };
-    match shared.queue.push(Command::CloseGroup { group, code, reason, result }) {
-        Ok(()) => WS_OK,
-        Err(command) => {
-            command.refuse(&Failure::plain(Code::ShuttingDown));
-            Code::ShuttingDown as i32
-        }
-    }
+    push(&shared, Command::CloseGroup { group, code, reason, result })
 }
 
 /// Fills `config` with the defaults and sets `struct_size`.
