@@ -5,7 +5,8 @@
 #   bench/run.sh --quick    a few seconds, tiny counts: writes bench/target/results-quick.md;
 #                           exits non-zero if any contender fails or any number is missing/zero
 # Extra arguments go to the runner: --reps N, --only TEXT (cases whose name contains TEXT),
-# --who NAMES (contenders whose name contains one of the comma-separated words),
+# --who NAMES (contenders whose name contains one of the comma-separated words), --pin same|none
+# (default same: client and server share one core, see BENCHMARKS.md),
 # --out FILE.
 #
 # Installs what it needs (libwebsockets-dev and pkg-config through apt-get when missing), builds
