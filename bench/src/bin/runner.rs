@@ -421,7 +421,7 @@ fn machine() -> String {
         sh("uname -sr"),
         sh(". /etc/os-release && echo $PRETTY_NAME"),
         sh("rustc --version"),
-        sh("pkg-config --modversion libwebsockets"),
+        sh("pkg-config --modversion libwebsockets").trim_end_matches('-').to_string(),
         sh("grep -m1 '^version' Cargo.toml | cut -d'\"' -f2"),
         sh("git rev-parse --short HEAD"),
         loadavg(),
