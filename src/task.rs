@@ -281,7 +281,13 @@ impl Task {
     fn handshake(&mut self, mut stream: Stream, mut hs: Box<Handshake>, out: &mut Vec<Output>) {
         match hs.advance(&mut stream) {
             Ok(Some(opened)) => {
-                let ws = WebSocket::from_partially_read(stream, opened.tail, Role::Client, Some(self.ws_config));
+                // from_partially_read sizes tungstenite's read buffer from the tail: with no tail
+                // it would start at zero capacity and read in tiny steps.
+                let ws = if opened.tail.is_empty() {
+                    WebSocket::from_raw_socket(stream, Role::Client, Some(self.ws_config))
+                } else {
+                    WebSocket::from_partially_read(stream, opened.tail, Role::Client, Some(self.ws_config))
+                };
                 self.phase = Phase::Open(ws);
                 self.deadline = None;
                 if let Some(h) = &mut self.heartbeat {
