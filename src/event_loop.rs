@@ -14,6 +14,7 @@ use crate::callback::{Listener, ResultCb};
 use crate::command::Command;
 use crate::error::{Api, Code, Failure};
 use crate::event;
+use crate::registry::absent;
 use crate::ffi::types::{WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
 use crate::log::log;
 use crate::runtime::Shared;
@@ -199,14 +200,14 @@ impl EventLoop {
                     }
                     self.settle(task_id);
                 }
-                None => result.fail(task_id, &self.shared.registry.absent(task_id)),
+                None => result.fail(task_id, &absent(task_id)),
             },
             Command::Close { task_id, code, reason, result } => match self.tasks.get_mut(&task_id) {
                 Some(task) => {
                     task.close(code, &reason, result, &mut self.out);
                     self.settle(task_id);
                 }
-                None => result.fail(task_id, &self.shared.registry.absent(task_id)),
+                None => result.fail(task_id, &absent(task_id)),
             },
             Command::CloseGroup { group, code, reason, result } => {
                 let mut ids: Vec<i64> = self.tasks.values().filter(|t| t.group == group).map(|t| t.id).collect();

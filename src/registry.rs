@@ -115,11 +115,6 @@ impl Registry {
         }
     }
 
-    /// The failure for an id that is not (or no longer) in the table.
-    pub fn absent(&self, task_id: i64) -> Failure {
-        absent(task_id)
-    }
-
     /// Removes a task as it becomes CLOSED: frees its group slot and returns the listeners that
     /// get its close event (its own, then the global ones).
     pub fn remove_task(&self, task_id: i64) -> Vec<Arc<Listener>> {
