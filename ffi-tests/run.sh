@@ -25,6 +25,13 @@ if ! .venv/bin/python -c 'import websockets.asyncio.server' 2>/dev/null; then
 fi
 PYTHON=$PWD/.venv/bin/python
 
+# The Node `ws` echo server of test_deflate (ffi-tests/node). Without node, test_deflate fails.
+if [ ! -d ffi-tests/node/node_modules/ws ] && command -v npm >/dev/null 2>&1; then
+    echo "== installing ffi-tests/node (npm ci)"
+    (cd ffi-tests/node && npm ci --no-audit --no-fund --silent) ||
+        echo "npm ci in ffi-tests/node failed: test_deflate's Node cases will fail" >&2
+fi
+
 mkdir -p "$OUT"
 tmp=$(mktemp -d)
 server_pid=""
