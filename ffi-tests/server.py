@@ -8,7 +8,8 @@ start their own copy wait for that line).
 
 The WebSocket server picks its behaviour from the request path:
 
-  /echo                  echo every message back with the same type (text or binary), any size
+  /echo                  echo every message back with the same type (text or binary), any size;
+                         permessage-deflate when the client offers it (websockets' defaults)
   /headers               send one text message: JSON {"path", "headers" (lower-case names),
                          "protocol"}; the response carries "X-Test-Server: libws-ffi-tests";
                          subprotocol: the first one the client offers among "chat"/"superchat"
@@ -170,7 +171,9 @@ async def main(ws_port, silent_port):
         "127.0.0.1",
         ws_port,
         max_size=None,
-        compression=None,  # libws offers no extensions; keep the server from offering any either
+        # permessage-deflate only when the client offers it (ws_connect_options.per_message_deflate):
+        # test_deflate.c checks /echo compresses; other tests offer nothing and get no extension.
+        compression="deflate",
         select_subprotocol=select_subprotocol,
         process_request=process_request,
         process_response=process_response,
