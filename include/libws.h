@@ -29,6 +29,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The longest frame header: 2 bytes, 8 of length, 4 of mask.
+#define MAX_HEADER 14
+
+// Close code reported when the close frame carried none (never sent on the wire).
+#define NO_STATUS 1005
+
 // The library version these declarations belong to; `ws_version()` gives the linked library's.
 #define WS_VERSION_MAJOR 0
 
@@ -206,6 +212,13 @@ typedef struct ws_open_event {
   const struct ws_header *headers;
   size_t header_count;
   const char *protocol;
+  // The extensions in effect, as the server's Sec-WebSocket-Extensions header named them ("" if
+  // none), like the browser's `WebSocket.extensions`: e.g.
+  // `"permessage-deflate; client_max_window_bits=15"`.
+  const char *extensions;
+  // True when permessage-deflate was negotiated (the task asked with
+  // `ws_connect_options.per_message_deflate` and the server agreed).
+  bool compressed;
 } ws_open_event;
 
 // `WS_EVENT_MESSAGE`: one whole message. `data` is not NUL-terminated; it may be NULL when
@@ -323,6 +336,11 @@ typedef struct ws_connect_options {
   // DANGEROUS, development only: accept any server certificate for this task. See
   // `ws_config.dangerous_skip_certificate_verification`.
   bool dangerous_skip_certificate_verification;
+  // perMessageDeflate: offer permessage-deflate compression (RFC 7692) in the handshake.
+  // When the server agrees, messages are compressed and decompressed transparently (the open
+  // event's `compressed` says so); a decompressed message over `max_message_size` closes the
+  // connection with 1009. Default false, as WeChat.
+  bool per_message_deflate;
 } ws_connect_options;
 
 // A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.

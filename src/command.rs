@@ -7,7 +7,6 @@ use std::time::Instant;
 use mio::Waker;
 use parking_lot::Mutex;
 use tungstenite::handshake::client::Request;
-use tungstenite::Message;
 
 use crate::callback::ResultCb;
 use crate::error::Failure;
@@ -30,7 +29,8 @@ pub struct ConnectRequest {
 
 pub enum Command {
     Connect(Box<ConnectRequest>, ResultCb),
-    Send { task_id: i64, message: Message, result: ResultCb },
+    /// `data` is the message's own copy; `text` data is valid UTF-8.
+    Send { task_id: i64, text: bool, data: Vec<u8>, result: ResultCb },
     Close { task_id: i64, code: u16, reason: String, result: ResultCb },
     CloseGroup { group: u64, code: u16, reason: String, result: ResultCb },
     /// A failure found on the calling thread, delivered from the loop like every result.

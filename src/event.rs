@@ -5,8 +5,6 @@
 use std::ptr;
 use std::sync::Arc;
 
-use tungstenite::Message;
-
 use crate::callback::{c_string, Listener};
 use crate::error::fail_msg;
 use crate::ffi::types::*;
@@ -17,7 +15,7 @@ fn empty_event(kind: u32, task_id: i64) -> ws_event {
     ws_event {
         kind,
         task_id,
-        open: ws_open_event { headers: ptr::null(), header_count: 0, protocol: ptr::null() },
+        open: ws_open_event { headers: ptr::null(), header_count: 0, protocol: ptr::null(), extensions: ptr::null(), compressed: false },
         message: ws_message_event { data: ptr::null(), len: 0, kind: 0 },
         error: ws_error_event { code: 0, err_msg: ptr::null() },
         close: ws_close_event { code: 0, reason: ptr::null(), reason_len: 0, was_clean: false },
@@ -45,19 +43,21 @@ pub fn dispatch(registry: &Registry, task_id: i64, output: &Output, listeners: &
         return;
     }
     match output {
-        Output::Open { headers, protocol } => {
+        Output::Open { headers, protocol, extensions, compressed } => {
             let c_headers: Vec<ws_header> =
                 headers.iter().map(|(n, v)| ws_header { name: n.as_ptr(), value: v.as_ptr() }).collect();
             let mut ev = empty_event(WS_EVENT_OPEN, task_id);
-            ev.open = ws_open_event { headers: c_headers.as_ptr(), header_count: c_headers.len(), protocol: protocol.as_ptr() };
+            ev.open = ws_open_event {
+                headers: c_headers.as_ptr(),
+                header_count: c_headers.len(),
+                protocol: protocol.as_ptr(),
+                extensions: extensions.as_ptr(),
+                compressed: *compressed,
+            };
             call_all(registry, &ev, listeners);
         }
-        Output::Message(message) => {
-            let (data, kind): (&[u8], u32) = match message {
-                Message::Text(t) => (t.as_bytes(), WS_TEXT),
-                Message::Binary(b) => (b, WS_BINARY),
-                _ => return,
-            };
+        Output::Message { text, data } => {
+            let kind = if *text { WS_TEXT } else { WS_BINARY };
             let mut ev = empty_event(WS_EVENT_MESSAGE, task_id);
             ev.message = ws_message_event { data: data.as_ptr(), len: data.len(), kind };
             call_all(registry, &ev, listeners);

@@ -36,6 +36,9 @@ pub struct EventLoop {
     listeners: Vec<Arc<Listener>>,
     /// Set by `ws_shutdown`: when to give up on close handshakes.
     stopping: Option<Instant>,
+    /// Every task reads into this one buffer; payload moves from it straight into messages, so
+    /// idle connections hold no read buffer of their own.
+    scratch: Vec<u8>,
 }
 
 fn no_result(api: Api) -> ResultCb {
@@ -56,6 +59,7 @@ impl EventLoop {
             out: Vec::new(),
             listeners: Vec::new(),
             stopping: None,
+            scratch: vec![0; 64 * 1024],
         }
     }
 
@@ -135,7 +139,7 @@ impl EventLoop {
 
     fn drive(&mut self, id: i64) {
         let Some(task) = self.tasks.get_mut(&id) else { return };
-        task.on_ready(self.poll.registry(), &mut self.out);
+        task.on_ready(self.poll.registry(), &mut self.scratch, &mut self.out);
         self.settle(id);
     }
 
@@ -193,9 +197,9 @@ impl EventLoop {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Connect(req, result) => self.connect(*req, result),
-            Command::Send { task_id, message, result } => match self.tasks.get_mut(&task_id) {
+            Command::Send { task_id, text, data, result } => match self.tasks.get_mut(&task_id) {
                 Some(task) => {
-                    if task.send(message, result, &mut self.out) {
+                    if task.send(text, data, result, &mut self.out) {
                         self.dirty.push(task_id);
                     }
                     self.settle(task_id);

@@ -22,6 +22,9 @@ const MAX_HEADERS: usize = 64;
 pub struct Opened {
     pub headers: Vec<(std::ffi::CString, std::ffi::CString)>,
     pub protocol: std::ffi::CString,
+    /// The server's Sec-WebSocket-Extensions answer ("" if none) and what it negotiated.
+    pub extensions: String,
+    pub deflate: Option<crate::deflate::Params>,
     pub tail: Vec<u8>,
 }
 
@@ -31,6 +34,8 @@ pub struct Handshake {
     response: Vec<u8>,
     accept_key: String,
     protocols: Vec<String>,
+    /// We offered permessage-deflate.
+    offered_deflate: bool,
 }
 
 fn failure(detail: impl Into<String>) -> Failure {
@@ -61,6 +66,7 @@ impl Handshake {
             .get("Sec-WebSocket-Protocol")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).split(',').map(|p| p.trim().to_string()).collect())
             .unwrap_or_default();
+        let offered_deflate = request.headers().contains_key("Sec-WebSocket-Extensions");
         let (request, key) = generate_request(request).map_err(|e| failure(e.to_string()))?;
         Ok(Handshake {
             request,
@@ -68,6 +74,7 @@ impl Handshake {
             response: Vec::new(),
             accept_key: derive_accept_key(key.as_bytes()),
             protocols,
+            offered_deflate,
         })
     }
 
@@ -129,12 +136,21 @@ impl Handshake {
         if get("Sec-WebSocket-Accept").map(|v| v.trim_ascii()) != Some(self.accept_key.as_bytes()) {
             return Err(failure("wrong Sec-WebSocket-Accept key"));
         }
-        if let Some(ext) = get("Sec-WebSocket-Extensions") {
-            return Err(failure(format!(
-                "the server chose extension \"{}\", which was not offered",
-                String::from_utf8_lossy(ext)
-            )));
-        }
+        // The answer may span several header lines: they form one comma-separated list.
+        let extensions = response
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let deflate = match (extensions.is_empty(), self.offered_deflate) {
+            (true, _) => None,
+            (false, false) => {
+                return Err(failure(format!("the server chose extension \"{}\", which was not offered", extensions)))
+            }
+            (false, true) => Some(crate::deflate::accept(&extensions).map_err(failure)?),
+        };
         let protocol = match get("Sec-WebSocket-Protocol") {
             None => String::new(),
             Some(p) => {
@@ -151,7 +167,7 @@ impl Handshake {
             .map(|h| (c_string(h.name), c_string(&String::from_utf8_lossy(h.value))))
             .collect();
         let tail = self.response.split_off(head_len);
-        Ok(Some(Opened { headers, protocol: c_string(&protocol), tail }))
+        Ok(Some(Opened { headers, protocol: c_string(&protocol), extensions, deflate, tail }))
     }
 }
 

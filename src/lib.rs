@@ -6,10 +6,13 @@
 mod callback;
 mod command;
 mod config;
+mod connection;
+mod deflate;
 mod dns;
 mod error;
 mod event;
 mod event_loop;
+mod frame;
 pub mod ffi;
 mod handshake;
 mod log;

@@ -1,6 +1,6 @@
 //! The byte stream under a WebSocket: plain TCP for ws://, TLS over TCP for wss://.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use mio::net::TcpStream;
 
@@ -25,6 +25,13 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write_vectored(bufs),
+            Stream::Tls(t) => t.write_vectored(bufs),
         }
     }
 

@@ -14,24 +14,21 @@ use rustls::ClientConfig;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tungstenite::handshake::client::Request;
-use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::{Message, WebSocket};
 
 use crate::callback::{ResultCb, SocketHook};
 use crate::handshake::Handshake;
 use crate::command::ConnectRequest;
 use crate::config::Config;
+use crate::connection::{Connection, Incoming, ReadError, Violation};
 use crate::error::{Api, Code, Failure};
 use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::stream::Stream;
 use crate::tls::{tls_detail, TlsStream};
 
-/// How many messages one task may deliver per readiness before others get a turn.
-const READ_BUDGET: usize = 64;
+/// How many reads (of the loop's 64 KiB buffer) one task may do per readiness before others
+/// get a turn.
+const READ_BUDGET: usize = 16;
 
 /// Close code reported when the connection ended without a close handshake.
 const ABNORMAL: u16 = 1006;
@@ -40,8 +37,8 @@ const NO_STATUS: u16 = 1005;
 
 pub enum Output {
     State(i32),
-    Open { headers: Vec<(CString, CString)>, protocol: CString },
-    Message(Message),
+    Open { headers: Vec<(CString, CString)>, protocol: CString, extensions: CString, compressed: bool },
+    Message { text: bool, data: Vec<u8> },
     Error { failure: Failure, api: Api },
     Close { code: u16, reason: String, clean: bool },
     Result(ResultCb, Result<(), Failure>),
@@ -51,7 +48,7 @@ enum Phase {
     Resolving,
     Connecting(TcpStream),
     Handshaking(Stream, Box<Handshake>),
-    Open(WebSocket<Stream>),
+    Open(Box<Connection>),
     Closed,
 }
 
@@ -79,12 +76,9 @@ pub struct Task {
     current_addr: Option<SocketAddr>,
     tcp_no_delay: bool,
     socket_hook: Option<SocketHook>,
-    ws_config: WebSocketConfig,
+    max_message: usize,
     max_send_queue: usize,
     close_timeout: Duration,
-    /// Sends written into tungstenite's buffer but not yet flushed to the kernel.
-    pending: Vec<ResultCb>,
-    pending_bytes: usize,
     /// The server's close frame: (code, reason), 1005 when it had no code.
     peer_close: Option<(u16, String)>,
     /// The connect timeout, then the close handshake timeout.
@@ -112,36 +106,24 @@ fn io_failure(code: Code, e: &io::Error) -> Failure {
     Failure::new(code, detail)
 }
 
-fn would_block(e: &WsError) -> bool {
-    matches!(e, WsError::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
-}
-
-/// Maps a tungstenite error to our failure and the close code we send (if any) before dropping.
-fn classify(e: &WsError) -> (Failure, Option<u16>) {
+/// Maps a read failure to our failure and the close code we send (if any) before dropping.
+fn classify(e: ReadError) -> (Failure, Option<u16>) {
     match e {
-        WsError::Io(io) => (io_failure(Code::Io, io), None),
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            (Failure::new(Code::Io, "connection closed without a close frame"), None)
+        ReadError::Io(io) => (io_failure(Code::Io, &io), None),
+        ReadError::Eof { .. } => (Failure::new(Code::Io, "connection closed without a close frame"), None),
+        ReadError::Violation { detail, close_code, kind } => {
+            let code = match kind {
+                Violation::Protocol => Code::Protocol,
+                Violation::Utf8 => Code::InvalidUtf8,
+                Violation::TooBig => Code::MessageTooBig,
+            };
+            (Failure::new(code, detail), Some(close_code))
         }
-        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
-            Failure::new(Code::MessageTooBig, format!("message of {} bytes is larger than the limit of {}", size, max_size)),
-            Some(1009),
-        ),
-        WsError::Capacity(c) => (Failure::new(Code::MessageTooBig, c.to_string()), Some(1009)),
-        WsError::Utf8(_) => (Failure::new(Code::InvalidUtf8, "server sent invalid UTF-8 text"), Some(1007)),
-        WsError::Protocol(p) => (Failure::new(Code::Protocol, format!("protocol error: {}", p)), Some(1002)),
-        WsError::AttackAttempt => (Failure::new(Code::Protocol, "protocol error: attack attempt"), Some(1002)),
-        other => (Failure::new(Code::Io, other.to_string()), None),
     }
 }
 
 impl Task {
     pub fn new(req: ConnectRequest, config: &Config) -> Task {
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(16 * 1024)
-            .write_buffer_size(64 * 1024)
-            .max_message_size(Some(config.max_message_size))
-            .max_frame_size(Some(config.max_message_size));
         Task {
             id: req.task_id,
             group: req.group,
@@ -153,11 +135,9 @@ impl Task {
             current_addr: None,
             tcp_no_delay: req.tcp_no_delay,
             socket_hook: req.socket_hook,
-            ws_config,
+            max_message: config.max_message_size,
             max_send_queue: config.max_send_queue,
             close_timeout: config.close_timeout,
-            pending: Vec::new(),
-            pending_bytes: 0,
             peer_close: None,
             deadline: Some(req.deadline),
             new_deadline: true,
@@ -237,7 +217,7 @@ impl Task {
     }
 
     /// The socket is ready (readable, writable or both): make all the progress we can.
-    pub fn on_ready(&mut self, registry: &Registry, out: &mut Vec<Output>) {
+    pub fn on_ready(&mut self, registry: &Registry, scratch: &mut [u8], out: &mut Vec<Output>) {
         if let Phase::Connecting(stream) = &self.phase {
             let error = match stream.take_error() {
                 Ok(Some(e)) | Err(e) => Some(e),
@@ -266,29 +246,24 @@ impl Task {
             };
             let request = self.request.take().expect("request is kept until the handshake starts");
             match Handshake::new(request) {
-                Ok(hs) => self.handshake(stream, Box::new(hs), out),
+                Ok(hs) => self.handshake(stream, Box::new(hs), scratch, out),
                 Err(f) => self.fail(f, None, out),
             }
         } else if let Phase::Handshaking(..) = self.phase {
             let Phase::Handshaking(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
-            self.handshake(stream, hs, out);
+            self.handshake(stream, hs, scratch, out);
         } else if let Phase::Open(_) = self.phase {
-            self.read(out);
+            self.read(scratch, out);
             self.flush(out);
         }
     }
 
-    fn handshake(&mut self, mut stream: Stream, mut hs: Box<Handshake>, out: &mut Vec<Output>) {
+    fn handshake(&mut self, mut stream: Stream, mut hs: Box<Handshake>, scratch: &mut [u8], out: &mut Vec<Output>) {
         match hs.advance(&mut stream) {
             Ok(Some(opened)) => {
-                // from_partially_read sizes tungstenite's read buffer from the tail: with no tail
-                // it would start at zero capacity and read in tiny steps.
-                let ws = if opened.tail.is_empty() {
-                    WebSocket::from_raw_socket(stream, Role::Client, Some(self.ws_config))
-                } else {
-                    WebSocket::from_partially_read(stream, opened.tail, Role::Client, Some(self.ws_config))
-                };
-                self.phase = Phase::Open(ws);
+                let compressed = opened.deflate.is_some();
+                let conn = Connection::new(stream, opened.tail, opened.deflate, self.max_message);
+                self.phase = Phase::Open(Box::new(conn));
                 self.deadline = None;
                 if let Some(h) = &mut self.heartbeat {
                     h.last_heard = Instant::now();
@@ -296,9 +271,10 @@ impl Task {
                     self.new_deadline = true;
                 }
                 out.push(Output::State(WS_OPEN));
-                out.push(Output::Open { headers: opened.headers, protocol: opened.protocol });
+                let extensions = crate::callback::c_string(&opened.extensions);
+                out.push(Output::Open { headers: opened.headers, protocol: opened.protocol, extensions, compressed });
                 // Frames may have arrived with the response; edge-triggered readiness won't repeat.
-                self.read(out);
+                self.read(scratch, out);
                 self.flush(out);
             }
             Ok(None) => self.phase = Phase::Handshaking(stream, hs),
@@ -306,108 +282,90 @@ impl Task {
         }
     }
 
-    fn read(&mut self, out: &mut Vec<Output>) {
+    fn read(&mut self, scratch: &mut [u8], out: &mut Vec<Output>) {
         self.more_to_read = false;
         if let Some((failure, send)) = self.pending_failure.take() {
             return self.fail(failure, send, out);
         }
-        let mut heard = false;
+        let Phase::Open(conn) = &mut self.phase else { return };
         let mut delivered = false;
-        for _ in 0..READ_BUDGET {
-            let Phase::Open(ws) = &mut self.phase else { return };
-            let next = ws.read();
-            if next.is_ok() && !heard {
-                heard = true;
-                if let Some(h) = &mut self.heartbeat {
-                    h.last_heard = Instant::now();
-                }
+        let mut peer_close = None;
+        let result = conn.read(scratch, READ_BUDGET, &mut |incoming| match incoming {
+            Incoming::Message { text, data } => {
+                delivered = true;
+                out.push(Output::Message { text, data });
             }
-            match next {
-                Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
-                    delivered = true;
-                    out.push(Output::Message(m));
-                }
-                Ok(Message::Close(frame)) => {
-                    self.peer_close = Some(match frame {
-                        Some(f) => (u16::from(f.code), f.reason.to_string()),
-                        None => (NO_STATUS, String::new()),
-                    });
-                    if self.deadline.is_none() {
-                        out.push(Output::State(WS_CLOSING));
-                        self.set_deadline(Instant::now() + self.close_timeout);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) if would_block(&e) => return,
-                Err(WsError::ConnectionClosed) => return self.finish_clean(out),
-                Err(e) => {
-                    let (failure, send) = classify(&e);
-                    if delivered && send.is_some() {
-                        self.pending_failure = Some((failure, send));
-                        self.more_to_read = true;
-                        return;
-                    }
-                    return self.fail(failure, send, out);
-                }
+            Incoming::Close(code, reason) => peer_close = Some((code, reason)),
+        });
+        if let Some(close) = peer_close {
+            self.peer_close = Some(close);
+            if self.deadline.is_none() {
+                out.push(Output::State(WS_CLOSING));
+                self.set_deadline(Instant::now() + self.close_timeout);
             }
         }
-        self.more_to_read = true;
+        match result {
+            Ok(status) => {
+                if status.heard {
+                    if let Some(h) = &mut self.heartbeat {
+                        h.last_heard = Instant::now();
+                    }
+                }
+                self.more_to_read = status.more;
+            }
+            Err(ReadError::Eof { clean: true }) => self.finish_clean(out),
+            Err(e) => {
+                let (failure, send) = classify(e);
+                if delivered && send.is_some() {
+                    // Deliver the messages first; fail on the next turn, after the replies the
+                    // host sends to them went out.
+                    self.pending_failure = Some((failure, send));
+                    self.more_to_read = true;
+                    return;
+                }
+                self.fail(failure, send, out);
+            }
+        }
     }
 
-    /// Writes out everything buffered. When all of it reached the kernel, the pending sends
-    /// succeed.
+    /// Writes out what is queued; each send whose bytes all reached the socket succeeds.
     pub fn flush(&mut self, out: &mut Vec<Output>) {
-        let Phase::Open(ws) = &mut self.phase else { return };
-        match ws.flush() {
-            Ok(()) => {
-                self.pending_bytes = 0;
-                for cb in self.pending.drain(..) {
-                    out.push(Output::Result(cb, Ok(())));
-                }
-            }
-            Err(e) if would_block(&e) => {}
-            Err(WsError::ConnectionClosed) => self.finish_clean(out),
-            Err(e) => {
-                let (failure, _) = classify(&e);
-                self.fail(failure, None, out);
-            }
+        let Phase::Open(conn) = &mut self.phase else { return };
+        let mut done = Vec::new();
+        let result = conn.flush(&mut done);
+        for cb in done {
+            out.push(Output::Result(cb, Ok(())));
+        }
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => self.fail(io_failure(Code::Io, &e), None, out),
         }
     }
 
     /// Queues a message; its result comes when it is flushed. Returns whether a flush is due.
-    pub fn send(&mut self, message: Message, result: ResultCb, out: &mut Vec<Output>) -> bool {
-        let Phase::Open(ws) = &mut self.phase else {
+    pub fn send(&mut self, text: bool, data: Vec<u8>, result: ResultCb, out: &mut Vec<Output>) -> bool {
+        let Phase::Open(conn) = &mut self.phase else {
             let state = if self.is_closed() { "CLOSED" } else { "CONNECTING" };
             let f = Failure::new(Code::NotOpen, format!("socket is not OPEN (readyState {})", state));
             out.push(Output::Result(result, Err(f)));
             return false;
         };
-        if !ws.can_write() {
+        if !conn.can_write() {
             let f = Failure::new(Code::NotOpen, "socket is not OPEN (readyState CLOSING)");
             out.push(Output::Result(result, Err(f)));
             return false;
         }
-        let len = message.len();
-        if self.pending_bytes > 0 && self.pending_bytes + len > self.max_send_queue {
+        let queued = conn.queued_bytes();
+        if queued > 0 && queued + data.len() > self.max_send_queue {
             let f = Failure::new(
                 Code::QueueFull,
-                format!("send queue full: {} bytes queued, limit {}", self.pending_bytes, self.max_send_queue),
+                format!("send queue full: {} bytes queued, limit {}", queued, self.max_send_queue),
             );
             out.push(Output::Result(result, Err(f)));
             return false;
         }
-        match ws.write(message) {
-            Ok(()) => {}
-            Err(e) if would_block(&e) => {}
-            Err(e) => {
-                let (failure, send) = classify(&e);
-                out.push(Output::Result(result, Err(failure.clone())));
-                self.fail(failure, send, out);
-                return false;
-            }
-        }
-        self.pending_bytes += len;
-        self.pending.push(result);
+        conn.send(text, data, result);
         true
     }
 
@@ -417,20 +375,15 @@ impl Task {
             Phase::Closed => {
                 out.push(Output::Result(result, Err(Failure::new(Code::Closed, format!("socketTaskId {} is closed", self.id)))));
             }
-            Phase::Open(ws) => {
+            Phase::Open(conn) => {
                 out.push(Output::Result(result, Ok(())));
-                if !ws.can_write() {
+                if !conn.can_write() {
                     return; // already closing: the first close wins
                 }
-                let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
                 out.push(Output::State(WS_CLOSING));
-                let closed = ws.close(Some(frame));
+                conn.close(code, reason);
                 self.set_deadline(Instant::now() + self.close_timeout);
-                match closed {
-                    Ok(()) => {}
-                    Err(e) if would_block(&e) => {}
-                    Err(e) => self.fail(classify(&e).0, None, out),
-                }
+                self.flush(out);
             }
             _ => {
                 out.push(Output::Result(result, Ok(())));
@@ -441,8 +394,8 @@ impl Task {
 
     /// Ends a connection that is not open yet: close 1006, no error event (the caller asked).
     pub fn abort(&mut self, out: &mut Vec<Output>) {
-        self.phase = Phase::Closed;
         self.fail_pending(&Failure::new(Code::Aborted, "connection aborted"), out);
+        self.phase = Phase::Closed;
         out.push(Output::Close { code: ABNORMAL, reason: String::new(), clean: false });
     }
 
@@ -471,13 +424,13 @@ impl Task {
     }
 
     fn check_heartbeat(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let Phase::Open(ws) = &mut self.phase else { return };
+        let Phase::Open(conn) = &mut self.phase else { return };
         let Some(h) = &mut self.heartbeat else { return };
         match h.check_at {
             Some(at) if at <= now => {}
             _ => return,
         }
-        if !ws.can_write() {
+        if !conn.can_write() {
             // Closing: the close timeout bounds the wait from here; no more pings.
             h.check_at = None;
             return;
@@ -497,14 +450,9 @@ impl Task {
         if now >= h.last_heard + h.interval {
             h.ping_sent = Some(now);
             h.check_at = Some(now + h.timeout);
-            match ws.write(Message::Ping(Default::default())).and_then(|_| ws.flush()) {
-                Ok(()) => {}
-                Err(e) if would_block(&e) => {}
-                Err(e) => {
-                    let (failure, send) = classify(&e);
-                    return self.fail(failure, send, out);
-                }
-            }
+            conn.ping();
+            self.new_deadline = true;
+            return self.flush(out);
         } else {
             h.check_at = Some(h.last_heard + h.interval);
         }
@@ -513,8 +461,8 @@ impl Task {
 
     /// The close handshake completed.
     fn finish_clean(&mut self, out: &mut Vec<Output>) {
-        self.phase = Phase::Closed;
         self.fail_pending(&Failure::new(Code::Closed, "socket closed before the message was sent"), out);
+        self.phase = Phase::Closed;
         let (code, reason) = self.peer_close.take().unwrap_or((NO_STATUS, String::new()));
         out.push(Output::Close { code, reason, clean: true });
     }
@@ -526,21 +474,32 @@ impl Task {
             Phase::Open(_) => Api::Socket,
             _ => Api::Connect,
         };
-        if let (Phase::Open(ws), Some(code)) = (&mut self.phase, send) {
-            let frame = CloseFrame { code: CloseCode::from(code), reason: "".into() };
-            let _ = ws.close(Some(frame));
-            let _ = ws.flush();
+        let mut written = Vec::new();
+        let mut unsent = Vec::new();
+        if let Phase::Open(conn) = &mut self.phase {
+            if let Some(code) = send {
+                conn.close(code, "");
+                let _ = conn.flush(&mut written); // best effort: the server learns why
+            }
+            unsent = conn.take_results();
         }
         self.phase = Phase::Closed;
+        for cb in written {
+            out.push(Output::Result(cb, Ok(())));
+        }
         out.push(Output::Error { failure: failure.clone(), api });
-        self.fail_pending(&Failure::new(failure.code, format!("message not sent: {}", failure.detail)), out);
+        let unsent_failure = Failure::new(failure.code, format!("message not sent: {}", failure.detail));
+        for cb in unsent {
+            out.push(Output::Result(cb, Err(unsent_failure.clone())));
+        }
         out.push(Output::Close { code: send.unwrap_or(ABNORMAL), reason: String::new(), clean: false });
     }
 
     fn fail_pending(&mut self, failure: &Failure, out: &mut Vec<Output>) {
-        self.pending_bytes = 0;
-        for cb in self.pending.drain(..) {
-            out.push(Output::Result(cb, Err(failure.clone())));
+        if let Phase::Open(conn) = &mut self.phase {
+            for cb in conn.take_results() {
+                out.push(Output::Result(cb, Err(failure.clone())));
+            }
         }
     }
 }

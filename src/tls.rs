@@ -2,7 +2,7 @@
 //! over the loop's mio socket. rustls is pure Rust with the ring provider, so it cross-compiles
 //! to Android and iOS without OpenSSL.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
@@ -211,9 +211,20 @@ impl Read for TlsStream {
 
 impl Write for TlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.conn.writer().write(buf)?;
-        self.write_pending()?;
-        Ok(n)
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // rustls takes 0 bytes while its record buffer is full: write records out, try once
+        // more, then report WouldBlock (the socket is full) rather than a closed stream.
+        for _ in 0..2 {
+            let n = self.conn.writer().write_vectored(bufs)?;
+            self.write_pending()?;
+            if n > 0 || bufs.iter().all(|b| b.is_empty()) {
+                return Ok(n);
+            }
+        }
+        Err(io::ErrorKind::WouldBlock.into())
     }
 
     fn flush(&mut self) -> io::Result<()> {

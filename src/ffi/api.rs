@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use tungstenite::handshake::client::{generate_key, Request};
 use tungstenite::http::{HeaderName, HeaderValue, Uri};
-use tungstenite::{Bytes, Message, Utf8Bytes};
 
 use super::panic::guard;
 use super::types::*;
@@ -131,6 +130,9 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     if !protocols.is_empty() {
         request.headers_mut().insert("Sec-WebSocket-Protocol", value(&protocols.join(", ")));
     }
+    if o.per_message_deflate {
+        request.headers_mut().insert("Sec-WebSocket-Extensions", value(crate::deflate::OFFER));
+    }
     Ok(Prepared { request, secure: url.secure, host: url.host, port: url.port })
 }
 
@@ -242,16 +244,11 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, result: Res
         }
         Err(f) => return fail(f, result),
     }
-    let message = if kind == WS_TEXT {
-        if std::str::from_utf8(bytes).is_err() {
-            return fail(Failure::new(Code::InvalidUtf8, "text message is not valid UTF-8"), result);
-        }
-        // SAFETY: checked just above.
-        Message::Text(Utf8Bytes::from_bytes_unchecked(Bytes::copy_from_slice(bytes)))
-    } else {
-        Message::Binary(Bytes::copy_from_slice(bytes))
-    };
-    push(&shared, Command::Send { task_id, message, result })
+    let text = kind == WS_TEXT;
+    if text && std::str::from_utf8(bytes).is_err() {
+        return fail(Failure::new(Code::InvalidUtf8, "text message is not valid UTF-8"), result);
+    }
+    push(&shared, Command::Send { task_id, text, data: bytes.to_vec(), result })
 }
 
 /// Checks code and reason; on success returns them for the command.

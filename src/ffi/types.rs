@@ -123,6 +123,13 @@ pub struct ws_open_event {
     pub headers: *const ws_header,
     pub header_count: usize,
     pub protocol: *const c_char,
+    /// The extensions in effect, as the server's Sec-WebSocket-Extensions header named them ("" if
+    /// none), like the browser's `WebSocket.extensions`: e.g.
+    /// `"permessage-deflate; client_max_window_bits=15"`.
+    pub extensions: *const c_char,
+    /// True when permessage-deflate was negotiated (the task asked with
+    /// `ws_connect_options.per_message_deflate` and the server agreed).
+    pub compressed: bool,
 }
 
 /// `WS_EVENT_MESSAGE`: one whole message. `data` is not NUL-terminated; it may be NULL when
@@ -271,4 +278,9 @@ pub struct ws_connect_options {
     /// DANGEROUS, development only: accept any server certificate for this task. See
     /// `ws_config.dangerous_skip_certificate_verification`.
     pub dangerous_skip_certificate_verification: bool,
+    /// perMessageDeflate: offer permessage-deflate compression (RFC 7692) in the handshake.
+    /// When the server agrees, messages are compressed and decompressed transparently (the open
+    /// event's `compressed` says so); a decompressed message over `max_message_size` closes the
+    /// connection with 1009. Default false, as WeChat.
+    pub per_message_deflate: bool,
 }

@@ -1,0 +1,438 @@
+//! The WebSocket message layer of one open connection (RFC 6455 §5, RFC 7692 §6): frames in
+//! through tungstenite's header codec, messages out as masked frames through one writev.
+//!
+//! Incoming payload bytes go straight from the loop's read buffer into the message being built
+//! (or into the decompressor), so a frame is never buffered whole, UTF-8 and size limits fail
+//! as soon as the bytes that break them arrive, and an idle connection holds no buffers.
+
+use std::collections::VecDeque;
+use std::io::{self, Cursor, IoSlice, Read, Write};
+
+use tungstenite::error::{Error as WsError, ProtocolError};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+use crate::callback::ResultCb;
+use crate::deflate::{Deflater, InflateError, Inflater, Params};
+use crate::frame::{parse_close, OutFrame, MAX_HEADER};
+use crate::stream::Stream;
+
+/// Frames gathered into one writev.
+const MAX_BATCH: usize = 64;
+
+/// What the server sent.
+pub enum Incoming {
+    Message { text: bool, data: Vec<u8> },
+    /// The server's close frame: (code, reason), 1005 when it had no code.
+    Close(u16, String),
+}
+
+/// Why reading stopped for good.
+pub enum ReadError {
+    Io(io::Error),
+    /// TCP closed: `clean` when the close frames were exchanged first.
+    Eof { clean: bool },
+    /// The server broke the protocol: what, the errMsg code, and the close code we answer with.
+    Violation { detail: String, close_code: u16, kind: Violation },
+}
+
+/// Which kind of violation, for the error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    Protocol,
+    Utf8,
+    TooBig,
+}
+
+/// How a read pass ended.
+pub struct ReadStatus {
+    /// Bytes arrived (for the heartbeat).
+    pub heard: bool,
+    /// The read budget ran out with data possibly left in the socket.
+    pub more: bool,
+}
+
+/// The frame whose payload is arriving.
+struct FrameIn {
+    opcode: OpCode,
+    is_final: bool,
+    remaining: u64,
+}
+
+/// The data message being assembled.
+struct MessageIn {
+    text: bool,
+    compressed: bool,
+    data: Vec<u8>,
+    /// Bytes received on the wire (compressed size when compressed).
+    wire: usize,
+    /// `data[..utf8_checked]` is known valid UTF-8 (text only).
+    utf8_checked: usize,
+}
+
+/// One queued outgoing frame and the result to report once it is written.
+struct Queued {
+    frame: OutFrame,
+    result: Option<ResultCb>,
+}
+
+pub struct Connection {
+    pub stream: Stream,
+    max_message: usize,
+    /// A frame header split across reads.
+    head: [u8; MAX_HEADER],
+    head_len: usize,
+    frame: Option<FrameIn>,
+    message: Option<MessageIn>,
+    control: Vec<u8>,
+    /// Bytes read with the handshake response, parsed before the socket.
+    tail: Vec<u8>,
+    deflate: Option<(Deflater, Inflater)>,
+    queue: VecDeque<Queued>,
+    queued_bytes: usize,
+    close_sent: bool,
+    close_received: bool,
+}
+
+fn violation(kind: Violation, close_code: u16, detail: impl Into<String>) -> ReadError {
+    ReadError::Violation { detail: detail.into(), close_code, kind }
+}
+
+fn protocol(detail: impl Into<String>) -> ReadError {
+    violation(Violation::Protocol, 1002, format!("protocol error: {}", detail.into()))
+}
+
+impl Connection {
+    pub fn new(stream: Stream, tail: Vec<u8>, deflate: Option<Params>, max_message: usize) -> Connection {
+        Connection {
+            stream,
+            max_message,
+            head: [0; MAX_HEADER],
+            head_len: 0,
+            frame: None,
+            message: None,
+            control: Vec::new(),
+            tail,
+            deflate: deflate.map(|p| (Deflater::new(&p), Inflater::new(&p))),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            close_sent: false,
+            close_received: false,
+        }
+    }
+
+    /// False once a close frame was sent or queued: no more messages may go out.
+    pub fn can_write(&self) -> bool {
+        !self.close_sent
+    }
+
+    /// Payload bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Reads what the socket has, at most `budget` reads into `scratch`, handing each message and
+    /// the close frame to `deliver`.
+    pub fn read(&mut self, scratch: &mut [u8], budget: usize, deliver: &mut dyn FnMut(Incoming)) -> Result<ReadStatus, ReadError> {
+        let mut heard = false;
+        if !self.tail.is_empty() {
+            let tail = std::mem::take(&mut self.tail);
+            heard = true;
+            self.consume(&tail, deliver)?;
+        }
+        for _ in 0..budget {
+            let n = match self.stream.read(scratch) {
+                Ok(0) => return Err(ReadError::Eof { clean: self.close_received }),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus { heard, more: false }),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ReadError::Io(e)),
+            };
+            heard = true;
+            self.consume(&scratch[..n], deliver)?;
+            // A short read of plain TCP drained the socket (new data raises a new edge); TLS may
+            // hold decrypted bytes back, so it reads on until WouldBlock.
+            if n < scratch.len() && matches!(self.stream, Stream::Plain(_)) {
+                return Ok(ReadStatus { heard, more: false });
+            }
+        }
+        Ok(ReadStatus { heard, more: true })
+    }
+
+    /// Parses bytes from the wire.
+    fn consume(&mut self, mut data: &[u8], deliver: &mut dyn FnMut(Incoming)) -> Result<(), ReadError> {
+        while !data.is_empty() {
+            if self.close_received {
+                return Ok(()); // nothing may follow a close frame
+            }
+            match &mut self.frame {
+                None => {
+                    let used = self.read_header(data)?;
+                    data = &data[used..];
+                    if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
+                        self.end_frame(deliver)?;
+                    }
+                }
+                Some(frame) => {
+                    let n = (frame.remaining.min(data.len() as u64)) as usize;
+                    frame.remaining -= n as u64;
+                    let done = frame.remaining == 0;
+                    let is_control = matches!(frame.opcode, OpCode::Control(_));
+                    if is_control {
+                        self.control.extend_from_slice(&data[..n]);
+                    } else {
+                        self.payload(&data[..n])?;
+                    }
+                    data = &data[n..];
+                    if done {
+                        self.end_frame(deliver)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a frame header from `data` (completing a split one); returns the bytes used.
+    fn read_header(&mut self, data: &[u8]) -> Result<usize, ReadError> {
+        let had = self.head_len;
+        let parsed = if had == 0 {
+            let mut cursor = Cursor::new(data);
+            FrameHeader::parse(&mut cursor).map(|h| h.map(|(h, len)| (h, len, cursor.position() as usize)))
+        } else {
+            let take = (MAX_HEADER - had).min(data.len());
+            self.head[had..had + take].copy_from_slice(&data[..take]);
+            let mut cursor = Cursor::new(&self.head[..had + take]);
+            FrameHeader::parse(&mut cursor).map(|h| h.map(|(h, len)| (h, len, cursor.position() as usize - had)))
+        };
+        match parsed {
+            Ok(Some((header, len, used))) => {
+                self.head_len = 0;
+                self.start_frame(header, len)?;
+                Ok(used)
+            }
+            Ok(None) => {
+                // Incomplete: keep what we have (at most 13 bytes) for the next read.
+                let take = (MAX_HEADER - had).min(data.len());
+                if had == 0 {
+                    self.head[..take].copy_from_slice(&data[..take]);
+                }
+                self.head_len = had + take;
+                Ok(take)
+            }
+            Err(WsError::Protocol(ProtocolError::InvalidOpcode(op))) => Err(protocol(format!("reserved opcode {}", op))),
+            Err(e) => Err(protocol(e.to_string())),
+        }
+    }
+
+    /// Checks a new frame's header against RFC 6455 §5.2-5.5 and RFC 7692 §6.
+    fn start_frame(&mut self, h: FrameHeader, len: u64) -> Result<(), ReadError> {
+        if h.rsv2 || h.rsv3 {
+            return Err(protocol("reserved bits RSV2/RSV3 set"));
+        }
+        if h.mask.is_some() {
+            return Err(protocol("the server sent a masked frame"));
+        }
+        match h.opcode {
+            OpCode::Control(_) => {
+                if !h.is_final {
+                    return Err(protocol("fragmented control frame"));
+                }
+                if len > 125 {
+                    return Err(protocol(format!("control frame of {} bytes (the limit is 125)", len)));
+                }
+                if h.rsv1 {
+                    return Err(protocol("RSV1 set on a control frame"));
+                }
+                self.control.clear();
+            }
+            OpCode::Data(Data::Continue) => {
+                if self.message.is_none() {
+                    return Err(protocol("continuation frame with no message to continue"));
+                }
+                if h.rsv1 {
+                    return Err(protocol("RSV1 set on a continuation frame"));
+                }
+            }
+            OpCode::Data(kind) => {
+                if self.message.is_some() {
+                    return Err(protocol("a new message started before the previous one ended"));
+                }
+                if h.rsv1 && self.deflate.is_none() {
+                    return Err(protocol("RSV1 set but no extension was negotiated"));
+                }
+                let text = matches!(kind, Data::Text);
+                // A whole uncompressed message in one frame: allocate it exactly once.
+                let capacity = if h.is_final && !h.rsv1 { (len as usize).min(self.max_message) } else { 0 };
+                self.message = Some(MessageIn { text, compressed: h.rsv1, data: Vec::with_capacity(capacity), wire: 0, utf8_checked: 0 });
+            }
+        }
+        if let (OpCode::Data(_), Some(m)) = (h.opcode, &mut self.message) {
+            m.wire = m.wire.saturating_add(len.min(usize::MAX as u64) as usize);
+            if m.wire > self.max_message {
+                return Err(too_big(m.wire, self.max_message, ""));
+            }
+        }
+        self.frame = Some(FrameIn { opcode: h.opcode, is_final: h.is_final, remaining: len });
+        Ok(())
+    }
+
+    /// A piece of a data frame's payload.
+    fn payload(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
+        let m = self.message.as_mut().expect("data frames belong to a message");
+        if m.compressed {
+            let (_, inflater) = self.deflate.as_mut().expect("compressed messages need the extension");
+            inflater.inflate(bytes, &mut m.data, self.max_message).map_err(|e| inflate_error(e, self.max_message))?;
+        } else {
+            m.data.extend_from_slice(bytes);
+        }
+        if m.text {
+            check_utf8(m, false)?;
+        }
+        Ok(())
+    }
+
+    fn end_frame(&mut self, deliver: &mut dyn FnMut(Incoming)) -> Result<(), ReadError> {
+        let frame = self.frame.take().expect("a frame is in progress");
+        match frame.opcode {
+            OpCode::Control(Control::Ping) => {
+                let payload = std::mem::take(&mut self.control);
+                if !self.close_sent {
+                    self.push(OutFrame::control(Control::Pong, payload), None);
+                }
+            }
+            OpCode::Control(Control::Pong) => {}
+            OpCode::Control(Control::Close) => {
+                let (code, reason) = parse_close(&self.control).map_err(|(detail, code)| {
+                    let kind = if code == 1007 { Violation::Utf8 } else { Violation::Protocol };
+                    violation(kind, code, format!("protocol error: {}", detail))
+                })?;
+                self.close_received = true;
+                if !self.close_sent {
+                    // Echo the code (RFC 6455 §5.5.1); an empty close is answered empty.
+                    self.close(code, "");
+                }
+                deliver(Incoming::Close(code, reason));
+            }
+            OpCode::Control(Control::Reserved(op)) => return Err(protocol(format!("reserved opcode {}", op))),
+            OpCode::Data(_) if frame.is_final => {
+                let mut m = self.message.take().expect("data frames belong to a message");
+                if m.compressed {
+                    let (_, inflater) = self.deflate.as_mut().expect("compressed messages need the extension");
+                    inflater.finish(&mut m.data, self.max_message).map_err(|e| inflate_error(e, self.max_message))?;
+                }
+                if m.text {
+                    check_utf8(&mut m, true)?;
+                }
+                deliver(Incoming::Message { text: m.text, data: m.data });
+            }
+            OpCode::Data(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Queues a message; `result` is reported when all of it was written.
+    pub fn send(&mut self, text: bool, data: Vec<u8>, result: ResultCb) {
+        let frame = match &mut self.deflate {
+            Some((deflater, _)) if deflater.enabled() => {
+                let compressed = deflater.compress(&data);
+                OutFrame::data(text, true, compressed)
+            }
+            _ => OutFrame::data(text, false, data),
+        };
+        self.push(frame, Some(result));
+    }
+
+    /// Queues a ping (the heartbeat).
+    pub fn ping(&mut self) {
+        if !self.close_sent {
+            self.push(OutFrame::control(Control::Ping, Vec::new()), None);
+        }
+    }
+
+    /// Queues our close frame after everything already queued; the first close wins.
+    pub fn close(&mut self, code: u16, reason: &str) {
+        if !self.close_sent {
+            self.close_sent = true;
+            self.push(OutFrame::close(code, reason), None);
+        }
+    }
+
+    fn push(&mut self, frame: OutFrame, result: Option<ResultCb>) {
+        self.queued_bytes += frame.payload.len();
+        self.queue.push_back(Queued { frame, result });
+    }
+
+    /// Writes queued frames until done or the socket is full; each finished send's result goes
+    /// to `done`. `WouldBlock` means "wait for writable".
+    pub fn flush(&mut self, done: &mut Vec<ResultCb>) -> io::Result<()> {
+        while !self.queue.is_empty() {
+            let mut slices: [IoSlice<'_>; 2 * MAX_BATCH] = [IoSlice::new(&[]); 2 * MAX_BATCH];
+            let mut count = 0;
+            for q in self.queue.iter().take(MAX_BATCH) {
+                let (head, payload) = q.frame.remaining();
+                for part in [head, payload] {
+                    if !part.is_empty() {
+                        slices[count] = IoSlice::new(part);
+                        count += 1;
+                    }
+                }
+            }
+            let mut n = match self.stream.write_vectored(&slices[..count]) {
+                Ok(0) if count > 0 => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            // Frames with nothing left (empty payloads) finish here too.
+            while let Some(q) = self.queue.front_mut() {
+                match q.frame.advance(n) {
+                    Some(rest) => {
+                        n = rest;
+                        let q = self.queue.pop_front().expect("front exists");
+                        self.queued_bytes -= q.frame.payload.len();
+                        if let Some(cb) = q.result {
+                            done.push(cb);
+                        }
+                    }
+                    None => break,
+                }
+            }
+        }
+        self.stream.flush()
+    }
+
+    /// The results of sends that will never be written (the connection failed).
+    pub fn take_results(&mut self) -> Vec<ResultCb> {
+        self.queued_bytes = 0;
+        self.queue.drain(..).filter_map(|q| q.result).collect()
+    }
+}
+
+fn too_big(size: usize, max: usize, what: &str) -> ReadError {
+    violation(
+        Violation::TooBig,
+        1009,
+        format!("message of at least {} bytes{} is larger than the limit of {}", size, what, max),
+    )
+}
+
+fn inflate_error(e: InflateError, max: usize) -> ReadError {
+    match e {
+        InflateError::TooBig => too_big(max + 1, max, " after decompression"),
+        InflateError::Corrupt(detail) => {
+            violation(Violation::Protocol, 1007, format!("protocol error: corrupt compressed data ({})", detail))
+        }
+    }
+}
+
+/// Checks the text received so far; incomplete trailing sequences wait for more bytes unless
+/// the message ended.
+fn check_utf8(m: &mut MessageIn, end: bool) -> Result<(), ReadError> {
+    match std::str::from_utf8(&m.data[m.utf8_checked..]) {
+        Ok(_) => m.utf8_checked = m.data.len(),
+        Err(e) if e.error_len().is_none() && !end => m.utf8_checked += e.valid_up_to(),
+        Err(_) => return Err(violation(Violation::Utf8, 1007, "server sent invalid UTF-8 text")),
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Frame-level helpers around tungstenite's frame header codec: building our (masked) outgoing
+//! frames, masking, and checking a close frame's payload.
+
+use std::io::Cursor;
+
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// The longest frame header: 2 bytes, 8 of length, 4 of mask.
+pub const MAX_HEADER: usize = 14;
+
+/// One frame on its way out: the header and the masked payload, written with one writev.
+pub struct OutFrame {
+    head: [u8; MAX_HEADER],
+    head_len: u8,
+    pub payload: Vec<u8>,
+    /// Bytes of head + payload already written.
+    written: usize,
+}
+
+impl OutFrame {
+    /// A final frame (we never fragment) with a fresh random mask applied to `payload` in place.
+    pub fn new(opcode: OpCode, rsv1: bool, mut payload: Vec<u8>) -> OutFrame {
+        let mask: [u8; 4] = rand::random();
+        apply_mask(&mut payload, mask);
+        let header = FrameHeader { is_final: true, rsv1, rsv2: false, rsv3: false, opcode, mask: Some(mask) };
+        let mut head = [0u8; MAX_HEADER];
+        let mut cursor = Cursor::new(&mut head[..]);
+        header.format(payload.len() as u64, &mut cursor).expect("a frame header fits in 14 bytes");
+        let head_len = cursor.position() as u8;
+        OutFrame { head, head_len, payload, written: 0 }
+    }
+
+    pub fn data(text: bool, rsv1: bool, payload: Vec<u8>) -> OutFrame {
+        OutFrame::new(OpCode::Data(if text { Data::Text } else { Data::Binary }), rsv1, payload)
+    }
+
+    pub fn control(kind: Control, payload: Vec<u8>) -> OutFrame {
+        OutFrame::new(OpCode::Control(kind), false, payload)
+    }
+
+    pub fn close(code: u16, reason: &str) -> OutFrame {
+        let payload = if code == NO_STATUS {
+            Vec::new()
+        } else {
+            let mut p = code.to_be_bytes().to_vec();
+            p.extend_from_slice(reason.as_bytes());
+            p
+        };
+        OutFrame::control(Control::Close, payload)
+    }
+
+    /// What is left to write, as up to two slices.
+    pub fn remaining(&self) -> (&[u8], &[u8]) {
+        let head_len = self.head_len as usize;
+        if self.written < head_len {
+            (&self.head[self.written..head_len], &self.payload)
+        } else {
+            (&[], &self.payload[self.written - head_len..])
+        }
+    }
+
+    /// Records `n` more bytes written; returns the bytes `n` did not need (this frame is done
+    /// when that is Some).
+    pub fn advance(&mut self, n: usize) -> Option<usize> {
+        let total = self.head_len as usize + self.payload.len();
+        let left = total - self.written;
+        if n >= left {
+            self.written = total;
+            Some(n - left)
+        } else {
+            self.written += n;
+            None
+        }
+    }
+}
+
+/// XORs `data` with the 4-byte mask (RFC 6455 §5.3), eight bytes at a time.
+pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let v = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ wide;
+        chunk.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+}
+
+/// Close code reported when the close frame carried none (never sent on the wire).
+pub const NO_STATUS: u16 = 1005;
+
+/// Reads a received close frame's payload: (code, reason), or why it is invalid and the close
+/// code that answers it.
+pub fn parse_close(payload: &[u8]) -> Result<(u16, String), (String, u16)> {
+    match payload.len() {
+        0 => Ok((NO_STATUS, String::new())),
+        1 => Err(("close frame with a 1-byte payload".into(), 1002)),
+        _ => {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            if !CloseCode::from(code).is_allowed() {
+                return Err((format!("close frame with invalid code {}", code), 1002));
+            }
+            match std::str::from_utf8(&payload[2..]) {
+                Ok(reason) => Ok((code, reason.to_string())),
+                Err(_) => Err(("close frame reason is not valid UTF-8".into(), 1007)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_matches_the_bytewise_definition() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..40 {
+            let data: Vec<u8> = (0..len as u8).collect();
+            let mut fast = data.clone();
+            apply_mask(&mut fast, mask);
+            let slow: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+            assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn frames_parse_back_with_tungstenite() {
+        for len in [0usize, 125, 126, 65535, 65536] {
+            let mut f = OutFrame::data(true, true, vec![b'a'; len]);
+            let (head, payload) = f.remaining();
+            let bytes = [head, payload].concat();
+            let mut c = Cursor::new(&bytes);
+            let (h, n) = FrameHeader::parse(&mut c).unwrap().unwrap();
+            assert_eq!(n as usize, len);
+            assert!(h.is_final && h.rsv1 && h.mask.is_some());
+            let mut body = bytes[c.position() as usize..].to_vec();
+            apply_mask(&mut body, h.mask.unwrap());
+            assert!(body.iter().all(|&b| b == b'a'));
+            assert_eq!(f.advance(bytes.len() + 3), Some(3));
+        }
+    }
+
+    #[test]
+    fn close_payload_rules() {
+        assert_eq!(parse_close(&[]), Ok((1005, String::new())));
+        assert_eq!(parse_close(&[0x03, 0xe8, b'o', b'k']), Ok((1000, "ok".into())));
+        assert_eq!(parse_close(&[0x03]).unwrap_err().1, 1002);
+        assert_eq!(parse_close(&999u16.to_be_bytes()).unwrap_err().1, 1002);
+        assert_eq!(parse_close(&1005u16.to_be_bytes()).unwrap_err().1, 1002);
+        assert_eq!(parse_close(&[0x03, 0xe8, 0xff]).unwrap_err().1, 1007);
+        assert!(parse_close(&4999u16.to_be_bytes()).is_ok());
+    }
+}
