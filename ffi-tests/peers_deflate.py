@@ -364,9 +364,9 @@ async def route(reader, writer):
             payload = deflate.deflate(FRAGMENTED_TEXT)
             size = (len(payload) + n - 1) // n
             pieces = [payload[i * size:(i + 1) * size] for i in range(n)]
-            for i, piece in enumerate(pieces):
-                writer.write(frame(0x1 if i == 0 else 0x0, piece, fin=i == n - 1, rsv1=i == 0))
-            writer.write(frame(0x1, deflate.deflate(b"after"), rsv1=True))
+            out = b"".join(frame(0x1 if i == 0 else 0x0, piece, fin=i == n - 1, rsv1=i == 0)
+                           for i, piece in enumerate(pieces))
+            writer.write(out + frame(0x1, deflate.deflate(b"after"), rsv1=True))
             await writer.drain()
         await serve_messages(reader, writer, record, deflate)
         await put_record(rid, record)
