@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the header matches the code, Rust unit tests, the C tests in ffi-tests/ against real
-# WebSocket servers on 127.0.0.1, and the Autobahn|Testsuite. Prints one closing
+# WebSocket servers on 127.0.0.1, the Autobahn|Testsuite, packaging/Android/JNI checks and the
+# benchmark's quick mode (so it cannot rot). Prints one closing
 # "N passed, N failed" line summing every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,7 @@ stage ffi-tests/faults.sh
 stage ffi-tests/packaging/run.sh
 stage scripts/android/check.sh
 stage jni/run.sh
+stage bench/run.sh --quick
 
 echo
 echo "$passed passed, $failed failed"
