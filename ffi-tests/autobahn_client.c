@@ -4,12 +4,14 @@
  *
  * Speaks the fuzzing server's client protocol: read the case count from /getCaseCount, run every
  * case by echoing each message back with its own type until the server closes, then ask the
- * server to write its reports with /updateReports.
+ * server to write its reports with /updateReports. Every connection offers permessage-deflate
+ * (`per_message_deflate`, as browsers always do): the fuzzing server accepts it only in cases 12.*
+ * and 13.*, so cases 1-10 check that the offer alone changes nothing.
  *
  * With several base URLs (fuzzing servers with the same spec, one per core: the Python server's
  * CPU is what bounds the time of cases 12 and 13) the cases are shared out among them, each case
- * run once on one of them. Prints one line per case with its server, time and close;
- * exits 0 when every connection reached its close event (the verdicts are in
+ * run once on one of them. Prints one line per case with its server, time and the extensions the
+ * server agreed to; exits 0 when every connection reached its close event (the verdicts are in
  * the servers' reports).
  */
 #include <pthread.h>
@@ -31,6 +33,8 @@ struct run {
     int done;
     int echo;            /* echo messages back (cases) or just keep the first text (case count) */
     char first_text[64];
+    int compressed;
+    char extensions[128];
     unsigned close_code;
     int clean;
     char error[256];
@@ -39,6 +43,11 @@ struct run {
 static void on_event(const ws_event *e, void *user_data) {
     struct run *run = user_data;
     switch (e->kind) {
+    case WS_EVENT_OPEN:
+        run->compressed = e->open.compressed;
+        snprintf(run->extensions, sizeof run->extensions, "%s",
+                 e->open.extensions ? e->open.extensions : "");
+        break;
     case WS_EVENT_MESSAGE:
         if (run->echo) {
             ws_send(e->task_id, e->message.data, e->message.len, e->message.kind, NULL, NULL);
@@ -72,6 +81,7 @@ static int run_url(const char *url, struct run *run, int seconds) {
     o.on_event = on_event;
     o.event_user_data = run;
     o.tcp_no_delay = true;
+    o.per_message_deflate = true;
     int64_t id = ws_connect(&o);
     if (id < 0) {
         fprintf(stderr, "ws_connect(%s): %s\n", url, ws_strerror((int32_t)id));
@@ -122,8 +132,9 @@ static void *worker(void *arg) {
         double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
         pthread_mutex_lock(&lock);
         failures += rc != 0;
-        printf("case %d: %s, %.0f ms, close %u%s%s%s\n", i, base, ms, run.close_code,
-               run.clean ? " clean" : " not clean", run.error[0] ? ", error: " : "", run.error);
+        printf("case %d: %s, %.0f ms, close %u%s%s%s%s%s\n", i, base, ms, run.close_code,
+               run.clean ? " clean" : " not clean", run.compressed ? ", compressed: " : "",
+               run.compressed ? run.extensions : "", run.error[0] ? ", error: " : "", run.error);
         fflush(stdout);
         pthread_mutex_unlock(&lock);
     }
