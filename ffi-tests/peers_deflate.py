@@ -43,6 +43,10 @@ once the connection is over.
                        /fragmented-text below) split into K frames (first RSV1 + opcode text, the
                        rest continuations), then a second compressed message "after" in one frame;
                        then echoes like /answer. Record like /answer
+                       (with K > 1 a ping sits between the first and second fragment)
+  /bfinal?id=X         negotiates, then sends three compressed text messages, FRAGMENTED_TEXT,
+                       "second", FRAGMENTED_TEXT, each a deflate stream of its own ended with a
+                       BFINAL block (zlib Z_FINISH; RFC 7692 7.2.3.3); then echoes like /answer
   /report?id=X         sends one text message: the JSON record of X (waits up to 15 s for it;
                        {"missing": true} if it never comes), then closes (1000)
 
@@ -353,7 +357,7 @@ async def route(reader, writer):
                                                        separators=(",", ":"), sort_keys=True))
         return
 
-    if path in ("/answer", "/fragmented"):
+    if path in ("/answer", "/fragmented", "/bfinal"):
         answers = multi.get("ext", []) if path == "/answer" else ["permessage-deflate"]
         writer.write(switching(key, seen, answers))
         p = parse_extension(answers[0]) if answers else None
@@ -364,9 +368,18 @@ async def route(reader, writer):
             payload = deflate.deflate(FRAGMENTED_TEXT)
             size = (len(payload) + n - 1) // n
             pieces = [payload[i * size:(i + 1) * size] for i in range(n)]
-            out = b"".join(frame(0x1 if i == 0 else 0x0, piece, fin=i == n - 1, rsv1=i == 0)
-                           for i, piece in enumerate(pieces))
-            writer.write(out + frame(0x1, deflate.deflate(b"after"), rsv1=True))
+            frames = [frame(0x1 if i == 0 else 0x0, piece, fin=i == n - 1, rsv1=i == 0) for i, piece in enumerate(pieces)]
+            if n > 1:  # a control frame between the fragments
+                frames.insert(1, frame(0x9, b"between"))
+            writer.write(b"".join(frames) + frame(0x1, deflate.deflate(b"after"), rsv1=True))
+        elif path == "/bfinal":
+            # Each message its own deflate stream ended by a BFINAL block (RFC 7692 7.2.3.3),
+            # the last one with an empty stored block after the final block.
+            out = b""
+            for text in (FRAGMENTED_TEXT, b"second", FRAGMENTED_TEXT):
+                c = zlib.compressobj(6, zlib.DEFLATED, -15)
+                out += frame(0x1, c.compress(text) + c.flush(zlib.Z_FINISH), rsv1=True)
+            writer.write(out)
             await writer.drain()
         await serve_messages(reader, writer, record, deflate)
         await put_record(rid, record)

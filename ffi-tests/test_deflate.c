@@ -12,7 +12,8 @@
  *   - a zip bomb (256 MiB of zeros in one ~255 KiB frame) against max_message_size 1 MiB:
  *     WS_ERR_MESSAGE_TOO_BIG, close 1009, and the process's peak RSS grows by less than 64 MiB;
  *   - corrupt deflate data: close 1007; RSV1 without negotiation, on a continuation frame or on a
- *     ping: close 1002; a compressed message split over several frames decodes.
+ *     ping: close 1002; a compressed message split over several frames (a ping between them)
+ *     decodes, and so do messages ended by a BFINAL block.
  *
  * Self-contained apart from $WS_BASE (run.sh's server.py): it starts peers_deflate.py with $PYTHON
  * and the Node server with $NODE (default "node"). Node missing is a failure, not a skip.
@@ -740,7 +741,8 @@ static void case_rsv1_on_ping_1002(void) {
     expect_failure_after_open("/rsv1-ping?id=%s", true, WS_ERR_PROTOCOL, 1002, NULL);
 }
 
-/* A compressed message split over K frames (RSV1 on the first only) decodes; so does the next. */
+/* A compressed message split over K frames (RSV1 on the first only, a ping between the first two
+ * fragments) decodes; so does the next. */
 static void case_fragmented_compressed_message(void) {
     char text[4096];
     size_t n = 0;
@@ -762,6 +764,22 @@ static void case_fragmented_compressed_message(void) {
         CHECK_EQ(json_int(json, "inflate_errors", -1), 0);
         free(json);
     }
+}
+
+/* Messages compressed as deflate streams of their own, ended by a BFINAL block (RFC 7692
+ * 7.2.3.3), one after the other: each decodes. */
+static void case_bfinal_blocks(void) {
+    char text[4096];
+    size_t n = 0;
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "{\"seq\":%d,\"name\":\"fragment\",\"ok\":true}\n", i);
+    const char *rid = unique_id("bfinal");
+    conn *c = dconnect(peer_path("/bfinal?id=%s", rid), true, "bfinal");
+    if (c->id <= 0 || !WAIT_MESSAGES(c->rec, 3)) return;
+    check_message(c, 0, WS_TEXT, (const uint8_t *)text, n, "bfinal #0");
+    check_message(c, 1, WS_TEXT, (const uint8_t *)"second", 6, "bfinal #1");
+    check_message(c, 2, WS_TEXT, (const uint8_t *)text, n, "bfinal #2");
+    close_clean(c);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1012,6 +1030,7 @@ int main(void) {
     RUN_CASE(case_rsv1_on_continuation_frame_1002);
     RUN_CASE(case_rsv1_on_ping_1002);
     RUN_CASE(case_fragmented_compressed_message);
+    RUN_CASE(case_bfinal_blocks);
     RUN_CASE(case_websockets_echo_matrix);
     RUN_CASE(case_websockets_echo_batch_in_flight);
     RUN_CASE(case_websockets_context_takeover_repeated);
