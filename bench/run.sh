@@ -9,7 +9,8 @@
 # (default same: client and server share one core, see BENCHMARKS.md),
 # --out FILE.
 #
-# Installs what it needs (libwebsockets-dev and pkg-config through apt-get when missing), builds
+# Installs what it needs (libwebsockets-dev and pkg-config through apt-get when missing; the ws
+# package into bench/node with npm ci when node is present), builds
 # libws (cargo build --release at the repo root), the bench crate (bench/, its own workspace) and
 # the C drivers, then runs bench/target/release/runner. Everything listens on 127.0.0.1 only.
 set -euo pipefail
@@ -27,6 +28,14 @@ if ! pkg-config --exists libwebsockets 2>/dev/null; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libwebsockets-dev pkg-config >&2
 fi
 command -v cc >/dev/null || { echo "bench: a C compiler (cc) is required" >&2; exit 1; }
+# The compression rows' Node ws echo server and client (bench/node, ws pinned by its
+# package-lock.json, the same ws as ffi-tests/node). Without node the runner leaves those rows out
+# and says so; with node, a failed install is a failure.
+if command -v node >/dev/null 2>&1 && [ ! -f bench/node/node_modules/ws/package.json ]; then
+    command -v npm >/dev/null || { echo "bench: node is here but npm is not: cannot install bench/node" >&2; exit 1; }
+    echo "bench: installing bench/node (npm ci)" >&2
+    (cd bench/node && npm ci --no-audit --no-fund --silent) >&2
+fi
 
 echo "bench: building libws, the bench crate and the C drivers" >&2
 cargo build --release --quiet >&2

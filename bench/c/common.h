@@ -167,15 +167,15 @@ __attribute__((unused)) static void watchdog(int secs) {
     alarm(secs);
 }
 
-/* Reads a whole file (the CA PEM). */
+/* Reads a whole file (the CA PEM, the corpus). */
 __attribute__((unused)) static uint8_t *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open the CA file");
+    if (!f) die("cannot open a file (the CA or the corpus)");
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
     uint8_t *buf = malloc(n + 1);
-    if (fread(buf, 1, n, f) != (size_t)n) die("cannot read the CA file");
+    if (fread(buf, 1, n, f) != (size_t)n) die("cannot read a file (the CA or the corpus)");
     fclose(f);
     buf[n] = 0;
     *len = n;

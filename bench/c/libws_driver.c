@@ -9,12 +9,23 @@
  *   idle        --conns idle connections held open by one runtime: RSS growth per connection
  *               and the CPU the runtime uses while idle (--ca-mode runtime|task for wss://)
  *
- * Every echo is checked (length, sequence number, content). Prints one RESULT line.
+ * Every echo is checked (length, sequence number, content). Prints one RESULT line; throughput
+ * runs add the bytes TCP carried each way per measured message (wire_out_per_msg,
+ * wire_in_per_msg, from TCP_INFO's tcpi_bytes_acked / tcpi_bytes_received of each socket, which
+ * the on_socket hook hands over).
+ *
+ * Compression rows: --corpus FILE sends text messages, the lines of FILE (JSON-like, each exactly
+ * --size bytes; message seq is line seq % lines with seq as 10 digits over bytes 8..18), and
+ * --deflate 1 offers permessage-deflate (ws_connect_options.per_message_deflate); the open event
+ * must say compressed exactly when it was asked for.
  * Build: cc -O2 -Iinclude bench/c/libws_driver.c target/release/libws.a -pthread -ldl -lm
  */
 #include "common.h"
 
 #include <pthread.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "libws.h"
 
@@ -22,6 +33,7 @@ typedef struct conn {
     int64_t id;
     uint64_t sent, recv;
     int done;
+    int fd;                     /* from the on_socket hook */
 } conn;
 
 static bench_args A;
@@ -42,6 +54,25 @@ static uint64_t phase_to;
 static int conns_done;
 static double t_start, t_end, cpu_start, cpu_end;
 
+/* Compression rows. */
+static uint8_t **corpus;        /* lines, each A.size bytes */
+static size_t corpus_n;
+static int want_deflate;
+static uint64_t wire_out0, wire_in0, wire_out1, wire_in1;
+
+/* Bytes TCP carried out (acked by the peer) and in, summed over the connections' sockets. */
+static void wire_bytes(uint64_t *out, uint64_t *in) {
+    *out = *in = 0;
+    for (int i = 0; i < A.conns; i++) {
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        memset(&ti, 0, sizeof ti);
+        if (conns[i].fd <= 0 || getsockopt(conns[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len)) continue;
+        *out += ti.tcpi_bytes_acked;
+        *in += ti.tcpi_bytes_received;
+    }
+}
+
 /* Latency. */
 static double *samples;
 static double t_sent;
@@ -52,9 +83,27 @@ static void fail(const char *what, int code) {
     _exit(2);
 }
 
+static void corpus_fill(uint64_t seq, uint8_t *buf) {
+    char digits[16];
+    memcpy(buf, corpus[seq % corpus_n], A.size);
+    snprintf(digits, sizeof digits, "%010llu", (unsigned long long)(seq % 10000000000ull));
+    memcpy(buf + 8, digits, 10);
+}
+
+static int corpus_check(uint64_t seq, const uint8_t *data, size_t len) {
+    char digits[16];
+    const uint8_t *want = corpus[seq % corpus_n];
+    if (len != A.size) return -1;
+    snprintf(digits, sizeof digits, "%010llu", (unsigned long long)(seq % 10000000000ull));
+    if (memcmp(data + 8, digits, 10)) return -2;
+    if (memcmp(data, want, 8) || memcmp(data + 18, want + 18, A.size - 18)) return -3;
+    return 0;
+}
+
 static void send_seq(conn *c, uint64_t seq, uint8_t *buf) {
-    pattern_fill(base, A.size, seq, buf);
-    int32_t rc = ws_send(c->id, buf, A.size, WS_BINARY, NULL, NULL);
+    if (corpus) corpus_fill(seq, buf);
+    else pattern_fill(base, A.size, seq, buf);
+    int32_t rc = ws_send(c->id, buf, A.size, corpus ? WS_TEXT : WS_BINARY, NULL, NULL);
     if (rc != WS_OK) fail("ws_send", rc);
 }
 
@@ -72,6 +121,7 @@ static void start_phase(int p) {
     conns_done = 0;
     for (int i = 0; i < A.conns; i++) conns[i].done = 0;
     if (p == 1) {
+        wire_bytes(&wire_out0, &wire_in0);
         t_start = now_s();
         cpu_start = cpu_s();
     }
@@ -84,6 +134,11 @@ static void on_event(const ws_event *e, void *ud) {
     case WS_EVENT_OPEN:
         pthread_mutex_lock(&mu);
         c->id = e->task_id; /* the open may run before ws_connect has returned the id */
+        if (corpus && e->open.compressed != (want_deflate != 0)) {
+            fprintf(stderr, "error: permessage-deflate %s, asked %d (extensions \"%s\")\n",
+                    e->open.compressed ? "in effect" : "not in effect", want_deflate, e->open.extensions);
+            _exit(2);
+        }
         opened++;
         int all = opened == A.conns;
         pthread_cond_broadcast(&cv);
@@ -100,7 +155,8 @@ static void on_event(const ws_event *e, void *ud) {
         break;
     case WS_EVENT_MESSAGE: {
         uint64_t seq = c->recv;
-        if (pattern_check(base, A.size, seq, e->message.data, e->message.len)) {
+        if (corpus ? (e->message.kind != WS_TEXT || corpus_check(seq, e->message.data, e->message.len))
+                   : pattern_check(base, A.size, seq, e->message.data, e->message.len)) {
             fprintf(stderr, "error: bad echo of message %llu (%zu bytes)\n", (unsigned long long)seq, e->message.len);
             _exit(2);
         }
@@ -146,6 +202,7 @@ static void on_event(const ws_event *e, void *ud) {
                 } else {
                     t_end = now_s();
                     cpu_end = cpu_s();
+                    wire_bytes(&wire_out1, &wire_in1);
                     pthread_mutex_lock(&mu);
                     finished = 1;
                     pthread_cond_signal(&cv);
@@ -177,6 +234,12 @@ static uint8_t *ca_pem;
 static size_t ca_pem_len;
 static int ca_per_task;
 
+static int32_t on_socket(int64_t task_id, int32_t fd, void *ud) {
+    (void)task_id;
+    ((conn *)ud)->fd = fd;
+    return 0;
+}
+
 static int64_t connect_one(conn *c) {
     ws_connect_options o;
     ws_connect_options_init(&o);
@@ -184,6 +247,9 @@ static int64_t connect_one(conn *c) {
     o.tcp_no_delay = true;
     o.on_event = on_event;
     o.event_user_data = c;
+    o.on_socket = on_socket;
+    o.socket_user_data = c;
+    o.per_message_deflate = want_deflate != 0;
     if (ca_pem && ca_per_task) {
         o.ca_pem = ca_pem;
         o.ca_pem_len = ca_pem_len;
@@ -270,13 +336,38 @@ static void run_throughput(void) {
         WAIT_UNTIL(opened == A.conns, "open");
         pthread_mutex_unlock(&mu);
         thread_phase(A.warmup);
+        wire_bytes(&wire_out0, &wire_in0);
         t_start = now_s();
         cpu_start = cpu_s();
         thread_phase(A.warmup + A.count);
         t_end = now_s();
         cpu_end = cpu_s();
+        wire_bytes(&wire_out1, &wire_in1);
     }
-    print_throughput(A.count * A.conns, A.size, t_end - t_start, cpu_end - cpu_start);
+    uint64_t msgs = A.count * A.conns;
+    printf("RESULT ok=1 msgs=%llu secs=%.6f msgs_per_s=%.1f mb_per_s=%.2f cpu_us_per_msg=%.3f wire_out_per_msg=%.1f wire_in_per_msg=%.1f\n",
+           (unsigned long long)msgs, t_end - t_start, msgs / (t_end - t_start), msgs * (double)A.size / (t_end - t_start) / 1e6,
+           (cpu_end - cpu_start) * 1e6 / msgs, (double)(wire_out1 - wire_out0) / msgs, (double)(wire_in1 - wire_in0) / msgs);
+    fflush(stdout);
+}
+
+/* The corpus: lines of exactly A.size bytes. */
+static void load_corpus(const char *path) {
+    size_t len;
+    uint8_t *all = read_file(path, &len);
+    size_t cap = 16;
+    corpus = malloc(cap * sizeof *corpus);
+    for (size_t at = 0; at < len;) {
+        uint8_t *nl = memchr(all + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (all + at)) : len - at;
+        if (n) {
+            if (n != A.size) die("a corpus line is not --size bytes");
+            if (corpus_n == cap) corpus = realloc(corpus, (cap *= 2) * sizeof *corpus);
+            corpus[corpus_n++] = all + at;
+        }
+        at += n + 1;
+    }
+    if (!corpus_n || A.size < 18) die("empty corpus");
 }
 
 static void sleep_s(double s) {
@@ -332,8 +423,11 @@ int main(int argc, char **argv) {
     char *args[64];
     int n = 0;
     const char *ca_mode = "runtime";
+    const char *corpus_file = NULL;
     for (int i = 0; i < argc && n < 63; i++) {
         if (!strcmp(argv[i], "--ca-mode") && i + 1 < argc) { ca_mode = argv[++i]; continue; }
+        if (!strcmp(argv[i], "--corpus") && i + 1 < argc) { corpus_file = argv[++i]; continue; }
+        if (!strcmp(argv[i], "--deflate") && i + 1 < argc) { want_deflate = atoi(argv[++i]); continue; }
         args[n++] = argv[i];
     }
     parse_args(n, args, &A);
@@ -360,6 +454,7 @@ int main(int argc, char **argv) {
     if (rc != WS_OK) fail("ws_init", rc);
 
     base = pattern_bytes(A.size);
+    if (corpus_file) load_corpus(corpus_file);
     loop_buf = malloc(A.size);
     main_buf = malloc(A.size);
     conns = calloc(A.conns + 1, sizeof *conns);

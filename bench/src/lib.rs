@@ -220,3 +220,132 @@ pub fn rustls_client_config(ca_file: &str) -> std::sync::Arc<rustls::ClientConfi
         .with_no_client_auth();
     std::sync::Arc::new(cfg)
 }
+
+/// Offset and width of the sequence number in a JSON corpus message: every message starts with
+/// `{"seq":"0000000000",` and message `seq` carries `seq` as 10 zero-padded digits there.
+pub const JSON_SEQ_AT: usize = 8;
+pub const JSON_SEQ_DIGITS: usize = 10;
+
+/// `n` JSON-like text messages of exactly `size` bytes each (ASCII, no newline): what a chat or
+/// game client sends, a batch of chat messages and state updates with varying users, ids,
+/// timestamps, numbers and text. Deterministic (the same corpus on every run). Compresses the way
+/// such traffic does: repeated keys and structure, varied values.
+pub fn json_corpus(size: usize, n: usize) -> Vec<String> {
+    assert!(size >= 64, "a JSON corpus message needs at least 64 bytes");
+    (0..n).map(|i| json_message(size, i as u64)).collect()
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len() as u64) as usize]
+    }
+}
+
+const NAMES: &[&str] = &[
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia",
+    "peggy", "rupert", "sybil", "trent", "victor", "walter", "xiao", "yusuf", "zoe", "amara", "bjorn", "chen", "dmitri",
+    "elif", "fatima", "goran", "hana", "isabel", "jamal", "kenji", "lena", "mateo", "nadia", "oskar", "priya",
+];
+const WORDS: &[&str] = &[
+    "the", "a", "to", "and", "of", "in", "is", "it", "you", "that", "for", "on", "with", "this", "we", "be", "at", "have",
+    "are", "not", "but", "what", "so", "can", "just", "now", "will", "meeting", "deploy", "build", "test", "release",
+    "server", "client", "lunch", "tomorrow", "today", "please", "thanks", "sure", "maybe", "later", "sounds", "good",
+    "great", "ok", "fixed", "broken", "again", "check", "review", "merge", "branch", "ticket", "bug", "feature", "done",
+    "waiting", "ready", "soon", "call", "room", "link", "doc", "update", "status", "latency", "numbers", "graph",
+    "looks", "weird", "coffee", "afternoon", "morning", "weekend", "train", "late", "sorry", "here", "there", "who",
+    "why", "when", "how", "ping", "me", "again", "haha", "lol", "nice", "agreed", "let's", "ship", "it", "first",
+    "then", "after", "before", "quick", "question", "answer", "config", "cache", "restart", "logs", "error", "timeout",
+];
+const ROOMS: &[&str] = &["general", "random", "dev", "ops", "design", "support", "sales", "lobby", "raid-7", "guild-hall"];
+const STATUS: &[&str] = &["online", "away", "busy", "offline", "in-game"];
+const EMOJI: &[&str] = &["thumbsup", "heart", "laugh", "eyes", "rocket", "tada", "thinking"];
+
+fn json_event(r: &mut Rng, ts: &mut u64) -> String {
+    *ts += 1 + r.below(4000);
+    let user = r.pick(NAMES);
+    let uid = 1000 + r.below(90000);
+    if r.below(3) == 0 {
+        // A state update (presence / position), as a game or collaboration client sends.
+        format!(
+            "{{\"type\":\"state\",\"user\":{{\"id\":{},\"name\":\"{}\",\"status\":\"{}\"}},\"ts\":{},\"pos\":{{\"x\":{}.{:02},\"y\":{}.{:02},\"z\":{}}},\"hp\":{},\"seq\":{}}}",
+            uid,
+            user,
+            r.pick(STATUS),
+            ts,
+            r.below(2000),
+            r.below(100),
+            r.below(2000),
+            r.below(100),
+            r.below(64),
+            r.below(101),
+            r.below(1 << 20)
+        )
+    } else {
+        let words = 3 + r.below(14) as usize;
+        let text: Vec<&str> = (0..words).map(|_| r.pick(WORDS)).collect();
+        let mut reactions = String::new();
+        let first_emoji = r.below(EMOJI.len() as u64) as usize;
+        for k in 0..r.below(3) as usize {
+            if k > 0 {
+                reactions.push(',');
+            }
+            reactions.push_str(&format!("\"{}\":{}", EMOJI[(first_emoji + k) % EMOJI.len()], 1 + r.below(9)));
+        }
+        format!(
+            "{{\"type\":\"chat\",\"id\":\"m-{:08x}\",\"room\":\"{}\",\"user\":{{\"id\":{},\"name\":\"{}\"}},\"ts\":{},\"text\":\"{}\",\"reactions\":{{{}}},\"edited\":{}}}",
+            r.next() as u32,
+            r.pick(ROOMS),
+            uid,
+            user,
+            ts,
+            text.join(" "),
+            reactions,
+            r.below(8) == 0
+        )
+    }
+}
+
+fn json_message(size: usize, i: u64) -> String {
+    let mut r = Rng(0x9E37_79B9_7F4A_7C15 ^ (i.wrapping_mul(0x1000_0000_01B3) + size as u64));
+    let mut ts = 1_732_375_000_000 + r.below(1_000_000);
+    let mut s = format!("{{\"seq\":\"{:010}\",\"kind\":\"batch\",\"ts\":{},\"events\":[", 0, ts);
+    let tail = "],\"pad\":\"\"}";
+    let mut first = true;
+    loop {
+        let e = json_event(&mut r, &mut ts);
+        if s.len() + e.len() + 1 + tail.len() > size {
+            break;
+        }
+        if !first {
+            s.push(',');
+        }
+        first = false;
+        s.push_str(&e);
+    }
+    s.push_str("],\"pad\":\"");
+    // Fill the rest with words, cut to the exact size.
+    let room = size - s.len() - 2;
+    let mut pad = String::new();
+    while pad.len() < room {
+        if !pad.is_empty() {
+            pad.push(' ');
+        }
+        pad.push_str(r.pick(WORDS));
+    }
+    pad.truncate(room);
+    s.push_str(&pad);
+    s.push_str("\"}");
+    assert_eq!(s.len(), size);
+    s
+}

@@ -25,6 +25,9 @@ enum Kind {
     Latency,
     Throughput,
     Idle,
+    /// Throughput of compressible text (the JSON corpus) against the Node `ws` echo server, with
+    /// or without permessage-deflate; also bytes on the wire per message.
+    Compress,
 }
 
 #[derive(Clone, Debug)]
@@ -38,6 +41,8 @@ struct Case {
     warmup: u64,
     /// Idle cases: "runtime" or "task" (where the CA PEM is given to libws).
     ca_mode: &'static str,
+    /// Compress cases: offer permessage-deflate.
+    deflate: bool,
 }
 
 impl Case {
@@ -47,6 +52,12 @@ impl Case {
             Kind::Latency => format!("latency {} {}", scheme, human(self.size)),
             Kind::Throughput => format!("throughput {} {} x{}", scheme, human(self.size), self.conns),
             Kind::Idle => format!("idle {} {} ca={}", scheme, self.conns, self.ca_mode),
+            Kind::Compress => format!(
+                "compress json {} x{} {}",
+                human(self.size),
+                self.conns,
+                if self.deflate { "deflate" } else { "plain" }
+            ),
         }
     }
 }
@@ -69,9 +80,11 @@ enum Who {
     Tokio,
     Lws,
     Raw,
+    Node,
 }
 
-const CONTENDERS: [Who; 6] = [Who::LibwsCb, Who::LibwsThread, Who::Tungstenite, Who::Tokio, Who::Lws, Who::Raw];
+const CONTENDERS: [Who; 7] =
+    [Who::LibwsCb, Who::LibwsThread, Who::Tungstenite, Who::Tokio, Who::Lws, Who::Raw, Who::Node];
 
 impl Who {
     fn name(self) -> &'static str {
@@ -82,12 +95,16 @@ impl Who {
             Who::Tokio => "tokio-tungstenite 0.30",
             Who::Lws => "libwebsockets (C)",
             Who::Raw => "raw TCP (floor)",
+            Who::Node => "Node ws 8 client",
         }
     }
 
     /// Whether this contender runs `case` (and why not, for the table).
     fn runs(self, case: &Case) -> Result<(), &'static str> {
         match (self, case.kind) {
+            (Who::LibwsCb | Who::Node, Kind::Compress) => Ok(()),
+            (_, Kind::Compress) => Err("compression rows: libws and the Node ws client"),
+            (Who::Node, _) => Err("the Node ws client runs the compression rows only"),
             (Who::LibwsCb, Kind::Idle) => Ok(()),
             (_, Kind::Idle) => Err("idle cases measure libws only"),
             (Who::Raw, _) if case.tls => Err("no TLS on the raw floor"),
@@ -110,6 +127,12 @@ struct Env {
     window: u64,
     idle_secs: f64,
     timeout: u64,
+    /// The Node `ws` echo server of the compression rows: its pid and port.
+    node_server: Option<(u32, u16)>,
+    /// bench/node (client.js).
+    node_dir: PathBuf,
+    /// The JSON corpus file of each message size.
+    corpus: BTreeMap<usize, PathBuf>,
 }
 
 /// Restricts a process (0 = this one) to the given cores.
@@ -162,6 +185,7 @@ fn command_unpinned(env: &Env, who: Who, case: &Case) -> Command {
     let mut cmd;
     let scheme = if case.tls { "wss" } else { "ws" };
     let url = match who {
+        _ if case.kind == Kind::Compress => format!("ws://127.0.0.1:{}/", env.node_server.map_or(0, |(_, p)| p)),
         Who::Raw => format!("tcp://127.0.0.1:{}", env.ports["raw"]),
         _ => format!("{}://127.0.0.1:{}/", scheme, env.ports[scheme]),
     };
@@ -171,6 +195,10 @@ fn command_unpinned(env: &Env, who: Who, case: &Case) -> Command {
             cmd.args(["--path", if who == Who::LibwsCb { "cb" } else { "thread" }]);
         }
         Who::Lws => cmd = Command::new(env.c_dir.join("lws_driver")),
+        Who::Node => {
+            cmd = Command::new("node");
+            cmd.arg(env.node_dir.join("client.js"));
+        }
         Who::Tungstenite | Who::Tokio | Who::Raw => {
             cmd = Command::new(env.bin_dir.join("rust-client"));
             cmd.args([
@@ -185,7 +213,7 @@ fn command_unpinned(env: &Env, who: Who, case: &Case) -> Command {
     }
     let mode = match case.kind {
         Kind::Latency => "latency",
-        Kind::Throughput => "throughput",
+        Kind::Throughput | Kind::Compress => "throughput",
         Kind::Idle => "idle",
     };
     cmd.args(["--mode", mode, "--url", &url]);
@@ -197,6 +225,9 @@ fn command_unpinned(env: &Env, who: Who, case: &Case) -> Command {
     }
     if case.kind == Kind::Idle {
         cmd.args(["--idle-secs", &env.idle_secs.to_string(), "--ca-mode", case.ca_mode]);
+    }
+    if case.kind == Kind::Compress {
+        cmd.args(["--corpus", env.corpus[&case.size].to_str().unwrap(), "--deflate", if case.deflate { "1" } else { "0" }]);
     }
     cmd
 }
@@ -221,7 +252,11 @@ fn run_one(env: &Env, who: Who, case: &Case) -> Result<(Metrics, f64), String> {
     let mut cmd = command(env, who, case);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
     let (busy0, _) = cpu_jiffies(env.pin);
-    let server0 = proc_ticks(env.server_pid);
+    let server_pid = match (case.kind, env.node_server) {
+        (Kind::Compress, Some((pid, _))) => pid,
+        _ => env.server_pid,
+    };
+    let server0 = proc_ticks(server_pid);
     let self0 = self_cpu_secs();
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {}", cmd.get_program(), e))?;
@@ -248,7 +283,7 @@ fn run_one(env: &Env, who: Who, case: &Case) -> Result<(Metrics, f64), String> {
     let (busy1, _) = cpu_jiffies(env.pin);
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     let child_s = tv(ru.ru_utime) + tv(ru.ru_stime);
-    let server_s = (proc_ticks(env.server_pid).saturating_sub(server0)) as f64 / 100.0;
+    let server_s = (proc_ticks(server_pid).saturating_sub(server0)) as f64 / 100.0;
     // Pinned, the runner runs on the other cores and does not count against the benchmark's core.
     let runner_s = if env.pin.is_some() { 0.0 } else { self_cpu_secs() - self0 };
     let others_s = (busy1.saturating_sub(busy0)) as f64 / 100.0 - child_s - server_s - runner_s;
@@ -277,6 +312,7 @@ fn run_one(env: &Env, who: Who, case: &Case) -> Result<(Metrics, f64), String> {
         Kind::Latency => &["p50_us", "p99_us", "cpu_us_per_msg"],
         Kind::Throughput => &["msgs_per_s", "mb_per_s", "cpu_us_per_msg"],
         Kind::Idle => &["kib_per_conn", "opened"],
+        Kind::Compress => &["msgs_per_s", "mb_per_s", "cpu_us_per_msg", "wire_out_per_msg", "wire_in_per_msg"],
     };
     for k in required {
         match m.get(*k) {
@@ -413,7 +449,7 @@ fn sh(cmd: &str) -> String {
 fn machine() -> String {
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     format!(
-        "- CPU: {} × {} (nproc {}), memory {}\n- kernel: {}; {}\n- {}; libwebsockets {} (Debian package); tungstenite / tokio-tungstenite 0.30\n- libws: {} (commit {})\n- load average (1, 5, 15 min) at start: {}\n",
+        "- CPU: {} × {} (nproc {}), memory {}\n- kernel: {}; {}\n- {}; libwebsockets {} (Debian package); tungstenite / tokio-tungstenite 0.30; Node {}, ws {} (compression rows)\n- libws: {} (commit {})\n- load average (1, 5, 15 min) at start: {}\n",
         sh("nproc --all"),
         cpu.trim(),
         sh("nproc --all"),
@@ -422,6 +458,8 @@ fn machine() -> String {
         sh(". /etc/os-release && echo $PRETTY_NAME"),
         sh("rustc --version"),
         sh("pkg-config --modversion libwebsockets").trim_end_matches('-').to_string(),
+        sh("node --version"),
+        sh("grep -m1 '\"version\"' bench/node/node_modules/ws/package.json | cut -d'\"' -f4"),
         sh("grep -m1 '^version' Cargo.toml | cut -d'\"' -f2"),
         sh("git rev-parse --short HEAD"),
         loadavg(),
@@ -452,7 +490,7 @@ fn cases(quick: bool) -> Vec<Case> {
     let mut v = Vec::new();
     let (lat_n, lat_w) = if quick { (200, 20) } else { (10000, 1000) };
     for (size, tls) in [(32, false), (1024, false), (16384, false), (1024, true)] {
-        v.push(Case { kind: Kind::Latency, tls, size, conns: 1, count: lat_n, warmup: lat_w, ca_mode: "" });
+        v.push(Case { kind: Kind::Latency, tls, size, conns: 1, count: lat_n, warmup: lat_w, ca_mode: "", deflate: false });
     }
     // Total measured messages per case (split over the connections), ~256 MiB for large sizes.
     let total = |size: usize| -> u64 {
@@ -475,7 +513,7 @@ fn cases(quick: bool) -> Vec<Case> {
             for conns in [1usize, 5] {
                 let per = (total(size) / conns as u64).max(1);
                 let warmup = (per / 10).max(if quick { 2 } else { 10 });
-                v.push(Case { kind: Kind::Throughput, tls, size, conns, count: per, warmup, ca_mode: "" });
+                v.push(Case { kind: Kind::Throughput, tls, size, conns, count: per, warmup, ca_mode: "", deflate: false });
             }
         }
     }
@@ -491,9 +529,58 @@ fn cases(quick: bool) -> Vec<Case> {
         ]
     };
     for &(conns, tls, ca_mode) in idle {
-        v.push(Case { kind: Kind::Idle, tls, size: 32, conns, count: 1, warmup: 1, ca_mode });
+        v.push(Case { kind: Kind::Idle, tls, size: 32, conns, count: 1, warmup: 1, ca_mode, deflate: false });
+    }
+    // Compressible text against the Node ws server, each size with and without permessage-deflate.
+    for size in [1024usize, 65536] {
+        let count: u64 = match (quick, size) {
+            (true, 1024) => 200,
+            (true, _) => 20,
+            // Node's deflate runs on its zlib thread pool, a hand-off per message: the Node rows
+            // with compression run at a few thousand 1 KiB messages/s, so smaller counts than
+            // the other throughput rows.
+            (false, 1024) => 5_000,
+            (false, _) => 300,
+        };
+        let warmup = (count / 10).max(if quick { 2 } else { 10 });
+        for deflate in [false, true] {
+            v.push(Case { kind: Kind::Compress, tls: false, size, conns: 1, count, warmup, ca_mode: "", deflate });
+        }
     }
     v
+}
+
+/// Starts the Node ws echo server (bench/node/echo_server.js), pinned to `core` (all its threads,
+/// zlib's worker threads included). Err when node or the ws package is missing.
+fn start_node_server(node_dir: &Path, core: Option<usize>) -> Result<(Child, u16), String> {
+    if !node_dir.join("node_modules/ws").is_dir() {
+        return Err(format!("{} has no node_modules/ws (bench/run.sh installs it with npm ci)", node_dir.display()));
+    }
+    let mut cmd = Command::new("node");
+    cmd.arg(node_dir.join("echo_server.js")).stdout(Stdio::piped()).stdin(Stdio::piped());
+    if let Some(core) = core {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: sched_setaffinity is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(core, &mut set);
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start node: {}", e))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).map_err(|e| e.to_string())?;
+    match line.trim().strip_prefix("READY port=").and_then(|p| p.parse::<u16>().ok()) {
+        Some(port) => Ok((child, port)),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("the Node echo server said {:?}", line.trim()))
+        }
+    }
 }
 
 fn main() {
@@ -541,7 +628,45 @@ fn main() {
     let ca = tmp.join("ca.pem");
     let (mut server, ports) = start_server(&bin_dir, &ca);
     let pin_core = if pin_same { pin_setup(server.id()) } else { None };
+    let mut all_cases: Vec<Case> =
+        cases(quick).into_iter().filter(|c| only.as_ref().map_or(true, |o| c.id().contains(o.as_str()))).collect();
+    // The compression rows need node and bench/node's ws package (bench/run.sh installs it). No
+    // node on the machine: the rows are left out, said so in the report. Any other trouble with
+    // the Node server is a failure.
+    let mut setup_failures = Vec::new();
+    let mut notes = String::new();
+    let node_dir = bin_dir.join("../../node");
+    let mut node_server = None;
+    let mut corpus = BTreeMap::new();
+    if all_cases.iter().any(|c| c.kind == Kind::Compress) {
+        let have_node = Command::new("node").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !have_node {
+            eprintln!("warning: node not found: the compression rows are left out");
+            notes.push_str("- compression rows left out: node not found on this machine\n");
+            all_cases.retain(|c| c.kind != Kind::Compress);
+        } else {
+            match start_node_server(&node_dir, pin_core) {
+                Ok(s) => node_server = Some(s),
+                Err(e) => {
+                    eprintln!("FAILED the Node ws echo server: {}", e);
+                    setup_failures.push(format!("the Node ws echo server: {}", e));
+                    all_cases.retain(|c| c.kind != Kind::Compress);
+                }
+            }
+            for c in all_cases.iter().filter(|c| c.kind == Kind::Compress) {
+                corpus.entry(c.size).or_insert_with(|| {
+                    let path = tmp.join(format!("json-{}.txt", c.size));
+                    let n = if c.size <= 4096 { 256 } else { 64 };
+                    std::fs::write(&path, bench::json_corpus(c.size, n).join("\n") + "\n").unwrap();
+                    path
+                });
+            }
+        }
+    }
     let env = Env {
+        node_server: node_server.as_ref().map(|(c, p): &(Child, u16)| (c.id(), *p)),
+        node_dir,
+        corpus,
         pin: pin_core,
         server_pid: server.id(),
         bin_dir,
@@ -555,9 +680,7 @@ fn main() {
     let header = machine();
     let started = Instant::now();
 
-    let all_cases: Vec<Case> =
-        cases(quick).into_iter().filter(|c| only.as_ref().map_or(true, |o| c.id().contains(o.as_str()))).collect();
-    let mut results = Results { runs: BTreeMap::new(), failures: Vec::new() };
+    let mut results = Results { runs: BTreeMap::new(), failures: setup_failures };
     let (mut quiet_runs, mut all_runs) = (0usize, 0usize);
     // At most this much waiting for quiet and retrying in the whole run, so a busy machine
     // cannot stretch it much.
@@ -645,6 +768,10 @@ fn main() {
     }
     let _ = server.kill();
     let _ = server.wait();
+    if let Some((mut node, _)) = node_server {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
     let _ = std::fs::remove_dir_all(&tmp);
 
     let elapsed = started.elapsed().as_secs_f64();
@@ -657,7 +784,7 @@ fn main() {
             match env.pin { Some(c) => format!("client and server pinned to core {} (`--pin same`), the runner on the other cores", c), None => "unpinned (`--pin none`)".into() }
         )
     };
-    let header = format!("{}- load average at end: {}\n- runs that started on a quiet machine: {}\n", header, loadavg(), quiet);
+    let header = format!("{}- load average at end: {}\n- runs that started on a quiet machine: {}\n{}", header, loadavg(), quiet, notes);
     let md = report(&all_cases, &results, &header, reps, quick, elapsed, env.window);
     println!("{}", md);
     if let Some(path) = out {
@@ -716,7 +843,7 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
     s.push_str("| case | contender | msg/s | MB/s | ÷ libws | spread % | CPU µs/msg |\n|---|---|---:|---:|---:|---:|---:|\n");
     for c in cases.iter().filter(|c| c.kind == Kind::Throughput) {
         let base = r.med(c, Who::LibwsCb, "msgs_per_s");
-        for who in CONTENDERS {
+        for who in CONTENDERS.into_iter().filter(|w| *w != Who::Node) {
             let label = format!("{} {} × {} conn", if c.tls { "wss" } else { "ws" }, human(c.size), c.conns);
             if let Err(why) = who.runs(c) {
                 s.push_str(&format!("| {} | {} | n/a | | | | {} |\n", label, who.name(), why));
@@ -751,6 +878,40 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
             fmt(r.med(c, who, "idle_cpu_pct"), 2),
             fmt(r.med(c, who, "connect_s"), 2),
         ));
+    }
+
+    if cases.iter().any(|c| c.kind == Kind::Compress) {
+        s.push_str("\n### Compressible text: JSON-like messages, echoed by the Node ws 8 server (permessage-deflate, threshold 0)\n\n");
+        s.push_str("Both libws rows and both Node rows against the same server; the plain rows did not offer permessage-deflate. Wire bytes: what TCP carried per measured message (frame headers and all): out = client to server, in = server to client; ÷ payload = (out + in) ÷ (2 × message size).\n\n");
+        s.push_str("| message | contender | permessage-deflate | msg/s | MB/s (payload) | spread % | CPU µs/msg | wire bytes out/msg | wire bytes in/msg | wire ÷ payload |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        let mut sizes: Vec<(usize, usize)> = cases.iter().filter(|c| c.kind == Kind::Compress).map(|c| (c.size, c.conns)).collect();
+        sizes.dedup();
+        for (size, conns) in sizes {
+            for who in [Who::LibwsCb, Who::Node] {
+                for c in cases.iter().filter(|c| c.kind == Kind::Compress && c.size == size && c.conns == conns) {
+                    let out = r.med(c, who, "wire_out_per_msg");
+                    let inn = r.med(c, who, "wire_in_per_msg");
+                    let wire = match (out, inn) {
+                        (Some(o), Some(i)) => Some((o + i) / (2.0 * size as f64)),
+                        _ => None,
+                    };
+                    s.push_str(&format!(
+                        "| JSON {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                        human(size),
+                        if conns > 1 { format!(" × {} conn", conns) } else { String::new() },
+                        if who == Who::LibwsCb { "libws" } else { who.name() },
+                        if c.deflate { "on" } else { "off" },
+                        fmt(r.med(c, who, "msgs_per_s"), 0),
+                        fmt(r.med(c, who, "mb_per_s"), 1),
+                        fmt(r.spread(c, who, "msgs_per_s"), 0),
+                        fmt(r.med(c, who, "cpu_us_per_msg"), 2),
+                        fmt(out, 0),
+                        fmt(inn, 0),
+                        fmt(wire, 3),
+                    ));
+                }
+            }
+        }
     }
 
     s.push_str("\n### Targets (libws = the send-from-callback path; the other path in brackets)\n\n");
