@@ -149,12 +149,9 @@ impl Connection {
                 Err(e) => return Err(ReadError::Io(e)),
             };
             heard = true;
+            // Read on until WouldBlock even after a short read: a FIN that came with the last
+            // bytes raises no new edge, so stopping early would miss the end of the stream.
             self.consume(&scratch[..n], deliver)?;
-            // A short read of plain TCP drained the socket (new data raises a new edge); TLS may
-            // hold decrypted bytes back, so it reads on until WouldBlock.
-            if n < scratch.len() && matches!(self.stream, Stream::Plain(_)) {
-                return Ok(ReadStatus { heard, more: false });
-            }
         }
         Ok(ReadStatus { heard, more: true })
     }
