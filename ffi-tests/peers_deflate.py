@@ -60,6 +60,7 @@ import base64
 import hashlib
 import json
 import os
+import socket
 import struct
 import sys
 import zlib
@@ -383,6 +384,24 @@ async def route(reader, writer):
             await writer.drain()
         await serve_messages(reader, writer, record, deflate)
         await put_record(rid, record)
+        return
+
+    if path == "/close-rst":
+        # Close first (1000 "bye"), take the client's answer, then abort with a TCP reset
+        # (SO_LINGER 0) as autobahn's server does: the client must still report a clean 1000.
+        writer.write(switching(key, seen))
+        writer.write(frame(0x8, struct.pack("!H", 1000) + b"bye"))
+        await writer.drain()
+        try:
+            while True:
+                _, _, opcode, _ = await read_frame(reader)
+                if opcode == 0x8:
+                    break
+        except (Closed, OSError):
+            pass
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
         return
 
     if path == "/rsv1-plain":

@@ -732,6 +732,19 @@ static void case_rsv1_without_negotiation_1002(void) {
     /* Offered but not agreed is the same: not negotiated. */
     expect_failure_after_open("/rsv1-plain?id=%s", true, WS_ERR_PROTOCOL, 1002, NULL);
 }
+/* The server closes first, takes our answer, then resets TCP (autobahn's server does): the close
+ * handshake finished, so the close is clean with the server's code and no error (RFC 6455 7.1.5). */
+static void case_reset_after_close_handshake_is_clean(void) {
+    for (int i = 0; i < 2; i++) {
+        const char *rid = unique_id("rst");
+        conn *c = dconnect(peer_path("/close-rst?id=%s", rid), i == 1, "close-rst");
+        if (c->id <= 0 || !WAIT_CLOSE(c->rec)) continue;
+        CHECK_SEQUENCE(c->rec, c->id);
+        CHECK_EQ(rec_get(c->rec).errors, 0);
+        CHECK_CLOSE(c->rec, 1000, true, "bye");
+    }
+}
+
 /* RFC 7692 6.1: RSV1 only on the first frame of a message; RFC 6455 5.2: an unexpected RSV bit
  * fails the connection. */
 static void case_rsv1_on_continuation_frame_1002(void) {
@@ -1027,6 +1040,7 @@ int main(void) {
     RUN_CASE(case_zip_bomb_stops_at_the_limit);
     RUN_CASE(case_corrupt_compressed_data_1007);
     RUN_CASE(case_rsv1_without_negotiation_1002);
+    RUN_CASE(case_reset_after_close_handshake_is_clean);
     RUN_CASE(case_rsv1_on_continuation_frame_1002);
     RUN_CASE(case_rsv1_on_ping_1002);
     RUN_CASE(case_fragmented_compressed_message);

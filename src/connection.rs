@@ -146,6 +146,10 @@ impl Connection {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus { heard, more: false }),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Once the server's close frame arrived the handshake is done on its side; a
+                // server that then aborts (RST) instead of FIN still closed cleanly (RFC 6455
+                // §7.1.5: the code is the one received).
+                Err(_) if self.close_received => return Err(ReadError::Eof { clean: true }),
                 Err(e) => return Err(ReadError::Io(e)),
             };
             heard = true;

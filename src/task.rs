@@ -339,6 +339,8 @@ impl Task {
         match result {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // The server closed first and then dropped TCP before taking our answer: clean.
+            Err(_) if self.peer_close.is_some() => self.finish_clean(out),
             Err(e) => self.fail(io_failure(Code::Io, &e), None, out),
         }
     }
