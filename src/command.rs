@@ -63,11 +63,12 @@ struct Inner {
 pub struct Queue {
     inner: Mutex<Inner>,
     waker: Waker,
+    loop_thread: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 impl Queue {
     pub fn new(waker: Waker) -> Queue {
-        Queue { inner: Mutex::new(Inner::default()), waker }
+        Queue { inner: Mutex::new(Inner::default()), waker, loop_thread: std::sync::OnceLock::new() }
     }
 
     /// Queues a command, or hands it back when the loop has stopped taking commands.
@@ -79,11 +80,23 @@ impl Queue {
         let was_empty = inner.commands.is_empty();
         inner.commands.push(command);
         drop(inner);
-        if was_empty {
+        // The loop checks the queue before it sleeps, so a push from the loop thread itself (a
+        // callback sending) needs no wake: that saves an eventfd write and read per message.
+        if was_empty && self.loop_thread.get() != Some(&std::thread::current().id()) {
             // A failed wake can only mean the poller is gone, which closes the queue first.
             let _ = self.waker.wake();
         }
         Ok(())
+    }
+
+    /// True when no command waits (the loop asks before it sleeps).
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().commands.is_empty()
+    }
+
+    /// Called by the loop thread when it starts: its own pushes then skip the wake.
+    pub fn set_loop_thread(&self) {
+        let _ = self.loop_thread.set(std::thread::current().id());
     }
 
     /// Takes every queued command, leaving `spare` (an emptied buffer) in its place.

@@ -66,6 +66,7 @@ impl EventLoop {
     /// Runs until shutdown. A panic inside is caught here: the runtime stops taking commands and
     /// frees every slot, so later calls start a fresh runtime instead of hanging.
     pub fn run(mut self) {
+        self.shared.queue.set_loop_thread();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run_inner()));
         let leftovers = self.shared.queue.close();
         let refusal = Failure::plain(Code::ShuttingDown);
@@ -125,7 +126,8 @@ impl EventLoop {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() {
+        // Commands that callbacks pushed after this round took the queue did not wake us.
+        if !self.ready.is_empty() || !self.shared.queue.is_empty() {
             return Some(Duration::ZERO);
         }
         let next = self.timers.peek().map(|Reverse((at, _))| *at);
