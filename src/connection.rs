@@ -132,8 +132,17 @@ impl Connection {
     }
 
     /// Reads what the socket has, at most `budget` reads into `scratch`, handing each message and
-    /// the close frame to `deliver`.
-    pub fn read(&mut self, scratch: &mut [u8], budget: usize, deliver: &mut dyn FnMut(Incoming)) -> Result<ReadStatus, ReadError> {
+    /// the close frame to `deliver`. `short_read_drains`: the readiness event did not report the
+    /// peer closed, so a short read of plain TCP ends the pass (anything arriving later raises a
+    /// new edge) and saves the read that would only return WouldBlock. Otherwise read on: a FIN
+    /// that came with the last bytes raises no new edge.
+    pub fn read(
+        &mut self,
+        scratch: &mut [u8],
+        budget: usize,
+        short_read_drains: bool,
+        deliver: &mut dyn FnMut(Incoming),
+    ) -> Result<ReadStatus, ReadError> {
         let mut heard = false;
         if !self.tail.is_empty() {
             let tail = std::mem::take(&mut self.tail);
@@ -153,9 +162,11 @@ impl Connection {
                 Err(e) => return Err(ReadError::Io(e)),
             };
             heard = true;
-            // Read on until WouldBlock even after a short read: a FIN that came with the last
-            // bytes raises no new edge, so stopping early would miss the end of the stream.
             self.consume(&scratch[..n], deliver)?;
+            // TLS may hold decrypted bytes back, so only plain TCP stops here.
+            if short_read_drains && n < scratch.len() && matches!(self.stream, Stream::Plain(_)) {
+                return Ok(ReadStatus { heard, more: false });
+            }
         }
         Ok(ReadStatus { heard, more: true })
     }

@@ -99,11 +99,14 @@ impl EventLoop {
             let mut ready = std::mem::take(&mut self.ready);
             for ev in events.iter() {
                 if ev.token() != WAKER {
-                    self.drive(ev.token().0 as i64);
+                    // Without a read-closed or error flag, a short read means the socket is drained:
+                    // a FIN or bytes arriving later raise a new edge.
+                    let short_read_drains = !ev.is_read_closed() && !ev.is_error();
+                    self.drive(ev.token().0 as i64, short_read_drains);
                 }
             }
             for id in ready.drain(..) {
-                self.drive(id);
+                self.drive(id, false);
             }
             if self.ready.is_empty() {
                 self.ready = ready; // keep the allocation
@@ -139,8 +142,9 @@ impl EventLoop {
         next.map(|at| at.saturating_duration_since(Instant::now()) + Duration::from_micros(999))
     }
 
-    fn drive(&mut self, id: i64) {
+    fn drive(&mut self, id: i64, short_read_drains: bool) {
         let Some(task) = self.tasks.get_mut(&id) else { return };
+        task.short_read_drains = short_read_drains;
         task.on_ready(self.poll.registry(), &mut self.scratch, &mut self.out);
         self.settle(id);
     }

@@ -87,6 +87,9 @@ pub struct Task {
     heartbeat: Option<Heartbeat>,
     /// Set when the read budget ran out with data possibly left in the socket.
     pub more_to_read: bool,
+    /// Set by the loop per readiness event: a short read may end the read pass (see
+    /// `Connection::read`).
+    pub short_read_drains: bool,
     /// A protocol failure found right after messages that are not delivered yet: it takes effect
     /// on the next read, so replies the host sends to those messages go out first.
     pending_failure: Option<(Failure, Option<u16>)>,
@@ -149,6 +152,7 @@ impl Task {
                 check_at: None,
             }),
             more_to_read: false,
+            short_read_drains: false,
             pending_failure: None,
         }
     }
@@ -290,7 +294,7 @@ impl Task {
         let Phase::Open(conn) = &mut self.phase else { return };
         let mut delivered = false;
         let mut peer_close = None;
-        let result = conn.read(scratch, READ_BUDGET, &mut |incoming| match incoming {
+        let result = conn.read(scratch, READ_BUDGET, self.short_read_drains, &mut |incoming| match incoming {
             Incoming::Message { text, data } => {
                 delivered = true;
                 out.push(Output::Message { text, data });
