@@ -77,7 +77,7 @@ struct Queued {
 }
 
 pub struct Connection {
-    pub stream: Stream,
+    stream: Stream,
     max_message: usize,
     /// A frame header split across reads.
     head: [u8; MAX_HEADER],

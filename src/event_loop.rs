@@ -144,8 +144,7 @@ impl EventLoop {
 
     fn drive(&mut self, id: i64, short_read_drains: bool) {
         let Some(task) = self.tasks.get_mut(&id) else { return };
-        task.short_read_drains = short_read_drains;
-        task.on_ready(self.poll.registry(), &mut self.scratch, &mut self.out);
+        task.on_ready(self.poll.registry(), &mut self.scratch, short_read_drains, &mut self.out);
         self.settle(id);
     }
 

@@ -22,6 +22,7 @@ use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::connection::{Connection, Incoming, ReadError, Violation};
 use crate::error::{Api, Code, Failure};
+use crate::frame::NO_STATUS;
 use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::stream::Stream;
 use crate::tls::{tls_detail, TlsStream};
@@ -32,8 +33,6 @@ const READ_BUDGET: usize = 16;
 
 /// Close code reported when the connection ended without a close handshake.
 const ABNORMAL: u16 = 1006;
-/// Close code reported when the server's close frame carried no code.
-const NO_STATUS: u16 = 1005;
 
 pub enum Output {
     State(i32),
@@ -87,9 +86,6 @@ pub struct Task {
     heartbeat: Option<Heartbeat>,
     /// Set when the read budget ran out with data possibly left in the socket.
     pub more_to_read: bool,
-    /// Set by the loop per readiness event: a short read may end the read pass (see
-    /// `Connection::read`).
-    pub short_read_drains: bool,
     /// A protocol failure found right after messages that are not delivered yet: it takes effect
     /// on the next read, so replies the host sends to those messages go out first.
     pending_failure: Option<(Failure, Option<u16>)>,
@@ -152,7 +148,6 @@ impl Task {
                 check_at: None,
             }),
             more_to_read: false,
-            short_read_drains: false,
             pending_failure: None,
         }
     }
@@ -221,7 +216,9 @@ impl Task {
     }
 
     /// The socket is ready (readable, writable or both): make all the progress we can.
-    pub fn on_ready(&mut self, registry: &Registry, scratch: &mut [u8], out: &mut Vec<Output>) {
+    /// `short_read_drains`: the readiness event did not report the peer closed (see
+    /// `Connection::read`).
+    pub fn on_ready(&mut self, registry: &Registry, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
         if let Phase::Connecting(stream) = &self.phase {
             let error = match stream.take_error() {
                 Ok(Some(e)) | Err(e) => Some(e),
@@ -250,19 +247,26 @@ impl Task {
             };
             let request = self.request.take().expect("request is kept until the handshake starts");
             match Handshake::new(request) {
-                Ok(hs) => self.handshake(stream, Box::new(hs), scratch, out),
+                Ok(hs) => self.handshake(stream, Box::new(hs), scratch, short_read_drains, out),
                 Err(f) => self.fail(f, None, out),
             }
         } else if let Phase::Handshaking(..) = self.phase {
             let Phase::Handshaking(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
-            self.handshake(stream, hs, scratch, out);
+            self.handshake(stream, hs, scratch, short_read_drains, out);
         } else if let Phase::Open(_) = self.phase {
-            self.read(scratch, out);
+            self.read(scratch, short_read_drains, out);
             self.flush(out);
         }
     }
 
-    fn handshake(&mut self, mut stream: Stream, mut hs: Box<Handshake>, scratch: &mut [u8], out: &mut Vec<Output>) {
+    fn handshake(
+        &mut self,
+        mut stream: Stream,
+        mut hs: Box<Handshake>,
+        scratch: &mut [u8],
+        short_read_drains: bool,
+        out: &mut Vec<Output>,
+    ) {
         match hs.advance(&mut stream) {
             Ok(Some(opened)) => {
                 let compressed = opened.deflate.is_some();
@@ -278,7 +282,7 @@ impl Task {
                 let extensions = crate::callback::c_string(&opened.extensions);
                 out.push(Output::Open { headers: opened.headers, protocol: opened.protocol, extensions, compressed });
                 // Frames may have arrived with the response; edge-triggered readiness won't repeat.
-                self.read(scratch, out);
+                self.read(scratch, short_read_drains, out);
                 self.flush(out);
             }
             Ok(None) => self.phase = Phase::Handshaking(stream, hs),
@@ -286,7 +290,7 @@ impl Task {
         }
     }
 
-    fn read(&mut self, scratch: &mut [u8], out: &mut Vec<Output>) {
+    fn read(&mut self, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
         self.more_to_read = false;
         if let Some((failure, send)) = self.pending_failure.take() {
             return self.fail(failure, send, out);
@@ -294,7 +298,7 @@ impl Task {
         let Phase::Open(conn) = &mut self.phase else { return };
         let mut delivered = false;
         let mut peer_close = None;
-        let result = conn.read(scratch, READ_BUDGET, self.short_read_drains, &mut |incoming| match incoming {
+        let result = conn.read(scratch, READ_BUDGET, short_read_drains, &mut |incoming| match incoming {
             Incoming::Message { text, data } => {
                 delivered = true;
                 out.push(Output::Message { text, data });
