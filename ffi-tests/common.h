@@ -602,4 +602,42 @@ static inline const char *open_header(rec_event *open, const char *name) {
     return NULL;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Peers' JSON reports and runtime restarts                                                      */
+
+/* Integer field of a flat JSON object; `missing` when absent or null. */
+static inline long long json_int(const char *json, const char *key, long long missing) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    if (!p) return missing;
+    p += strlen(pat);
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    return end == p ? missing : v;
+}
+
+/* String field (without escapes) of a flat JSON object, copied into buf; "" when absent. */
+static inline const char *json_str(const char *json, const char *key, char *buf, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    buf[0] = '\0';
+    const char *p = strstr(json, pat);
+    if (!p) return buf;
+    p += strlen(pat);
+    const char *q = strchr(p, '"');
+    size_t n = q ? (size_t)(q - p) : 0;
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Restarts the runtime with cfg (NULL: back to the defaults on the next call). */
+static inline bool runtime_with(const ws_config *cfg) {
+    bool ok = CHECK_EQ(ws_shutdown(), WS_OK);
+    if (cfg) ok &= CHECK_EQ(ws_init(cfg), WS_OK);
+    return ok;
+}
+
 #endif /* FFI_TESTS_COMMON_H */

@@ -204,33 +204,6 @@ static char *peer_path(const char *fmt, const char *rid) {
     return url_on(g_py.port, path);
 }
 
-static long long json_int(const char *json, const char *key, long long missing) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(json, pat);
-    if (!p) return missing;
-    p += strlen(pat);
-    char *end;
-    long long v = strtoll(p, &end, 10);
-    return end == p ? missing : v;
-}
-
-/* String field (without escapes) of a flat JSON object; "" when absent. */
-static const char *json_str(const char *json, const char *key, char *buf, size_t cap) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    buf[0] = '\0';
-    const char *p = strstr(json, pat);
-    if (!p) return buf;
-    p += strlen(pat);
-    const char *q = strchr(p, '"');
-    size_t n = q ? (size_t)(q - p) : 0;
-    if (n >= cap) n = cap - 1;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return buf;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Connections                                                                                  */
 
@@ -641,12 +614,6 @@ static long max_rss_kib(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
     return u.ru_maxrss; /* KiB on Linux */
-}
-
-static bool runtime_with(const ws_config *cfg) {
-    bool ok = CHECK_EQ(ws_shutdown(), WS_OK);
-    if (cfg) ok &= CHECK_EQ(ws_init(cfg), WS_OK);
-    return ok;
 }
 
 static void bomb(const char *kind) {
