@@ -115,6 +115,14 @@ impl Registry {
         }
     }
 
+    /// `ws_close_group`: every OPEN task of `group` is CLOSING at once, as `begin_close` makes one.
+    pub fn begin_close_group(&self, group: u64) {
+        let mut t = self.table.lock();
+        for e in t.tasks.values_mut().filter(|e| e.group == group && e.state == WS_OPEN) {
+            e.state = WS_CLOSING;
+        }
+    }
+
     /// Removes a task as it becomes CLOSED: frees its group slot and returns the listeners that
     /// get its close event (its own, then the global ones).
     pub fn remove_task(&self, task_id: i64) -> Vec<Arc<Listener>> {

@@ -282,6 +282,7 @@ unsafe fn close_group(group: u64, code: i32, reason: *const c_char, result: Resu
         Ok(args) => args,
         Err(f) => return report(&shared, 0, f, result),
     };
+    shared.registry.begin_close_group(group);
     push(&shared, Command::CloseGroup { group, code, reason, result })
 }
 
@@ -433,8 +434,9 @@ pub unsafe extern "C" fn ws_close(
 }
 
 /// Closes every task of `group` (the host's mini-program went to the background or exited), as
-/// `ws_close` would each one, with the same code and reason rules. Each task delivers its own
-/// close event. `on_result` (may be NULL) is called once with task_id 0: `"closeSocket:ok"`, or
+/// `ws_close` would each one, with the same code and reason rules: its OPEN tasks are CLOSING as
+/// soon as this returns (sends are refused from then on), its CONNECTING ones are aborted. Each
+/// task delivers its own close event. `on_result` (may be NULL) is called once with task_id 0: `"closeSocket:ok"`, or
 /// `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is closed).
 #[no_mangle]
 pub unsafe extern "C" fn ws_close_group(
