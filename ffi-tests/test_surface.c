@@ -3,8 +3,15 @@
  *   - ws_close_group leaves every OPEN task of the group CLOSING when it returns, as ws_close does
  *     one task: ws_ready_state says WS_CLOSING and ws_send is refused with WS_ERR_NOT_OPEN at once,
  *     also when it runs inside a callback (the libws thread cannot have handled the close yet).
+ *   - struct_size: ws_init and ws_connect take only the size of a released version of their
+ *     struct (today's); 0, 3, 12 (half of the url pointer), sizeof - 1 (ends inside the last
+ *     field), sizeof + 8 (a newer header) and UINT32_MAX are refused with
+ *     WS_ERR_INVALID_ARGUMENT, nothing read past the size and nothing started. ws_connect reports
+ *     it through on_result too when the size covers on_result and result_user_data.
  */
 #include "common.h"
+
+#include <stddef.h>
 
 enum { GROUP_SIZE = 3 };
 
@@ -101,8 +108,87 @@ static void case_close_group_in_a_callback_is_closing_on_return(void) {
     check_group_closed(&g, 4101, "from a callback");
 }
 
+/* The struct sits at the start of a bigger zeroed buffer, so a size past sizeof stays readable
+ * (the host vouches for struct_size bytes). */
+#define SLACK 64
+typedef union {
+    ws_config c;
+    ws_connect_options o;
+    unsigned char bytes[sizeof(ws_connect_options) + sizeof(ws_config) + SLACK];
+} sized_buffer;
+
+static void case_config_struct_size_must_be_a_released_one(void) {
+    const uint32_t bad[] = {3, 4, 12, sizeof(ws_config) - 1, sizeof(ws_config) - 8, sizeof(ws_config) + 1,
+                            sizeof(ws_config) + 8, UINT32_MAX};
+    runtime_with(NULL);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sized_buffer b;
+        memset(&b, 0, sizeof b);
+        ws_config_init(&b.c);
+        b.c.max_connections_per_group = 1;
+        b.c.struct_size = bad[i];
+        int32_t rc = ws_init(&b.c);
+        if (!check_report(rc == WS_ERR_INVALID_ARGUMENT, __FILE__, __LINE__,
+                          "ws_init with struct_size %u == WS_ERR_INVALID_ARGUMENT (got %d)", bad[i], rc))
+            ws_shutdown(); /* it started a runtime: stop it for the next size */
+    }
+    /* Nothing was started: the right size still initialises (not WS_ERR_ALREADY_RUNNING). */
+    ws_config c;
+    ws_config_init(&c);
+    CHECK_EQ(ws_init(&c), WS_OK);
+    runtime_with(NULL);
+}
+
+/* A connect with struct_size `size`: refused with WS_ERR_INVALID_ARGUMENT, no task, no event;
+ * the result callback runs (once, naming struct_size) exactly when the size covers it. */
+static void check_connect_refused(uint32_t size) {
+    sized_buffer b;
+    memset(&b, 0, sizeof b);
+    bool covered = size >= offsetof(ws_connect_options, result_user_data) + sizeof(void *);
+    task_rec *rec = rec_new("bad struct_size");
+    /* Tracked (CHECK_BOXES_CALLED_ONCE) only when a call is due; leaked like recorders. */
+    result_box *box = covered ? new_box() : calloc(1, sizeof *box);
+    if (!box) abort();
+    b.o = rec_options(ws_url("/echo"), rec, box);
+    b.o.struct_size = size;
+    int64_t id = ws_connect(&b.o);
+    loop_barrier();
+    if (covered) {
+        if (CHECK_RESULT(box, id, WS_ERR_INVALID_ARGUMENT, "connectSocket:fail ws_connect_options.struct_size is "))
+            check_report(box_get(box).task_id == 0, __FILE__, __LINE__, "size %u: no task id", size);
+    } else {
+        check_report(id == WS_ERR_INVALID_ARGUMENT, __FILE__, __LINE__,
+                     "ws_connect with struct_size %u == WS_ERR_INVALID_ARGUMENT (got %lld)", size, (long long)id);
+        check_report(box_get(box).calls == 0, __FILE__, __LINE__,
+                     "size %u does not cover on_result: no callback (got %d)", size, box_get(box).calls);
+    }
+    check_report(rec_get(rec).n == 0, __FILE__, __LINE__, "size %u: no event", size);
+    if (id > 0) ws_close(id, 1000, NULL, NULL, NULL);
+}
+
+static void case_connect_struct_size_must_be_a_released_one(void) {
+    /* 12 last: before the fix it read half of the url pointer and crashed. */
+    const uint32_t bad[] = {0,
+                            3,
+                            4,
+                            sizeof(ws_connect_options) - 1,
+                            sizeof(ws_connect_options) - 8,
+                            sizeof(ws_connect_options) + 1,
+                            sizeof(ws_connect_options) + 8,
+                            UINT32_MAX,
+                            12};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) check_connect_refused(bad[i]);
+    CHECK_BOXES_CALLED_ONCE();
+    /* The released size connects. */
+    task_rec *rec = rec_new("good struct_size");
+    int64_t id = CONNECT(ws_url("/echo"), rec, 7199);
+    if (id > 0 && WAIT_OPEN(rec)) CLOSE_AND_WAIT(id, rec);
+}
+
 int main(void) {
     tests_begin("test_surface");
+    RUN_CASE(case_config_struct_size_must_be_a_released_one);
+    RUN_CASE(case_connect_struct_size_must_be_a_released_one);
     RUN_CASE(case_close_group_is_closing_on_return);
     RUN_CASE(case_close_group_in_a_callback_is_closing_on_return);
     return tests_end();

@@ -173,7 +173,10 @@
 // Runtime configuration for `ws_init`. Fill with `ws_config_init`, then change fields; every
 // zero field means its default.
 typedef struct ws_config {
-  // `sizeof(ws_config)`: set by `ws_config_init`.
+  // `sizeof(ws_config)`: set by `ws_config_init`. Fields are only ever appended, so a struct
+  // from an older header (a smaller size some release had) still works, the fields it lacks at
+  // their defaults. Any other size (one that ends inside a field, or a newer header's, larger
+  // than this library knows) makes `ws_init` return `WS_ERR_INVALID_ARGUMENT`.
   uint32_t struct_size;
   // Open-or-connecting sockets per group. Default 5 (WeChat's limit).
   uint32_t max_connections_per_group;
@@ -295,7 +298,12 @@ typedef int32_t (*ws_socket_cb)(int64_t task_id, int32_t fd, void *user_data);
 // Options for `ws_connect`. Fill with `ws_connect_options_init`, then set fields; zero values
 // are the defaults. The library copies everything it needs before `ws_connect` returns.
 typedef struct ws_connect_options {
-  // `sizeof(ws_connect_options)`: set by `ws_connect_options_init`.
+  // `sizeof(ws_connect_options)`: set by `ws_connect_options_init`. Fields are only ever
+  // appended, so a struct from an older header (a smaller size some release had) still works,
+  // the fields it lacks at their defaults. Any other size (one that ends inside a field, or a
+  // newer header's, larger than this library knows) is refused: `ws_connect` returns
+  // `WS_ERR_INVALID_ARGUMENT` and, if the size covers `on_result` and `result_user_data`, calls
+  // `on_result` with `"connectSocket:fail ws_connect_options.struct_size is N, ..."`.
   uint32_t struct_size;
   // NUL-terminated `ws://` or `wss://` URL. Required.
   const char *url;
@@ -368,7 +376,8 @@ int32_t ws_connect_options_init(struct ws_connect_options *options);
 // other call starts the runtime with the defaults if it is not running.
 //
 // Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
-// `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not set; `WS_ERR_WRONG_THREAD`
+// `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not the size of a released
+// `ws_config` (see `ws_config.struct_size`); `WS_ERR_WRONG_THREAD`
 // from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
 // The library copies the config; the caller keeps ownership of it.
 int32_t ws_init(const struct ws_config *config);
@@ -391,8 +400,9 @@ int32_t ws_shutdown(void);
 // `options->on_result` is called exactly once, on the libws thread: `"connectSocket:ok"` once the
 // connection attempt has started (as on WeChat, success does not mean open), or
 // `"connectSocket:fail <detail>"` with the same code this function returned: invalid url,
-// forbidden header, `exceed max concurrent count (5)`... Only when `options` is NULL or its
-// `struct_size` is unset is there no callback (the return value is the only report).
+// forbidden header, `exceed max concurrent count (5)`... Only when `options` is NULL, or its
+// `struct_size` is wrong and too small to cover `on_result` and `result_user_data` (0 when
+// unset), is there no callback (the return value is the only report).
 //
 // When an id is returned, `options->on_event` (and any listener added later) gets, in order: open
 // or error, messages, then exactly one close event, and nothing after it. Network failures while

@@ -2,7 +2,7 @@
 //! thread, and never unwinds into C.
 
 use std::ffi::CStr;
-use std::mem::{size_of, MaybeUninit};
+use std::mem::{offset_of, size_of, MaybeUninit};
 use std::os::raw::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,32 +12,16 @@ use tungstenite::http::{HeaderName, HeaderValue, Uri};
 
 use super::panic::guard;
 use super::types::*;
+use super::versioned::{declared_size, read_sized};
 use crate::callback::{Listener, ResultCb, SocketHook, UserData};
 use crate::command::{Command, ConnectRequest};
 use crate::config::Config;
 use crate::error::{Api, Code, Failure};
+use crate::log::log;
 use crate::options::{check_close, check_header, check_protocol, parse_url};
 use crate::registry::absent;
 use crate::runtime::{self, Shared};
 use crate::tls::TlsOptions;
-
-/// Reads a caller's struct that starts with `struct_size`: fields past `struct_size` (an older
-/// header) stay zero, which is their default.
-///
-/// SAFETY: `ptr` is non-NULL and points to at least `struct_size` readable bytes; T is a
-/// `#[repr(C)]` struct for which all-zero bytes are a valid value.
-unsafe fn read_sized<T>(ptr: *const T, what: &str) -> Result<T, Failure> {
-    let size = (ptr as *const u32).read_unaligned() as usize;
-    if size < size_of::<u32>() {
-        return Err(Failure::new(
-            Code::InvalidArgument,
-            format!("{}.struct_size is {}: fill the struct with its _init function first", what, size),
-        ));
-    }
-    let mut value = MaybeUninit::<T>::zeroed();
-    std::ptr::copy_nonoverlapping(ptr as *const u8, value.as_mut_ptr() as *mut u8, size.min(size_of::<T>()));
-    Ok(value.assume_init())
-}
 
 /// SAFETY: `ptr` is NULL or a NUL-terminated string.
 unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
@@ -140,9 +124,9 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
     if options.is_null() {
         return Code::InvalidArgument as i64;
     }
-    let o = match read_sized(options, "ws_connect_options") {
+    let o = match read_sized(options) {
         Ok(o) => o,
-        Err(f) => return f.code as i64,
+        Err(f) => return refuse_size(options, f),
     };
     let (shared, result) = match runtime_or_fail(0, ResultCb::new(Api::Connect, o.on_result, o.result_user_data)) {
         Ok(r) => r,
@@ -203,6 +187,23 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
             command.refuse(&Failure::plain(Code::ShuttingDown));
             Code::ShuttingDown as i64
         }
+    }
+}
+
+/// A `ws_connect_options` whose struct_size is wrong. `on_result` reports it when that size covers
+/// `on_result` and `result_user_data` (the host vouches for those bytes); otherwise the return
+/// value is the only report, and the logger gets the detail.
+unsafe fn refuse_size(options: *const ws_connect_options, f: Failure) -> i64 {
+    let covered = offset_of!(ws_connect_options, result_user_data) + size_of::<*mut c_void>();
+    if declared_size(options) < covered {
+        log!(WS_LOG_WARN, "ws_connect refused: {}", f.detail);
+        return f.code as i64;
+    }
+    let on_result = std::ptr::addr_of!((*options).on_result).read_unaligned();
+    let user_data = std::ptr::addr_of!((*options).result_user_data).read_unaligned();
+    match runtime_or_fail(0, ResultCb::new(Api::Connect, on_result, user_data)) {
+        Ok((shared, result)) => report(&shared, 0, f, result) as i64,
+        Err(code) => code as i64,
     }
 }
 
@@ -332,7 +333,8 @@ pub unsafe extern "C" fn ws_connect_options_init(options: *mut ws_connect_option
 /// other call starts the runtime with the defaults if it is not running.
 ///
 /// Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
-/// `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not set; `WS_ERR_WRONG_THREAD`
+/// `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not the size of a released
+/// `ws_config` (see `ws_config.struct_size`); `WS_ERR_WRONG_THREAD`
 /// from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
 /// The library copies the config; the caller keeps ownership of it.
 #[no_mangle]
@@ -341,9 +343,12 @@ pub unsafe extern "C" fn ws_init(config: *const ws_config) -> i32 {
         let config = if config.is_null() {
             Config::default()
         } else {
-            match read_sized(config, "ws_config") {
+            match read_sized(config) {
                 Ok(c) => Config::from_c(&c),
-                Err(f) => return f.code as i32,
+                Err(f) => {
+                    log!(WS_LOG_WARN, "ws_init refused: {}", f.detail);
+                    return f.code as i32;
+                }
             }
         };
         match runtime::init(config) {
@@ -377,8 +382,9 @@ pub extern "C" fn ws_shutdown() -> i32 {
 /// `options->on_result` is called exactly once, on the libws thread: `"connectSocket:ok"` once the
 /// connection attempt has started (as on WeChat, success does not mean open), or
 /// `"connectSocket:fail <detail>"` with the same code this function returned: invalid url,
-/// forbidden header, `exceed max concurrent count (5)`... Only when `options` is NULL or its
-/// `struct_size` is unset is there no callback (the return value is the only report).
+/// forbidden header, `exceed max concurrent count (5)`... Only when `options` is NULL, or its
+/// `struct_size` is wrong and too small to cover `on_result` and `result_user_data` (0 when
+/// unset), is there no callback (the return value is the only report).
 ///
 /// When an id is returned, `options->on_event` (and any listener added later) gets, in order: open
 /// or error, messages, then exactly one close event, and nothing after it. Network failures while
@@ -601,16 +607,5 @@ mod tests {
         assert_eq!(s.to_str().unwrap(), "exceed max concurrent count");
         let s = unsafe { CStr::from_ptr(ws_strerror(12345)) };
         assert_eq!(s.to_str().unwrap(), "unknown error code");
-    }
-
-    #[test]
-    fn read_sized_zero_fills_older_structs() {
-        let mut o = unsafe { MaybeUninit::<ws_connect_options>::zeroed().assume_init() };
-        let err = unsafe { read_sized(&o, "o") }.err().map(|f| f.code);
-        assert_eq!(err, Some(Code::InvalidArgument));
-        o.struct_size = 16;
-        o.group = 99;
-        let Ok(got) = (unsafe { read_sized(&o, "o") }) else { panic!("struct_size 16 is readable") };
-        assert_eq!(got.group, 0, "fields past struct_size read as zero");
     }
 }

@@ -4,3 +4,4 @@
 pub mod api;
 pub mod panic;
 pub mod types;
+pub mod versioned;

@@ -205,7 +205,10 @@ pub type ws_log_cb = Option<unsafe extern "C" fn(level: i32, message: *const c_c
 /// zero field means its default.
 #[repr(C)]
 pub struct ws_config {
-    /// `sizeof(ws_config)`: set by `ws_config_init`.
+    /// `sizeof(ws_config)`: set by `ws_config_init`. Fields are only ever appended, so a struct
+    /// from an older header (a smaller size some release had) still works, the fields it lacks at
+    /// their defaults. Any other size (one that ends inside a field, or a newer header's, larger
+    /// than this library knows) makes `ws_init` return `WS_ERR_INVALID_ARGUMENT`.
     pub struct_size: u32,
     /// Open-or-connecting sockets per group. Default 5 (WeChat's limit).
     pub max_connections_per_group: u32,
@@ -237,7 +240,12 @@ pub struct ws_config {
 /// are the defaults. The library copies everything it needs before `ws_connect` returns.
 #[repr(C)]
 pub struct ws_connect_options {
-    /// `sizeof(ws_connect_options)`: set by `ws_connect_options_init`.
+    /// `sizeof(ws_connect_options)`: set by `ws_connect_options_init`. Fields are only ever
+    /// appended, so a struct from an older header (a smaller size some release had) still works,
+    /// the fields it lacks at their defaults. Any other size (one that ends inside a field, or a
+    /// newer header's, larger than this library knows) is refused: `ws_connect` returns
+    /// `WS_ERR_INVALID_ARGUMENT` and, if the size covers `on_result` and `result_user_data`, calls
+    /// `on_result` with `"connectSocket:fail ws_connect_options.struct_size is N, ..."`.
     pub struct_size: u32,
     /// NUL-terminated `ws://` or `wss://` URL. Required.
     pub url: *const c_char,

@@ -1,0 +1,123 @@
+//! The structs a host hands in that begin with `struct_size` (`ws_config`, `ws_connect_options`):
+//! which sizes each accepts, and the reader that checks a struct against them before reading it.
+//!
+//! Fields are only ever appended, so every released version of a struct is a prefix of today's,
+//! and the fields past an older version's size read as zero, their default. A size that is not
+//! one of a released version is refused: it ends inside a field (12 would read half of the `url`
+//! pointer), or it is larger than this library knows. Larger is refused rather than read as
+//! "newer header, extra fields" (as Linux's `copy_struct_from_user` accepts when the extra bytes
+//! are zero): an uninitialised struct has a garbage size, and reading that many bytes could
+//! fault; and a host built against a newer header wants fields this library would ignore.
+
+use std::mem::{size_of, MaybeUninit};
+
+use super::types::{ws_config, ws_connect_options};
+use crate::error::{Code, Failure};
+
+/// A `#[repr(C)]` struct whose first field is `struct_size: u32` and for which all-zero bytes are
+/// a valid value (the defaults).
+pub trait Versioned: Sized {
+    /// The C name, for the errMsg.
+    const NAME: &'static str;
+    /// `sizeof` of every released version, oldest first; the last is today's. When a field is
+    /// appended, keep the old layout as a frozen private copy and add its `size_of` before today's
+    /// (and place the new field at or past the old size: bytes inside the old size, its padding
+    /// included, are copied as the host left them).
+    const SIZES: &'static [usize];
+}
+
+impl Versioned for ws_config {
+    const NAME: &'static str = "ws_config";
+    const SIZES: &'static [usize] = &[size_of::<ws_config>()];
+}
+
+impl Versioned for ws_connect_options {
+    const NAME: &'static str = "ws_connect_options";
+    const SIZES: &'static [usize] = &[size_of::<ws_connect_options>()];
+}
+
+/// The `struct_size` the caller wrote.
+///
+/// SAFETY: `ptr` is non-NULL and points to at least 4 readable bytes.
+pub unsafe fn declared_size<T: Versioned>(ptr: *const T) -> usize {
+    (ptr as *const u32).read_unaligned() as usize
+}
+
+/// Checks a `struct_size` against the released sizes of `T`.
+pub fn check_size<T: Versioned>(size: usize) -> Result<(), Failure> {
+    if T::SIZES.contains(&size) {
+        return Ok(());
+    }
+    let current = T::SIZES[T::SIZES.len() - 1];
+    let why = if size == 0 {
+        "unset".to_string()
+    } else if size > current {
+        format!("larger than the {} bytes of libws {}: the header is newer than the library", current, env!("CARGO_PKG_VERSION"))
+    } else {
+        format!("not the size of any version of the struct ({} in libws {})", current, env!("CARGO_PKG_VERSION"))
+    };
+    Err(Failure::new(
+        Code::InvalidArgument,
+        format!("{}.struct_size is {}, {}: fill the struct with {}_init", T::NAME, size, why, T::NAME),
+    ))
+}
+
+/// Reads a caller's struct once its `struct_size` checks out; fields past it (an older header)
+/// stay zero, their default.
+///
+/// SAFETY: `ptr` is non-NULL and points to at least `struct_size` readable bytes (at least 4).
+pub unsafe fn read_sized<T: Versioned>(ptr: *const T) -> Result<T, Failure> {
+    let size = declared_size(ptr);
+    check_size::<T>(size)?;
+    let mut value = MaybeUninit::<T>::zeroed();
+    std::ptr::copy_nonoverlapping(ptr as *const u8, value.as_mut_ptr() as *mut u8, size.min(size_of::<T>()));
+    Ok(value.assume_init())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two released versions: 8 bytes, then `b` appended.
+    #[repr(C)]
+    struct Grown {
+        struct_size: u32,
+        a: u32,
+        b: u64,
+    }
+
+    impl Versioned for Grown {
+        const NAME: &'static str = "grown";
+        const SIZES: &'static [usize] = &[8, 16];
+    }
+
+    #[test]
+    fn older_versions_read_with_zero_new_fields() {
+        let old = Grown { struct_size: 8, a: 7, b: 99 };
+        let got = unsafe { read_sized(&old) }.unwrap_or_else(|f| panic!("{}", f.detail));
+        assert_eq!((got.a, got.b), (7, 0), "fields past struct_size read as zero");
+        let new = Grown { struct_size: 16, ..old };
+        assert_eq!(unsafe { read_sized(&new) }.map(|g| g.b).ok(), Some(99));
+    }
+
+    #[test]
+    fn only_released_sizes_are_accepted() {
+        for size in [0, 3, 4, 12, 15, 17, 24, u32::MAX] {
+            let g = Grown { struct_size: size, a: 0, b: 0 };
+            let f = unsafe { read_sized(&g) }.err().unwrap_or_else(|| panic!("size {} accepted", size));
+            assert_eq!(f.code, Code::InvalidArgument);
+            assert!(f.detail.starts_with(&format!("grown.struct_size is {}, ", size)), "{}", f.detail);
+        }
+        assert!(check_size::<Grown>(17).unwrap_err().detail.contains("newer than the library"));
+        assert!(check_size::<Grown>(12).unwrap_err().detail.contains("not the size of any version"));
+        assert!(check_size::<Grown>(0).unwrap_err().detail.contains("unset"));
+    }
+
+    #[test]
+    fn todays_sizes_are_the_released_ones() {
+        assert_eq!(ws_config::SIZES, &[size_of::<ws_config>()]);
+        assert_eq!(ws_connect_options::SIZES, &[size_of::<ws_connect_options>()]);
+        assert!(check_size::<ws_connect_options>(12).is_err());
+        assert!(check_size::<ws_connect_options>(size_of::<ws_connect_options>()).is_ok());
+    }
+}
