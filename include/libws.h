@@ -29,17 +29,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// The longest frame header: 2 bytes, 8 of length, 4 of mask.
-#define MAX_HEADER 14
-
-// Close code reported when the close frame carried none (never sent on the wire).
-#define NO_STATUS 1005
-
-// The library version these declarations belong to; `ws_version()` gives the linked library's.
+// The major version of the library these declarations belong to; `ws_version()` gives the
+// linked library's.
 #define WS_VERSION_MAJOR 0
 
+// The minor version of the library these declarations belong to.
 #define WS_VERSION_MINOR 1
 
+// The patch version of the library these declarations belong to.
 #define WS_VERSION_PATCH 0
 
 // readyState: the connection is being set up (DNS, TCP, WebSocket handshake).
@@ -53,6 +50,10 @@
 
 // readyState: closed; the close event was (or is being) delivered.
 #define WS_CLOSED 3
+
+// The longest close reason `ws_close` takes, in bytes of UTF-8: a close frame's 125 bytes of
+// payload less the 2-byte code.
+#define WS_MAX_CLOSE_REASON 123
 
 // Message type for `ws_send` and message events: UTF-8 text.
 #define WS_TEXT 1
@@ -72,8 +73,8 @@
 // Event kind: the task is CLOSED; the last event of the task. See `ws_event.close`.
 #define WS_EVENT_CLOSE 4
 
-// Result and error codes (`ws_result.code`, `ws_event.error.code`, negative return values).
-// `ws_strerror` turns each into a static message.
+// Success. The `WS_ERR_*` codes below are the failures (`ws_result.code`, `ws_event.error.code`,
+// negative return values); `ws_strerror` turns each into a static message.
 #define WS_OK 0
 
 // A NULL pointer where one is required, a bad struct_size, an unknown message type, a bad
@@ -158,17 +159,19 @@
 // `ws_init` while the runtime is already running.
 #define WS_ERR_ALREADY_RUNNING (-26)
 
-// Log levels for `ws_set_logger`: a logger set at level N gets messages of levels 1..=N.
+// Log level for `ws_set_logger` (a logger set at level N gets messages of levels 1..=N):
+// something went wrong inside libws (e.g. the libws thread caught a panic).
 #define WS_LOG_ERROR 1
 
+// Log level: a task failed (its error event's errMsg), or a call was refused with no result
+// callback to say why.
 #define WS_LOG_WARN 2
 
+// Log level: the life of the runtime and of tasks (started, open, closed with code and reason).
 #define WS_LOG_INFO 3
 
+// Log level: details for debugging (e.g. where a task connects).
 #define WS_LOG_DEBUG 4
-
-// The largest close reason a close frame can carry: 125 bytes of payload less the 2-byte code.
-#define MAX_CLOSE_REASON 123
 
 // Runtime configuration for `ws_init`. Fill with `ws_config_init`, then change fields; every
 // zero field means its default.
@@ -355,8 +358,6 @@ typedef struct ws_connect_options {
 // Called from libws threads (the loop thread, resolver threads) and from the thread calling
 // `ws_*`, possibly concurrently: it must be thread-safe. It may not call `ws_set_logger`.
 typedef void (*ws_log_cb)(int32_t level, const char *message, void *user_data);
-
-
 
 #ifdef __cplusplus
 extern "C" {

@@ -2,9 +2,7 @@
 //! close code and reason. No I/O here, so all of it is unit-tested below.
 
 use crate::error::{Code, Failure};
-
-/// The largest close reason a close frame can carry: 125 bytes of payload less the 2-byte code.
-pub const MAX_CLOSE_REASON: usize = 123;
+use crate::ffi::types::WS_MAX_CLOSE_REASON;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
@@ -159,10 +157,10 @@ pub fn check_close(code: i32, reason: &[u8]) -> Result<u16, Failure> {
             format!("invalid close code {}: must be 1000 or in 3000-4999", code),
         ));
     }
-    if reason.len() > MAX_CLOSE_REASON {
+    if reason.len() > WS_MAX_CLOSE_REASON {
         return Err(Failure::new(
             Code::ReasonTooLong,
-            format!("close reason is {} bytes, more than {}", reason.len(), MAX_CLOSE_REASON),
+            format!("close reason is {} bytes, more than {}", reason.len(), WS_MAX_CLOSE_REASON),
         ));
     }
     if std::str::from_utf8(reason).is_err() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packaging: `make install` into a temporary prefix, a C program built with pkg-config against
-# the installed copy, only ws_* symbols exported, the header as strict C99 and as C++.
+# the installed copy, only ws_* symbols exported, the header as strict C99 and as C++, and the
+# header's hygiene (only ws_/WS_ names, a comment on every #define: check_header.py).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 passed=0
@@ -33,5 +34,8 @@ check "header compiles as C99 -pedantic" cc -std=c99 -pedantic -Wall -Wextra -We
     -x c -I"$prefix/include" - <<<'#include <libws.h>'
 check "header compiles and links as C++" g++ -std=c++11 -Wall -Wextra -Werror ffi-tests/packaging/header.cpp \
     -I"$prefix/include" "$prefix/lib/libws.a" -lpthread -ldl -lm -o "$prefix/header-cpp"
+check "header declares only ws_/WS_ names" python3 ffi-tests/packaging/check_header.py names "$prefix/include/libws.h"
+check "every #define in the header has its own comment" \
+    python3 ffi-tests/packaging/check_header.py comments "$prefix/include/libws.h"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -3,9 +3,12 @@
 
 use std::os::raw::{c_char, c_void};
 
-/// The library version these declarations belong to; `ws_version()` gives the linked library's.
+/// The major version of the library these declarations belong to; `ws_version()` gives the
+/// linked library's.
 pub const WS_VERSION_MAJOR: u32 = 0;
+/// The minor version of the library these declarations belong to.
 pub const WS_VERSION_MINOR: u32 = 1;
+/// The patch version of the library these declarations belong to.
 pub const WS_VERSION_PATCH: u32 = 0;
 
 /// readyState: the connection is being set up (DNS, TCP, WebSocket handshake).
@@ -16,6 +19,10 @@ pub const WS_OPEN: i32 = 1;
 pub const WS_CLOSING: i32 = 2;
 /// readyState: closed; the close event was (or is being) delivered.
 pub const WS_CLOSED: i32 = 3;
+
+/// The longest close reason `ws_close` takes, in bytes of UTF-8: a close frame's 125 bytes of
+/// payload less the 2-byte code.
+pub const WS_MAX_CLOSE_REASON: usize = 123;
 
 /// Message type for `ws_send` and message events: UTF-8 text.
 pub const WS_TEXT: u32 = 1;
@@ -31,8 +38,8 @@ pub const WS_EVENT_ERROR: u32 = 3;
 /// Event kind: the task is CLOSED; the last event of the task. See `ws_event.close`.
 pub const WS_EVENT_CLOSE: u32 = 4;
 
-/// Result and error codes (`ws_result.code`, `ws_event.error.code`, negative return values).
-/// `ws_strerror` turns each into a static message.
+/// Success. The `WS_ERR_*` codes below are the failures (`ws_result.code`, `ws_event.error.code`,
+/// negative return values); `ws_strerror` turns each into a static message.
 pub const WS_OK: i32 = 0;
 /// A NULL pointer where one is required, a bad struct_size, an unknown message type, a bad
 /// protocol name.
@@ -190,10 +197,15 @@ pub type ws_event_cb = Option<unsafe extern "C" fn(event: *const ws_event, user_
 /// the fd.
 pub type ws_socket_cb = Option<unsafe extern "C" fn(task_id: i64, fd: i32, user_data: *mut c_void) -> i32>;
 
-/// Log levels for `ws_set_logger`: a logger set at level N gets messages of levels 1..=N.
+/// Log level for `ws_set_logger` (a logger set at level N gets messages of levels 1..=N):
+/// something went wrong inside libws (e.g. the libws thread caught a panic).
 pub const WS_LOG_ERROR: i32 = 1;
+/// Log level: a task failed (its error event's errMsg), or a call was refused with no result
+/// callback to say why.
 pub const WS_LOG_WARN: i32 = 2;
+/// Log level: the life of the runtime and of tasks (started, open, closed with code and reason).
 pub const WS_LOG_INFO: i32 = 3;
+/// Log level: details for debugging (e.g. where a task connects).
 pub const WS_LOG_DEBUG: i32 = 4;
 
 /// A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.
