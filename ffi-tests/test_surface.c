@@ -8,10 +8,18 @@
  *     field), sizeof + 8 (a newer header) and UINT32_MAX are refused with
  *     WS_ERR_INVALID_ARGUMENT, nothing read past the size and nothing started. ws_connect reports
  *     it through on_result too when the size covers on_result and result_user_data.
+ *   - interop, against ffi-tests/peers_surface.py (started here): a URL's non-ASCII path and query
+ *     (and other bytes a request-target cannot hold) reach the server percent-encoded, escapes
+ *     already there untouched; a 101 with 100 headers opens; an "HTTP/1.0 101" is refused with
+ *     WS_ERR_HANDSHAKE naming HTTP/1.0.
  */
 #include "common.h"
 
 #include <stddef.h>
+
+#include "peer_process.h"
+
+static peer_process g_peer;
 
 enum { GROUP_SIZE = 3 };
 
@@ -185,11 +193,93 @@ static void case_connect_struct_size_must_be_a_released_one(void) {
     if (id > 0 && WAIT_OPEN(rec)) CLOSE_AND_WAIT(id, rec);
 }
 
+/* "ws://127.0.0.1:<peers_surface.py port><path>", in buf. */
+static const char *peer_url(char *buf, size_t cap, const char *path) {
+    snprintf(buf, cap, "ws://127.0.0.1:%d%s", g_peer.ports[0], path);
+    return buf;
+}
+
+/* The request-target the peer saw when libws connected to `path`: the peer sends it back as its
+ * only message, then closes 1000. */
+static void check_target(const char *path, const char *expected) {
+    char url[512];
+    task_rec *rec = rec_new(path);
+    int64_t id = CONNECT(peer_url(url, sizeof url, path), rec, 7200);
+    if (id <= 0 || !WAIT_OPEN(rec) || !WAIT_MESSAGES(rec, 1)) return;
+    rec_event *m = rec_find(rec, WS_EVENT_MESSAGE, 0);
+    char got[512] = "";
+    snprintf(got, sizeof got, "%.*s", (int)m->len, (const char *)m->data);
+    check_report(strcmp(got, expected) == 0, __FILE__, __LINE__, "url path %s: the server saw \"%s\", expected \"%s\"",
+                 path, got, expected);
+    if (WAIT_CLOSE(rec)) CHECK_CLOSE(rec, 1000, true, NULL);
+}
+
+static void case_url_is_percent_encoded_in_the_request_line(void) {
+    /* 路径 and 值 in UTF-8. */
+    check_target("/\xe8\xb7\xaf\xe5\xbe\x84?q=\xe5\x80\xbc", "/%E8%B7%AF%E5%BE%84?q=%E5%80%BC");
+    /* Escapes already there stay as they are; a % that starts none is escaped itself. */
+    check_target("/a%20b/%e8%b7%af\xe8\xb7\xaf?x=%41\xe5\x80\xbc&p=50%", "/a%20b/%e8%b7%af%E8%B7%AF?x=%41%E5%80%BC&p=50%25");
+    /* Bytes RFC 3986 allows in no request-target. */
+    check_target("/{a}|b\\c^`?d=\"<e>\"", "/%7Ba%7D%7Cb%5Cc%5E%60?d=%22%3Ce%3E%22");
+    /* What a request-target may hold as it is. */
+    check_target("/p;a=1,b/c:d@e!$&'()*+~-._?q=/?:@x[]", "/p;a=1,b/c:d@e!$&'()*+~-._?q=/?:@x%5B%5D");
+}
+
+/* A real server (Python websockets, $WS_BASE/headers reports the path it got) sees the same. */
+static void case_real_server_sees_the_url_percent_encoded(void) {
+    task_rec *rec = rec_new("websockets /headers");
+    int64_t id = CONNECT(ws_url("/headers?q=\xe5\x80\xbc&r=%41"), rec, 7203);
+    if (id <= 0 || !WAIT_OPEN(rec) || !WAIT_MESSAGES(rec, 1)) return;
+    rec_event *m = rec_find(rec, WS_EVENT_MESSAGE, 0);
+    char json[4096] = "", path[256];
+    snprintf(json, sizeof json, "%.*s", (int)m->len, (const char *)m->data);
+    CHECK_STREQ(json_str(json, "path", path, sizeof path), "/headers?q=%E5%80%BC&r=%41");
+    CLOSE_AND_WAIT(id, rec);
+}
+
+static void case_response_with_100_headers_opens(void) {
+    char url[128];
+    task_rec *rec = rec_new("100 headers");
+    int64_t id = CONNECT(peer_url(url, sizeof url, "/many-headers?n=100"), rec, 7201);
+    if (id <= 0 || !WAIT_OPEN(rec)) return;
+    rec_event *open = rec_find(rec, WS_EVENT_OPEN, 0);
+    CHECK_EQ(open->header_count, 103); /* Upgrade, Connection, Sec-WebSocket-Accept and 100 more */
+    CHECK_STREQ(open_header(open, "X-Filler-99"), "99");
+    CHECK_EQ(ws_send(id, (const uint8_t *)"still works", 11, WS_TEXT, NULL, NULL), WS_OK);
+    if (WAIT_MESSAGES(rec, 1)) {
+        rec_event *m = rec_find(rec, WS_EVENT_MESSAGE, 0);
+        CHECK(m->len == 11 && memcmp(m->data, "still works", 11) == 0);
+    }
+    CLOSE_AND_WAIT(id, rec);
+    CHECK_SEQUENCE(rec, id);
+    CHECK_CLOSE(rec, 1000, true, NULL);
+}
+
+static void case_http10_101_is_refused(void) {
+    char url[128];
+    task_rec *rec = rec_new("HTTP/1.0 101");
+    int64_t id = CONNECT(peer_url(url, sizeof url, "/http10"), rec, 7202);
+    if (id <= 0 || !WAIT_CLOSE(rec)) return;
+    CHECK_SEQUENCE(rec, id);
+    CHECK_ERROR(rec, WS_ERR_HANDSHAKE, "connectSocket:fail handshake failed: ");
+    rec_event *e = rec_find(rec, WS_EVENT_ERROR, 0);
+    if (e) CHECK_CONTAINS(e->err_msg, "HTTP/1.0");
+    CHECK_CLOSE(rec, 1006, false, NULL);
+}
+
 int main(void) {
     tests_begin("test_surface");
+    if (peer_start(&g_peer, "peers_surface.py")) {
+        RUN_CASE(case_url_is_percent_encoded_in_the_request_line);
+        RUN_CASE(case_real_server_sees_the_url_percent_encoded);
+        RUN_CASE(case_response_with_100_headers_opens);
+        RUN_CASE(case_http10_101_is_refused);
+    }
     RUN_CASE(case_config_struct_size_must_be_a_released_one);
     RUN_CASE(case_connect_struct_size_must_be_a_released_one);
     RUN_CASE(case_close_group_is_closing_on_return);
     RUN_CASE(case_close_group_in_a_callback_is_closing_on_return);
-    return tests_end();
+    int status = tests_end();
+    peer_stop(&g_peer);
+    return status;
 }

@@ -125,8 +125,8 @@
 // The TCP connection could not be made (refused, unreachable) on any resolved address.
 #define WS_ERR_CONNECT (-15)
 
-// The server's handshake response was not a valid WebSocket upgrade (status, headers,
-// subprotocol).
+// The server's handshake response was not a valid WebSocket upgrade (status, HTTP version,
+// headers, subprotocol).
 #define WS_ERR_HANDSHAKE (-16)
 
 // The connection broke (reset, closed without a close frame, I/O error).
@@ -308,7 +308,9 @@ typedef struct ws_connect_options {
   // `WS_ERR_INVALID_ARGUMENT` and, if the size covers `on_result` and `result_user_data`, calls
   // `on_result` with `"connectSocket:fail ws_connect_options.struct_size is N, ..."`.
   uint32_t struct_size;
-  // NUL-terminated `ws://` or `wss://` URL. Required.
+  // NUL-terminated `ws://` or `wss://` URL. Required. Its path and query may hold any UTF-8:
+  // bytes a request line cannot carry are sent percent-encoded (`/路径?q=值` as
+  // `/%E8%B7%AF%E5%BE%84?q=%E5%80%BC`, as browsers do); escapes already there are kept.
   const char *url;
   // Extra request headers (`header_count` of them). Referer, Host, Upgrade, Connection and
   // Sec-WebSocket-* are refused with `WS_ERR_INVALID_HEADER`.

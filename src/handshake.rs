@@ -14,7 +14,9 @@ use crate::tls::tls_detail;
 
 /// The largest response head we accept; a real one is a few hundred bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
-const MAX_HEADERS: usize = 64;
+/// Headers parsed without allocating; a response with more (any number that fits in
+/// MAX_RESPONSE) is parsed again with room for one per line.
+const USUAL_HEADERS: usize = 64;
 
 /// A completed handshake: what the open event reports, and the bytes read past the response
 /// (frames the server sent right after it).
@@ -114,9 +116,16 @@ impl Handshake {
 
     /// Parses and checks the response once its head is complete.
     fn parse(&mut self) -> Result<Option<Opened>, Failure> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        let head_len = match response.parse(&self.response) {
+        let mut few = [httparse::EMPTY_HEADER; USUAL_HEADERS];
+        let mut many;
+        let mut response = httparse::Response::new(&mut few);
+        let mut parsed = response.parse(&self.response);
+        if let Err(httparse::Error::TooManyHeaders) = parsed {
+            many = vec![httparse::EMPTY_HEADER; self.response.iter().filter(|&&b| b == b'\n').count()];
+            response = httparse::Response::new(&mut many);
+            parsed = response.parse(&self.response);
+        }
+        let head_len = match parsed {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(failure(format!("malformed HTTP response ({})", e))),
@@ -125,6 +134,9 @@ impl Handshake {
         if status != 101 {
             let reason = response.reason.unwrap_or("");
             return Err(failure(format!("server answered HTTP {} {} instead of 101", status, reason).trim_end().to_string()));
+        }
+        if response.version != Some(1) {
+            return Err(failure("server answered HTTP/1.0 101: a WebSocket upgrade needs HTTP/1.1"));
         }
         let get = |name: &str| response.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
         if !get("Upgrade").is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"websocket")) {
@@ -267,6 +279,26 @@ mod tests {
             assert_eq!(e.code, Code::Handshake);
             assert!(e.detail.contains(want), "{} does not contain {}", e.detail, want);
         }
+    }
+
+    #[test]
+    fn any_number_of_headers_up_to_the_head_limit() {
+        let filler = |n: usize| (0..n).map(|i| format!("X-Filler-{}: {}\r\n", i, i)).collect::<String>();
+        for n in [61, 100, 3000] {
+            let opened = run(None, &ok_response(&filler(n))).unwrap().unwrap();
+            assert_eq!(opened.headers.len(), n + 3);
+            let (name, value) = &opened.headers[n + 2];
+            assert_eq!((name.to_str().unwrap(), value.to_str().unwrap()), (format!("X-Filler-{}", n - 1).as_str(), format!("{}", n - 1).as_str()));
+        }
+        let e = run(None, &ok_response(&filler(5000))).unwrap_err();
+        assert!(e.detail.contains("response head larger than 65536 bytes"), "{}", e.detail);
+    }
+
+    #[test]
+    fn http_1_0_is_refused() {
+        let e = run(None, &ok_response("").replace("HTTP/1.1 101", "HTTP/1.0 101")).unwrap_err();
+        assert_eq!(e.code, Code::Handshake);
+        assert!(e.detail.contains("HTTP/1.0 101: a WebSocket upgrade needs HTTP/1.1"), "{}", e.detail);
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub struct Url {
     /// Host as written, without brackets for IPv6 literals.
     pub host: String,
     pub port: u16,
-    /// Path and query, at least "/".
+    /// Path and query as the request line carries them, at least "/" (see `encode_target`).
     pub resource: String,
 }
 
@@ -31,6 +31,29 @@ impl Url {
         let scheme = if self.secure { "wss" } else { "ws" };
         format!("{}://{}{}", scheme, self.host_header(), self.resource)
     }
+}
+
+/// Bytes a request-target may carry as they are (RFC 3986 `pchar`, `/` and `?`).
+fn is_target_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&b)
+}
+
+/// The path and query as the request line must carry them: every byte a request-target cannot
+/// hold (non-ASCII UTF-8; `"`, `<`, `>`, `\`, `^`, the backquote, `{`, `|`, `}`, `[`, `]`)
+/// percent-encoded, as browsers send `/路径` as `/%E8%B7%AF%E5%BE%84`. An escape already there
+/// (`%` and two hex digits) is kept as it is; a `%` that starts none is encoded itself.
+fn encode_target(resource: &str) -> String {
+    let bytes = resource.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = b == b'%' && bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+        if escape || is_target_byte(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{:02X}", b));
+        }
+    }
+    out
 }
 
 fn bad_url(url: &str, why: &str) -> Failure {
@@ -104,9 +127,9 @@ pub fn parse_url(url: &str) -> Result<Url, Failure> {
     let resource = if resource.is_empty() {
         "/".to_string()
     } else if resource.starts_with('?') {
-        format!("/{}", resource)
+        format!("/{}", encode_target(resource))
     } else {
-        resource.to_string()
+        encode_target(resource)
     };
     Ok(Url { secure, host: host.to_ascii_lowercase(), port, resource })
 }
@@ -184,6 +207,18 @@ mod tests {
         assert_eq!(u.host_header(), "[::1]:9000");
         assert_eq!(parse_url("ws://h/").unwrap().host_header(), "h");
         assert_eq!(parse_url("ws://h:81/a").unwrap().to_uri(), "ws://h:81/a");
+    }
+
+    #[test]
+    fn path_and_query_are_percent_encoded() {
+        let resource = |url: &str| parse_url(url).unwrap().resource;
+        assert_eq!(resource("ws://h/路径?q=值"), "/%E8%B7%AF%E5%BE%84?q=%E5%80%BC");
+        assert_eq!(resource("ws://h?值"), "/?%E5%80%BC");
+        assert_eq!(resource("ws://h/a%20b/%e8%b7%af?x=%41&p=50%&z=%4"), "/a%20b/%e8%b7%af?x=%41&p=50%25&z=%254");
+        assert_eq!(resource("ws://h/{a}|b\\c^`?d=\"<e>\"[]"), "/%7Ba%7D%7Cb%5Cc%5E%60?d=%22%3Ce%3E%22%5B%5D");
+        let plain = "/p;a=1,b/c:d@e!$&'()*+~-._?q=/?:@x";
+        assert_eq!(resource(&format!("ws://h{}", plain)), plain);
+        assert_eq!(parse_url("ws://h:81/é").unwrap().to_uri(), "ws://h:81/%C3%A9");
     }
 
     #[test]

@@ -74,8 +74,8 @@ pub const WS_ERR_TIMEOUT: i32 = -13;
 pub const WS_ERR_DNS: i32 = -14;
 /// The TCP connection could not be made (refused, unreachable) on any resolved address.
 pub const WS_ERR_CONNECT: i32 = -15;
-/// The server's handshake response was not a valid WebSocket upgrade (status, headers,
-/// subprotocol).
+/// The server's handshake response was not a valid WebSocket upgrade (status, HTTP version,
+/// headers, subprotocol).
 pub const WS_ERR_HANDSHAKE: i32 = -16;
 /// The connection broke (reset, closed without a close frame, I/O error).
 pub const WS_ERR_IO: i32 = -17;
@@ -259,7 +259,9 @@ pub struct ws_connect_options {
     /// `WS_ERR_INVALID_ARGUMENT` and, if the size covers `on_result` and `result_user_data`, calls
     /// `on_result` with `"connectSocket:fail ws_connect_options.struct_size is N, ..."`.
     pub struct_size: u32,
-    /// NUL-terminated `ws://` or `wss://` URL. Required.
+    /// NUL-terminated `ws://` or `wss://` URL. Required. Its path and query may hold any UTF-8:
+    /// bytes a request line cannot carry are sent percent-encoded (`/路径?q=值` as
+    /// `/%E8%B7%AF%E5%BE%84?q=%E5%80%BC`, as browsers do); escapes already there are kept.
     pub url: *const c_char,
     /// Extra request headers (`header_count` of them). Referer, Host, Upgrade, Connection and
     /// Sec-WebSocket-* are refused with `WS_ERR_INVALID_HEADER`.
