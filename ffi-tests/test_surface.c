@@ -1,8 +1,9 @@
 /* The C surface (issue 11, "from a review of the C surface"):
  *
  *   - ws_close_group leaves every OPEN task of the group CLOSING when it returns, as ws_close does
- *     one task: ws_ready_state says WS_CLOSING and ws_send is refused with WS_ERR_NOT_OPEN at once,
- *     also when it runs inside a callback (the libws thread cannot have handled the close yet).
+ *     one task: ws_ready_state is no longer WS_OPEN and ws_send is refused at once; inside a
+ *     callback (the libws thread cannot have handled the close yet) exactly WS_CLOSING and
+ *     WS_ERR_NOT_OPEN.
  *   - struct_size: ws_init and ws_connect take only the size of a released version of their
  *     struct (today's); 0, 3, 12 (half of the url pointer), sizeof - 1 (ends inside the last
  *     field), sizeof + 8 (a newer header) and UINT32_MAX are refused with
@@ -52,6 +53,8 @@ static void check_group_closed(group *g, int code, const char *reason) {
     }
 }
 
+/* From the caller's thread the close handshake may even have finished (a slow caller, valgrind)
+ * by the time it looks: CLOSING or CLOSED, never OPEN, and the send refused synchronously. */
 static void case_close_group_is_closing_on_return(void) {
     group g;
     if (!open_group(&g)) return;
@@ -66,6 +69,10 @@ static void case_close_group_is_closing_on_return(void) {
     }
     CHECK_RESULT(closed, rc, WS_OK, "closeSocket:ok");
     for (int i = 0; i < GROUP_SIZE; i++) {
+        if (state[i] == WS_CLOSED) {
+            CHECK_RESULT(send_box[i], sent[i], WS_ERR_CLOSED, "sendSocketMessage:fail socketTaskId");
+            continue;
+        }
         CHECK_EQ(state[i], WS_CLOSING);
         CHECK_RESULT(send_box[i], sent[i], WS_ERR_NOT_OPEN, "sendSocketMessage:fail socket is not OPEN");
     }
