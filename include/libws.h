@@ -450,8 +450,9 @@ int32_t ws_close(int64_t task_id,
 // Closes every task of `group` (the host's mini-program went to the background or exited), as
 // `ws_close` would each one, with the same code and reason rules: its OPEN tasks are CLOSING as
 // soon as this returns (sends are refused from then on), its CONNECTING ones are aborted. Each
-// task delivers its own close event. `on_result` (may be NULL) is called once with task_id 0: `"closeSocket:ok"`, or
-// `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is closed).
+// task delivers its own close event. `on_result` (may be NULL) is called once with task_id 0:
+// `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is
+// closed).
 int32_t ws_close_group(uint64_t group,
                        int32_t code,
                        const char *reason,

@@ -288,7 +288,8 @@ mod tests {
             let opened = run(None, &ok_response(&filler(n))).unwrap().unwrap();
             assert_eq!(opened.headers.len(), n + 3);
             let (name, value) = &opened.headers[n + 2];
-            assert_eq!((name.to_str().unwrap(), value.to_str().unwrap()), (format!("X-Filler-{}", n - 1).as_str(), format!("{}", n - 1).as_str()));
+            assert_eq!(name.to_str().unwrap(), format!("X-Filler-{}", n - 1));
+            assert_eq!(value.to_str().unwrap(), format!("{}", n - 1));
         }
         let e = run(None, &ok_response(&filler(5000))).unwrap_err();
         assert!(e.detail.contains("response head larger than 65536 bytes"), "{}", e.detail);

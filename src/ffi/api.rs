@@ -442,8 +442,9 @@ pub unsafe extern "C" fn ws_close(
 /// Closes every task of `group` (the host's mini-program went to the background or exited), as
 /// `ws_close` would each one, with the same code and reason rules: its OPEN tasks are CLOSING as
 /// soon as this returns (sends are refused from then on), its CONNECTING ones are aborted. Each
-/// task delivers its own close event. `on_result` (may be NULL) is called once with task_id 0: `"closeSocket:ok"`, or
-/// `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is closed).
+/// task delivers its own close event. `on_result` (may be NULL) is called once with task_id 0:
+/// `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is
+/// closed).
 #[no_mangle]
 pub unsafe extern "C" fn ws_close_group(
     group: u64,
