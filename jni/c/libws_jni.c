@@ -161,8 +161,10 @@ typedef struct {
     jboolean flag;
 } event_args;
 
-/* Copies an event into new Java arrays. Returns false if one could not be allocated (then the
- * event is not delivered: a listener must not see a message with its bytes missing). */
+/* Copies an event into new Java arrays. Returns false only for a message whose bytes could not be
+ * allocated (a listener must not see a message with its bytes missing) and for an unknown kind;
+ * open, error and close are delivered even if a string could not be (Java reads null as ""), so
+ * no onClose is ever lost. */
 static bool make_args(JNIEnv *env, const ws_event *e, event_args *x) {
     memset(x, 0, sizeof *x);
     x->kind = (jint)e->kind;
@@ -172,7 +174,7 @@ static bool make_args(JNIEnv *env, const ws_event *e, event_args *x) {
         x->b = header_block(env, e->open.headers, e->open.header_count);
         x->c = new_cstring_bytes(env, e->open.extensions);
         x->flag = (jboolean)e->open.compressed;
-        return x->a != NULL && x->b != NULL && x->c != NULL;
+        return true;
     case WS_EVENT_MESSAGE:
         x->a = new_bytes(env, e->message.data, e->message.len);
         x->flag = (jboolean)(e->message.kind == WS_TEXT);
@@ -180,13 +182,13 @@ static bool make_args(JNIEnv *env, const ws_event *e, event_args *x) {
     case WS_EVENT_ERROR:
         x->code = (jint)e->error.code;
         x->a = new_cstring_bytes(env, e->error.err_msg);
-        return x->a != NULL;
+        return true;
     case WS_EVENT_CLOSE:
         /* The reason is NUL-terminated; libws replaces NULs inside it, so strlen is its length. */
         x->code = (jint)e->close.code;
         x->a = new_cstring_bytes(env, e->close.reason);
         x->flag = (jboolean)e->close.was_clean;
-        return x->a != NULL;
+        return true;
     default:
         return false; /* a kind newer than this shim */
     }
