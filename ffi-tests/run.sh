@@ -7,16 +7,28 @@
 #   if every program passed.
 #
 #   ffi-tests/run.sh [test_name ...]      e.g. ffi-tests/run.sh test_echo test_close
+#
+# Cross runs (scripts/arm64/run.sh): LIBWS_TARGET=<rust triple> builds and links
+# target/<triple>/release/libws.a into build/ffi-tests-<triple>/, CC is the cross compiler,
+# TEST_RUNNER prefixes each program (e.g. qemu-aarch64) and TEST_TIMEOUT (default 120 s) bounds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CC=${CC:-cc}
 CFLAGS=(-std=c11 -Wall -Wextra -Werror -pthread -g -Iinclude)
-LIBS=(target/release/libws.a -lpthread -ldl -lm)
-OUT=build/ffi-tests
-
-echo "== building libws (cargo build --release)"
-cargo build --release --quiet
+TEST_TIMEOUT=${TEST_TIMEOUT:-120}
+read -r -a RUNNER <<<"${TEST_RUNNER:-}"
+if [ -n "${LIBWS_TARGET:-}" ]; then
+    LIBS=("target/$LIBWS_TARGET/release/libws.a" -lpthread -ldl -lm)
+    OUT=build/ffi-tests-$LIBWS_TARGET
+    echo "== building libws (cargo build --release --target $LIBWS_TARGET)"
+    cargo build --release --quiet --target "$LIBWS_TARGET"
+else
+    LIBS=(target/release/libws.a -lpthread -ldl -lm)
+    OUT=build/ffi-tests
+    echo "== building libws (cargo build --release)"
+    cargo build --release --quiet
+fi
 
 if ! .venv/bin/python -c 'import websockets.asyncio.server' 2>/dev/null; then
     echo "== creating .venv with websockets"
@@ -90,12 +102,12 @@ for name in "${tests[@]}"; do
     # Indented, so the closing "N passed, N failed" below is the only such line at column 0
     # (scripts/test.sh reads it; some programs print their own case counts in that form).
     status=0
-    timeout 120 "$OUT/$name" 2>&1 | sed -u 's/^/  /' || status=${PIPESTATUS[0]}
+    timeout "$TEST_TIMEOUT" ${RUNNER[@]+"${RUNNER[@]}"} "$OUT/$name" 2>&1 | sed -u 's/^/  /' || status=${PIPESTATUS[0]}
     if [ "$status" -eq 0 ]; then
         passed=$((passed + 1))
     else
         if [ "$status" -eq 124 ]; then
-            echo "  $name: TIMED OUT after 120 s"
+            echo "  $name: TIMED OUT after $TEST_TIMEOUT s"
         elif [ "$status" -gt 128 ]; then
             echo "  $name: killed by signal $((status - 128))"
         fi

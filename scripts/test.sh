@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the header matches the code, Rust unit tests, the C tests in ffi-tests/ against real
-# WebSocket servers on 127.0.0.1, the Autobahn|Testsuite, packaging/Android/JNI checks and the
+# WebSocket servers on 127.0.0.1 (natively, then cross-compiled for ARM64 under qemu-aarch64), the
+# Autobahn|Testsuite, packaging/Android/iOS/JNI checks and the
 # benchmark's quick mode (so it cannot rot). Prints one closing
 # "N passed, N failed" line summing every stage.
 set -uo pipefail
@@ -44,10 +45,12 @@ header_check() {
 stage header_check
 stage cargo test --release
 stage ffi-tests/run.sh
+stage scripts/arm64/run.sh
 stage ffi-tests/autobahn/run.sh
 stage ffi-tests/faults.sh
 stage ffi-tests/packaging/run.sh
 stage scripts/android/check.sh
+stage scripts/ios/check.sh
 stage jni/run.sh
 stage bench/run.sh --quick
 

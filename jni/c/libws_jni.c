@@ -14,10 +14,18 @@
  * - Everything libws hands a callback is copied into new Java arrays during the callback; Java
  *   decodes text as real UTF-8 (new String(bytes, UTF_8)), never JNI's modified UTF-8, so non-BMP
  *   characters and embedded NULs in messages survive.
- * - Listener: a global reference to the Java WebSocketTask is the event user_data. The close event
- *   is the last event of a task and comes exactly once, so it is deleted right after the close
- *   event is delivered. If ws_connect refuses the call, no event ever comes and it is deleted at
- *   once.
+ * - Listener: a global reference to the Java WebSocketTask is the event user_data (and the socket
+ *   hook's, whose calls all come before the close event). The close event is the last event of a
+ *   task and comes exactly once, so it is deleted right after the close event is delivered. If
+ *   ws_connect refuses the call, no event ever comes and it is deleted at once.
+ * - Global listeners and the logger hold no reference at all: a global listener's user_data is a
+ *   number (Libws keeps number -> listener and forgets it when ws_off_event or ws_shutdown says
+ *   libws will not call it again), and the logger calls a static method that reads Libws's
+ *   current logger. So removing or replacing them can never free something a call in flight uses.
+ * - The logger is called on any thread: libws's, resolver threads (attached like libws's thread,
+ *   detached when they end) and Java threads calling ws_* (their own JNIEnv).
+ * - The socket hook gets a new java.io.FileDescriptor holding the fd (its int field: "descriptor"
+ *   on Android, "fd" on the desktop JDK, found in JNI_OnLoad). Nothing is registered to close it.
  * - Result callbacks: a global reference to the Java ResultCallback is the result user_data;
  *   libws calls each result callback exactly once (also for refused calls), so it is deleted
  *   after that call. No Java callback: NULL is passed, nothing is allocated.
@@ -28,6 +36,7 @@
  */
 #include <jni.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +45,16 @@
 #include "libws.h"
 
 static JavaVM *g_vm;
-static jclass g_task_class; /* global ref to io.libws.WebSocketTask */
-static jmethodID g_on_open;    /* void onOpenEvent(long, byte[], byte[]) */
-static jmethodID g_on_message; /* void onMessageEvent(long, byte[], boolean) */
-static jmethodID g_on_error;   /* void onErrorEvent(long, int, byte[]) */
-static jmethodID g_on_close;   /* void onCloseEvent(long, int, byte[], boolean) */
-static jmethodID g_on_result;  /* static void onResultEvent(ResultCallback, long, int, byte[]) */
+static jclass g_task_class;  /* global ref to io.libws.WebSocketTask */
+static jclass g_libws_class; /* global ref to io.libws.Libws */
+static jclass g_fd_class;    /* global ref to java.io.FileDescriptor */
+static jmethodID g_on_event;        /* void onEvent(int kind, long, int code, byte[] a, byte[] b, byte[] c, boolean) */
+static jmethodID g_on_global_event; /* static void Libws.onGlobalEvent(long key, int kind, long, int, byte[] x3, boolean) */
+static jmethodID g_on_socket;       /* boolean onSocketEvent(long, FileDescriptor) */
+static jmethodID g_on_log;          /* static void Libws.onLog(int, byte[]) */
+static jmethodID g_on_result;       /* static void onResultEvent(ResultCallback, long, int, byte[]) */
+static jmethodID g_fd_init;         /* FileDescriptor() */
+static jfieldID g_fd_field;         /* int FileDescriptor.descriptor (Android) or .fd (JDK) */
 static pthread_key_t g_detach_key;
 
 /* The JNIEnv of a thread this shim attached (libws's), NULL on every other thread. */
@@ -141,7 +154,47 @@ static jbyteArray header_block(JNIEnv *env, const ws_header *headers, size_t cou
     return a;
 }
 
-/* ws_event_cb: user_data is a global ref to the Java WebSocketTask. */
+/* The slots a Java event method takes (see jni/java/io/libws/Event.java): a, b, c and flag by kind. */
+typedef struct {
+    jint kind, code;
+    jbyteArray a, b, c;
+    jboolean flag;
+} event_args;
+
+/* Copies an event into new Java arrays. Returns false only for a message whose bytes could not be
+ * allocated (a listener must not see a message with its bytes missing) and for an unknown kind;
+ * open, error and close are delivered even if a string could not be (Java reads null as ""), so
+ * no onClose is ever lost. */
+static bool make_args(JNIEnv *env, const ws_event *e, event_args *x) {
+    memset(x, 0, sizeof *x);
+    x->kind = (jint)e->kind;
+    switch (e->kind) {
+    case WS_EVENT_OPEN:
+        x->a = new_cstring_bytes(env, e->open.protocol);
+        x->b = header_block(env, e->open.headers, e->open.header_count);
+        x->c = new_cstring_bytes(env, e->open.extensions);
+        x->flag = (jboolean)e->open.compressed;
+        return true;
+    case WS_EVENT_MESSAGE:
+        x->a = new_bytes(env, e->message.data, e->message.len);
+        x->flag = (jboolean)(e->message.kind == WS_TEXT);
+        return x->a != NULL;
+    case WS_EVENT_ERROR:
+        x->code = (jint)e->error.code;
+        x->a = new_cstring_bytes(env, e->error.err_msg);
+        return true;
+    case WS_EVENT_CLOSE:
+        /* The reason is NUL-terminated; libws replaces NULs inside it, so strlen is its length. */
+        x->code = (jint)e->close.code;
+        x->a = new_cstring_bytes(env, e->close.reason);
+        x->flag = (jboolean)e->close.was_clean;
+        return true;
+    default:
+        return false; /* a kind newer than this shim */
+    }
+}
+
+/* ws_event_cb of a task: user_data is a global ref to the Java WebSocketTask. */
 static void on_event(const ws_event *e, void *user_data) {
     jobject task = (jobject)user_data;
     JNIEnv *env = callback_env();
@@ -150,35 +203,9 @@ static void on_event(const ws_event *e, void *user_data) {
     }
     tls_callback_depth++;
     if ((*env)->PushLocalFrame(env, 8) == 0) {
-        jlong id = (jlong)e->task_id;
-        switch (e->kind) {
-        case WS_EVENT_OPEN: {
-            jbyteArray protocol = new_cstring_bytes(env, e->open.protocol);
-            jbyteArray headers = header_block(env, e->open.headers, e->open.header_count);
-            (*env)->CallVoidMethod(env, task, g_on_open, id, protocol, headers);
-            break;
-        }
-        case WS_EVENT_MESSAGE: {
-            jbyteArray data = new_bytes(env, e->message.data, e->message.len);
-            if (data != NULL) {
-                (*env)->CallVoidMethod(env, task, g_on_message, id, data, (jboolean)(e->message.kind == WS_TEXT));
-            }
-            break;
-        }
-        case WS_EVENT_ERROR: {
-            jbyteArray msg = new_cstring_bytes(env, e->error.err_msg);
-            (*env)->CallVoidMethod(env, task, g_on_error, id, (jint)e->error.code, msg);
-            break;
-        }
-        case WS_EVENT_CLOSE: {
-            /* The reason is NUL-terminated; libws replaces NULs inside it, so strlen is its length. */
-            jbyteArray reason = new_cstring_bytes(env, e->close.reason);
-            (*env)->CallVoidMethod(env, task, g_on_close, id, (jint)e->close.code, reason,
-                                   (jboolean)e->close.was_clean);
-            break;
-        }
-        default:
-            break;
+        event_args x;
+        if (make_args(env, e, &x)) {
+            (*env)->CallVoidMethod(env, task, g_on_event, x.kind, (jlong)e->task_id, x.code, x.a, x.b, x.c, x.flag);
         }
         clear_exception(env);
         (*env)->PopLocalFrame(env, NULL);
@@ -187,6 +214,81 @@ static void on_event(const ws_event *e, void *user_data) {
     }
     if (e->kind == WS_EVENT_CLOSE) {
         (*env)->DeleteGlobalRef(env, task); /* the last event of the task: exactly once */
+    }
+    tls_callback_depth--;
+}
+
+/* ws_event_cb of a global listener: user_data is Libws's key for it (a number, no reference). */
+static void on_global_event(const ws_event *e, void *user_data) {
+    JNIEnv *env = callback_env();
+    if (env == NULL) {
+        return;
+    }
+    tls_callback_depth++;
+    if ((*env)->PushLocalFrame(env, 8) == 0) {
+        event_args x;
+        if (make_args(env, e, &x)) {
+            (*env)->CallStaticVoidMethod(env, g_libws_class, g_on_global_event, (jlong)(intptr_t)user_data, x.kind,
+                                         (jlong)e->task_id, x.code, x.a, x.b, x.c, x.flag);
+        }
+        clear_exception(env);
+        (*env)->PopLocalFrame(env, NULL);
+    } else {
+        clear_exception(env);
+    }
+    tls_callback_depth--;
+}
+
+/* ws_socket_cb: user_data is the task's global ref (alive: hook calls come before the close event).
+ * Refuses the socket (non-zero) when Java cannot be asked: a host that binds sockets to a network
+ * must not have one connect unbound. */
+static int32_t on_socket(int64_t task_id, int32_t fd, void *user_data) {
+    jobject task = (jobject)user_data;
+    JNIEnv *env = callback_env();
+    if (env == NULL) {
+        return -1;
+    }
+    jboolean go_on = JNI_FALSE;
+    tls_callback_depth++;
+    if ((*env)->PushLocalFrame(env, 4) == 0) {
+        jobject jfd = (*env)->NewObject(env, g_fd_class, g_fd_init);
+        if (jfd != NULL) {
+            (*env)->SetIntField(env, jfd, g_fd_field, (jint)fd);
+            go_on = (*env)->CallBooleanMethod(env, task, g_on_socket, (jlong)task_id, jfd);
+        }
+        if (clear_exception(env)) {
+            go_on = JNI_FALSE;
+        }
+        (*env)->PopLocalFrame(env, NULL);
+    } else {
+        clear_exception(env);
+    }
+    tls_callback_depth--;
+    return go_on ? 0 : -1;
+}
+
+/* ws_log_cb: any thread. Libws.onLog reads the current Java logger (and drops the line if none). */
+static void on_log(int32_t level, const char *message, void *user_data) {
+    (void)user_data;
+    JNIEnv *env = callback_env();
+    if (env == NULL) {
+        return;
+    }
+    /* A Java thread calling a native method that calls libws: never with an exception pending (see
+     * the rules above), but be sure, since calling Java with one pending is not allowed. */
+    if ((*env)->ExceptionCheck(env)) {
+        return;
+    }
+    tls_callback_depth++;
+    if ((*env)->PushLocalFrame(env, 2) == 0) {
+        jbyteArray msg = new_cstring_bytes(env, message);
+        if (msg != NULL) {
+            (*env)->CallStaticVoidMethod(env, g_libws_class, g_on_log, (jint)level, msg);
+        }
+        clear_exception(env);
+        (*env)->PopLocalFrame(env, NULL);
+    } else {
+        clear_exception(env);
     }
     tls_callback_depth--;
 }
@@ -291,11 +393,39 @@ static jobject result_ref(JNIEnv *env, jobject cb, int *failed) {
     return ref;
 }
 
-JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(JNIEnv *env, jclass cls, jobject task, jbyteArray url,
-                                                                  jobjectArray headers, jobjectArray protocols,
-                                                                  jobject on_result_cb) {
+/* A malloc'd copy of a Java byte[] (not NUL-terminated; *len bytes), or NULL for a null array
+ * (*len 0). Sets *failed with an exception pending when it could not be copied. */
+static uint8_t *copy_bytes(JNIEnv *env, jbyteArray a, size_t *len, int *failed) {
+    *len = 0;
+    *failed = 0;
+    if (a == NULL) {
+        return NULL;
+    }
+    jsize n = (*env)->GetArrayLength(env, a);
+    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    if (b == NULL) {
+        throw_oom(env, "libws_jni: out of memory");
+        *failed = 1;
+        return NULL;
+    }
+    (*env)->GetByteArrayRegion(env, a, 0, n, (jbyte *)b);
+    if ((*env)->ExceptionCheck(env)) {
+        free(b);
+        *failed = 1;
+        return NULL;
+    }
+    *len = (size_t)n;
+    return b;
+}
+
+JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
+    JNIEnv *env, jclass cls, jobject task, jbyteArray url, jobjectArray headers, jobjectArray protocols,
+    jobject on_result_cb, jlong group, jint timeout_ms, jboolean tcp_no_delay, jint ping_interval_ms,
+    jint pong_timeout_ms, jboolean per_message_deflate, jbyteArray ca_pem, jboolean dangerous, jboolean socket_hook) {
     (void)cls;
     jlong id = WS_ERR_INVALID_ARGUMENT;
+    uint8_t *c_ca = NULL;
+    size_t ca_len = 0;
     char *c_url = NULL;
     char **c_headers = NULL, **c_protocols = NULL;
     size_t n_headers = 0, n_protocols = 0;
@@ -305,6 +435,8 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(JNIEnv *env, j
 
     c_url = copy_cstring(env, url);
     if (c_url == NULL) goto out;
+    c_ca = copy_bytes(env, ca_pem, &ca_len, &failed);
+    if (failed) goto out;
     c_headers = copy_cstrings(env, headers, &n_headers);
     if (c_headers == NULL || (*env)->ExceptionCheck(env)) goto out;
     c_protocols = copy_cstrings(env, protocols, &n_protocols);
@@ -340,6 +472,19 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(JNIEnv *env, j
     o.event_user_data = task_ref;
     o.on_result = result_cb != NULL ? on_result : NULL;
     o.result_user_data = result_cb;
+    o.group = (uint64_t)group;
+    o.timeout_ms = (uint32_t)timeout_ms;
+    o.tcp_no_delay = tcp_no_delay;
+    o.ping_interval_ms = (uint32_t)ping_interval_ms;
+    o.pong_timeout_ms = (uint32_t)pong_timeout_ms;
+    o.per_message_deflate = per_message_deflate;
+    o.ca_pem = c_ca;
+    o.ca_pem_len = ca_len;
+    o.dangerous_skip_certificate_verification = dangerous;
+    if (socket_hook) {
+        o.on_socket = on_socket;
+        o.socket_user_data = task_ref; /* the hook's calls all come before the close event */
+    }
     id = ws_connect(&o); /* copies everything; on_result (and so result_cb) is called exactly once */
     if (id <= 0) {
         (*env)->DeleteGlobalRef(env, task_ref); /* refused: no event will ever come */
@@ -348,6 +493,7 @@ out:
     free(hs);
     free_cstrings(c_protocols, n_protocols);
     free_cstrings(c_headers, n_headers);
+    free(c_ca);
     free(c_url);
     return id;
 }
@@ -417,10 +563,87 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeShutdown(JNIEnv *env, j
     return ws_shutdown();
 }
 
+JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeInit(JNIEnv *env, jclass cls, jboolean has_config,
+                                                              jint max_connections_per_group, jlong max_message_size,
+                                                              jlong max_send_queue, jint connect_timeout_ms,
+                                                              jint close_timeout_ms, jbyteArray ca_pem,
+                                                              jboolean use_system_roots, jboolean dangerous) {
+    (void)cls;
+    if (!has_config) {
+        return ws_init(NULL);
+    }
+    int failed;
+    size_t ca_len;
+    uint8_t *c_ca = copy_bytes(env, ca_pem, &ca_len, &failed);
+    if (failed) {
+        return WS_ERR_INVALID_ARGUMENT;
+    }
+    ws_config c;
+    ws_config_init(&c);
+    c.max_connections_per_group = (uint32_t)max_connections_per_group;
+    c.max_message_size = (uint64_t)max_message_size;
+    c.max_send_queue = (uint64_t)max_send_queue;
+    c.connect_timeout_ms = (uint32_t)connect_timeout_ms;
+    c.close_timeout_ms = (uint32_t)close_timeout_ms;
+    c.ca_pem = c_ca;
+    c.ca_pem_len = ca_len;
+    c.use_system_roots = use_system_roots;
+    c.dangerous_skip_certificate_verification = dangerous;
+    jint rc = ws_init(&c); /* copies the config */
+    free(c_ca);
+    return rc;
+}
+
+JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeCloseGroup(JNIEnv *env, jclass cls, jlong group, jint code,
+                                                                    jbyteArray reason, jobject on_result_cb) {
+    (void)cls;
+    int failed;
+    char *c_reason = NULL;
+    if (reason != NULL && (c_reason = copy_cstring(env, reason)) == NULL) {
+        return WS_ERR_INVALID_ARGUMENT;
+    }
+    jobject cb = result_ref(env, on_result_cb, &failed);
+    jint rc = WS_ERR_INVALID_ARGUMENT;
+    if (!failed) {
+        rc = ws_close_group((uint64_t)group, (int32_t)code, c_reason, cb != NULL ? on_result : NULL, cb);
+    }
+    free(c_reason);
+    return rc;
+}
+
+JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeOnEvent(JNIEnv *env, jclass cls, jlong key) {
+    (void)env;
+    (void)cls;
+    return ws_on_event(0, on_global_event, (void *)(intptr_t)key);
+}
+
+JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeOffEvent(JNIEnv *env, jclass cls, jlong handle) {
+    (void)env;
+    (void)cls;
+    return ws_off_event((int64_t)handle);
+}
+
+JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeSetLogger(JNIEnv *env, jclass cls, jint max_level) {
+    (void)env;
+    (void)cls;
+    return ws_set_logger(max_level > 0 ? on_log : NULL, NULL, (int32_t)max_level);
+}
+
 JNIEXPORT jboolean JNICALL Java_io_libws_WebSocketTask_nativeOnCallbackThread(JNIEnv *env, jclass cls) {
     (void)env;
     (void)cls;
     return (jboolean)(tls_env != NULL || tls_callback_depth > 0);
+}
+
+/* A global ref to a class, NULL (exception pending) if missing. */
+static jclass global_class(JNIEnv *env, const char *name) {
+    jclass local = (*env)->FindClass(env, name);
+    if (local == NULL) {
+        return NULL;
+    }
+    jclass global = (jclass)(*env)->NewGlobalRef(env, local);
+    (*env)->DeleteLocalRef(env, local);
+    return global;
 }
 
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
@@ -431,23 +654,31 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     }
     /* Looked up here, on the loading thread: FindClass on the attached libws thread would use the
      * system class loader, which cannot see app classes on Android. */
-    jclass cls = (*env)->FindClass(env, "io/libws/WebSocketTask");
-    if (cls == NULL) {
+    g_task_class = global_class(env, "io/libws/WebSocketTask");
+    g_libws_class = global_class(env, "io/libws/Libws");
+    g_fd_class = global_class(env, "java/io/FileDescriptor");
+    if (g_task_class == NULL || g_libws_class == NULL || g_fd_class == NULL) {
         return JNI_ERR;
     }
-    g_task_class = (jclass)(*env)->NewGlobalRef(env, cls);
-    (*env)->DeleteLocalRef(env, cls);
-    if (g_task_class == NULL) {
-        return JNI_ERR;
-    }
-    g_on_open = (*env)->GetMethodID(env, g_task_class, "onOpenEvent", "(J[B[B)V");
-    g_on_message = (*env)->GetMethodID(env, g_task_class, "onMessageEvent", "(J[BZ)V");
-    g_on_error = (*env)->GetMethodID(env, g_task_class, "onErrorEvent", "(JI[B)V");
-    g_on_close = (*env)->GetMethodID(env, g_task_class, "onCloseEvent", "(JI[BZ)V");
+    g_on_event = (*env)->GetMethodID(env, g_task_class, "onEvent", "(IJI[B[B[BZ)V");
+    g_on_socket = (*env)->GetMethodID(env, g_task_class, "onSocketEvent", "(JLjava/io/FileDescriptor;)Z");
     g_on_result = (*env)->GetStaticMethodID(env, g_task_class, "onResultEvent",
                                             "(Lio/libws/WebSocketTask$ResultCallback;JI[B)V");
-    if (g_on_open == NULL || g_on_message == NULL || g_on_error == NULL || g_on_close == NULL || g_on_result == NULL) {
+    g_on_global_event = (*env)->GetStaticMethodID(env, g_libws_class, "onGlobalEvent", "(JIJI[B[B[BZ)V");
+    g_on_log = (*env)->GetStaticMethodID(env, g_libws_class, "onLog", "(I[B)V");
+    g_fd_init = (*env)->GetMethodID(env, g_fd_class, "<init>", "()V");
+    if (g_on_event == NULL || g_on_socket == NULL || g_on_result == NULL || g_on_global_event == NULL ||
+        g_on_log == NULL || g_fd_init == NULL) {
         return JNI_ERR; /* NoSuchMethodError pending */
+    }
+    /* The int inside a FileDescriptor: "descriptor" on Android, "fd" on the desktop JDK. */
+    g_fd_field = (*env)->GetFieldID(env, g_fd_class, "descriptor", "I");
+    if (g_fd_field == NULL) {
+        (*env)->ExceptionClear(env); /* NoSuchFieldError: not Android */
+        g_fd_field = (*env)->GetFieldID(env, g_fd_class, "fd", "I");
+        if (g_fd_field == NULL) {
+            return JNI_ERR;
+        }
     }
     if (pthread_key_create(&g_detach_key, detach_thread) != 0) {
         return JNI_ERR;

@@ -1,11 +1,8 @@
 package io.libws;
 
+import java.io.FileDescriptor;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -77,8 +74,12 @@ public final class WebSocketTask {
     public static final int WS_ERR_PROTOCOL = -18;
     public static final int WS_ERR_TLS = -19;
     public static final int WS_ERR_SHUTTING_DOWN = -20;
+    public static final int WS_ERR_RUNTIME = -21;
+    public static final int WS_ERR_PANIC = -22;
     public static final int WS_ERR_ABORTED = -23;
     public static final int WS_ERR_WRONG_THREAD = -24;
+    public static final int WS_ERR_UNKNOWN_LISTENER = -25;
+    public static final int WS_ERR_ALREADY_RUNNING = -26;
 
     /** How long {@link #connect} waits for libws's errMsg of a refused call (never on the libws thread). */
     private static final long CONNECT_FAIL_WAIT_MS = 10_000;
@@ -107,6 +108,14 @@ public final class WebSocketTask {
          */
         default void onCreate(WebSocketTask task) {}
 
+        /**
+         * The handshake succeeded, with everything the server said: response headers, the chosen
+         * subprotocol, the extensions in effect. By default calls {@link #onOpen(String, Map)}.
+         */
+        default void onOpen(Open open) {
+            onOpen(open.protocol, open.headers);
+        }
+
         /** The handshake succeeded. {@code protocol} is the chosen subprotocol ("" if none); header names are case-insensitive. */
         default void onOpen(String protocol, Map<String, String> headers) {}
 
@@ -121,6 +130,51 @@ public final class WebSocketTask {
 
         /** The task is CLOSED: the last event. 1005 = no code, 1006 = dropped or aborted. */
         default void onClose(int code, String reason, boolean wasClean) {}
+    }
+
+    /** What the open event carries (the server's handshake response). */
+    public static final class Open {
+        /** The subprotocol the server chose, "" if none. */
+        public final String protocol;
+        /** The response headers; names case-insensitive, repeated headers joined with ", ". */
+        public final Map<String, String> headers;
+        /**
+         * The extensions in effect as the server's Sec-WebSocket-Extensions named them ("" if none),
+         * like the browser's {@code WebSocket.extensions}: e.g. {@code "permessage-deflate; client_max_window_bits=15"}.
+         */
+        public final String extensions;
+        /** True when permessage-deflate was negotiated ({@link ConnectOptions.Builder#perMessageDeflate} and the server agreed). */
+        public final boolean compressed;
+
+        Open(String protocol, Map<String, String> headers, String extensions, boolean compressed) {
+            this.protocol = protocol;
+            this.headers = headers;
+            this.extensions = extensions;
+            this.compressed = compressed;
+        }
+
+        @Override
+        public String toString() {
+            return "Open{protocol=" + protocol + ", extensions=" + extensions + ", compressed=" + compressed
+                    + ", headers=" + headers + "}";
+        }
+    }
+
+    /**
+     * The socket hook ({@code ws_connect_options.on_socket}, WeChat's forceCellularNetwork): called
+     * on libws's thread with each TCP socket of a task after it is created and before it connects
+     * (once per address tried). On Android, bind it to a network:
+     * <pre>{@code
+     * .socketHook((taskId, fd) -> { cellular.bindSocket(fd); return true; })
+     * }</pre>
+     * Return true to go on; return false or throw to refuse the socket: it is closed and the task
+     * fails with {@code onError(WS_ERR_CONNECT, ...)} then {@code onClose(1006)} (a thrown exception
+     * also goes to the {@linkplain #setExceptionHandler exception handler}). libws owns the socket:
+     * never close {@code fd}, and do not use it after the task's onClose.
+     */
+    @FunctionalInterface
+    public interface SocketHook {
+        boolean onSocket(long socketTaskId, FileDescriptor fd) throws Exception;
     }
 
     /** The outcome of one connect/send/close call, delivered exactly once on the libws thread. */
@@ -175,10 +229,12 @@ public final class WebSocketTask {
     }
 
     private final Listener listener;
+    private final SocketHook socketHook;
     private volatile long id;
 
-    private WebSocketTask(Listener listener) {
+    private WebSocketTask(Listener listener, SocketHook socketHook) {
         this.listener = listener;
+        this.socketHook = socketHook;
     }
 
     /** Same as {@link #connect(String, Map, String[], Listener, ResultCallback)} without a result callback. */
@@ -202,35 +258,52 @@ public final class WebSocketTask {
      */
     public static WebSocketTask connect(String url, Map<String, String> headers, String[] protocols, Listener listener,
             ResultCallback onResult) throws WebSocketException {
-        if (url == null) {
-            throw new IllegalArgumentException("url is null");
-        }
-        byte[] cUrl = cString(url, "url");
-        byte[][] cHeaders = new byte[headers == null ? 0 : headers.size() * 2][];
+        ConnectOptions.Builder b = new ConnectOptions.Builder(url);
         if (headers != null) {
-            int i = 0;
-            for (Map.Entry<String, String> h : headers.entrySet()) {
-                if (h.getKey() == null || h.getValue() == null) {
-                    throw new IllegalArgumentException("null header name or value");
-                }
-                cHeaders[i++] = cString(h.getKey(), "header name");
-                cHeaders[i++] = cString(h.getValue(), "header value");
-            }
+            b.headers(headers);
         }
-        byte[][] cProtocols = new byte[protocols == null ? 0 : protocols.length][];
-        for (int i = 0; i < cProtocols.length; i++) {
-            if (protocols[i] == null) {
-                throw new IllegalArgumentException("null protocol");
-            }
-            cProtocols[i] = cString(protocols[i], "protocol");
+        if (protocols != null) {
+            b.protocols(protocols);
+        }
+        return connect(b.build(), listener, onResult);
+    }
+
+    /** Same as {@link #connect(ConnectOptions, Listener, ResultCallback)} without a result callback. */
+    public static WebSocketTask connect(ConnectOptions options, Listener listener) throws WebSocketException {
+        return connect(options, listener, null);
+    }
+
+    /**
+     * Opens a WebSocket ({@code connectSocket}) with every option of {@link ConnectOptions}. Returns
+     * once the attempt has started; events go to {@code listener} (may be null), which may run
+     * before this method returns.
+     *
+     * @param onResult if not null, called once with {@code "connectSocket:ok"} or the fail errMsg
+     * @throws WebSocketException when libws refuses the call (bad URL or header, the group's limit
+     *         reached); see {@link #connect(String, Map, String[], Listener, ResultCallback)}
+     */
+    public static WebSocketTask connect(ConnectOptions options, Listener listener, ResultCallback onResult)
+            throws WebSocketException {
+        byte[] cUrl = cString(options.url, "url");
+        byte[][] cHeaders = new byte[options.headers.size() * 2][];
+        int i = 0;
+        for (Map.Entry<String, String> h : options.headers.entrySet()) {
+            cHeaders[i++] = cString(h.getKey(), "header name");
+            cHeaders[i++] = cString(h.getValue(), "header value");
+        }
+        byte[][] cProtocols = new byte[options.protocols.size()][];
+        for (i = 0; i < cProtocols.length; i++) {
+            cProtocols[i] = cString(options.protocols.get(i), "protocol");
         }
 
-        WebSocketTask task = new WebSocketTask(listener);
+        WebSocketTask task = new WebSocketTask(listener, options.socketHook);
         if (listener != null) {
             listener.onCreate(task);
         }
         ConnectResult waiter = new ConnectResult(onResult);
-        long id = nativeConnect(task, cUrl, cHeaders, cProtocols, waiter);
+        long id = nativeConnect(task, cUrl, cHeaders, cProtocols, waiter, options.group, options.timeoutMs,
+                options.tcpNoDelay, options.pingIntervalMs, options.pongTimeoutMs, options.perMessageDeflate,
+                options.caPem, options.dangerousSkipCertificateVerification, options.socketHook != null);
         if (id > 0) {
             task.id = id;
             return task;
@@ -293,23 +366,19 @@ public final class WebSocketTask {
         return nativeClose(id, code, reason == null ? null : cString(reason, "reason"), onResult);
     }
 
-    /** A static English text for a result code. */
+    /** A static English text for a result code ({@link Libws#strerror}). */
     public static String strerror(int code) {
         return nativeStrerror(code);
     }
 
-    /** The linked libws version, e.g. "0.1.0". */
+    /** The linked libws version, e.g. "0.1.0" ({@link Libws#version}). */
     public static String version() {
         return nativeVersion();
     }
 
-    /**
-     * Stops libws: every task not CLOSED is closed (1001), each delivers onClose, then libws's thread
-     * ends. Blocks until done. Any later call starts libws again. Returns 0, or
-     * {@link #WS_ERR_WRONG_THREAD} from a listener.
-     */
+    /** {@link Libws#shutdown}: closes every task (1001), removes global listeners, ends libws's thread. */
     public static int shutdown() {
-        return nativeShutdown();
+        return Libws.shutdown();
     }
 
     // ---- called by the shim on the libws thread -------------------------------------------------
@@ -321,70 +390,72 @@ public final class WebSocketTask {
         return listener;
     }
 
-    private void onOpenEvent(long taskId, byte[] protocol, byte[] headerBlock) {
-        try {
-            Listener l = listenerFor(taskId);
-            if (l == null) {
-                return;
-            }
-            Map<String, String> headers = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
-            List<String> parts = splitNul(headerBlock);
-            for (int i = 0; i + 1 < parts.size(); i += 2) {
-                headers.merge(parts.get(i), parts.get(i + 1), (a, b) -> a + ", " + b);
-            }
-            l.onOpen(decode(protocol), Collections.unmodifiableMap(headers));
-        } catch (Throwable t) {
-            report(t);
-        }
-    }
-
-    private void onMessageEvent(long taskId, byte[] data, boolean text) {
-        try {
-            Listener l = listenerFor(taskId);
-            if (l == null) {
-                return;
-            }
-            if (text) {
-                l.onMessage(decode(data));
-            } else {
-                l.onMessage(data);
-            }
-        } catch (Throwable t) {
-            report(t);
-        }
-    }
-
-    private void onErrorEvent(long taskId, int code, byte[] errMsg) {
+    /** One event of this task (slots as in {@link Event}); the adapter below hands it to the listener. */
+    private void onEvent(int kind, long taskId, int code, byte[] a, byte[] b, byte[] c, boolean flag) {
         try {
             Listener l = listenerFor(taskId);
             if (l != null) {
-                l.onError(code, decode(errMsg));
+                Event.deliver(new ListenerAdapter(l), kind, taskId, code, a, b, c, flag);
             }
         } catch (Throwable t) {
             report(t);
         }
     }
 
-    private void onCloseEvent(long taskId, int code, byte[] reason, boolean wasClean) {
+    /** The socket hook's call: true = go on, false = refuse (also when the hook throws). */
+    private boolean onSocketEvent(long taskId, FileDescriptor fd) {
         try {
-            Listener l = listenerFor(taskId);
-            if (l != null) {
-                l.onClose(code, decode(reason), wasClean);
-            }
+            listenerFor(taskId);
+            return socketHook == null || socketHook.onSocket(taskId, fd);
         } catch (Throwable t) {
             report(t);
+            return false;
+        }
+    }
+
+    /** A task's Listener seen as a GlobalListener (its events carry no task id). */
+    private static final class ListenerAdapter implements Libws.GlobalListener {
+        private final Listener l;
+
+        ListenerAdapter(Listener l) {
+            this.l = l;
+        }
+
+        @Override
+        public void onOpen(long taskId, Open open) {
+            l.onOpen(open);
+        }
+
+        @Override
+        public void onMessage(long taskId, String text) {
+            l.onMessage(text);
+        }
+
+        @Override
+        public void onMessage(long taskId, byte[] data) {
+            l.onMessage(data);
+        }
+
+        @Override
+        public void onError(long taskId, int code, String errMsg) {
+            l.onError(code, errMsg);
+        }
+
+        @Override
+        public void onClose(long taskId, int code, String reason, boolean wasClean) {
+            l.onClose(code, reason, wasClean);
         }
     }
 
     private static void onResultEvent(ResultCallback cb, long taskId, int code, byte[] errMsg) {
         try {
-            cb.onResult(new Result(taskId, code, decode(errMsg)));
+            cb.onResult(new Result(taskId, code, Event.decode(errMsg)));
         } catch (Throwable t) {
             report(t);
         }
     }
 
-    private static void report(Throwable t) {
+    static void report(Throwable t) {
         try {
             exceptionHandler.accept(t);
         } catch (Throwable ignored) {
@@ -423,27 +494,8 @@ public final class WebSocketTask {
 
     // ---- strings ---------------------------------------------------------------------------------
 
-    private static String decode(byte[] utf8) {
-        return utf8 == null ? "" : new String(utf8, StandardCharsets.UTF_8);
-    }
-
-    private static List<String> splitNul(byte[] block) {
-        List<String> out = new ArrayList<>();
-        if (block == null) {
-            return out;
-        }
-        int start = 0;
-        for (int i = 0; i < block.length; i++) {
-            if (block[i] == 0) {
-                out.add(new String(block, start, i - start, StandardCharsets.UTF_8));
-                start = i + 1;
-            }
-        }
-        return out;
-    }
-
     /** UTF-8 plus a terminating NUL, for libws's C strings. */
-    private static byte[] cString(String s, String what) {
+    static byte[] cString(String s, String what) {
         if (s.indexOf('\0') >= 0) {
             throw new IllegalArgumentException(what + " contains a NUL character");
         }
@@ -498,22 +550,39 @@ public final class WebSocketTask {
         return out.toByteArray();
     }
 
-    // ---- the shim (jni/c/libws_jni.c) ------------------------------------------------------------
+    // ---- the shim (jni/c/libws_jni.c); the runtime-wide ones are used by Libws ---------------------
 
     private static native long nativeConnect(WebSocketTask task, byte[] url, byte[][] headers, byte[][] protocols,
-            ResultCallback onResult);
+            ResultCallback onResult, long group, int timeoutMs, boolean tcpNoDelay, int pingIntervalMs,
+            int pongTimeoutMs, boolean perMessageDeflate, byte[] caPem, boolean dangerousSkipCertificateVerification,
+            boolean socketHook);
 
     private static native int nativeSend(long taskId, byte[] data, boolean text, ResultCallback onResult);
 
     private static native int nativeClose(long taskId, int code, byte[] reason, ResultCallback onResult);
 
-    private static native int nativeReadyState(long taskId);
+    static native int nativeReadyState(long taskId);
 
-    private static native String nativeStrerror(int code);
+    static native String nativeStrerror(int code);
 
-    private static native String nativeVersion();
+    static native String nativeVersion();
 
-    private static native int nativeShutdown();
+    static native int nativeShutdown();
+
+    /** ws_init; {@code hasConfig} false = NULL (the defaults). */
+    static native int nativeInit(boolean hasConfig, int maxConnectionsPerGroup, long maxMessageSize, long maxSendQueue,
+            int connectTimeoutMs, int closeTimeoutMs, byte[] caPem, boolean useSystemRoots,
+            boolean dangerousSkipCertificateVerification);
+
+    static native int nativeCloseGroup(long group, int code, byte[] reason, ResultCallback onResult);
+
+    /** ws_on_event(0, ...) with {@code key} as user_data; events go to Libws.onGlobalEvent(key, ...). */
+    static native long nativeOnEvent(long key);
+
+    static native int nativeOffEvent(long handle);
+
+    /** ws_set_logger: the shim's logger (to Libws.onLog) at {@code maxLevel}, or off at 0. */
+    static native int nativeSetLogger(int maxLevel);
 
     /** True on a thread the shim attached (libws's), where waiting for a libws result would deadlock. */
     private static native boolean nativeOnCallbackThread();

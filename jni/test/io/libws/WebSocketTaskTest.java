@@ -27,8 +27,8 @@ import io.libws.WebSocketTask.WebSocketException;
  * Prints PASS/FAIL per case and a last line "N passed, N failed"; exits 1 on any failure.
  */
 public final class WebSocketTaskTest {
-    private static final long WAIT_S = 10;
-    private static String url;
+    static final long WAIT_S = 10;
+    static String url;
 
     // ---- a tiny harness ---------------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ public final class WebSocketTaskTest {
     private static int passed;
     private static int failed;
 
-    private static void run(String name, Case c) {
+    static void run(String name, Case c) {
         long t0 = System.nanoTime();
         try {
             c.run();
@@ -55,25 +55,25 @@ public final class WebSocketTaskTest {
         System.out.flush();
     }
 
-    private static void check(boolean ok, String what) {
+    static void check(boolean ok, String what) {
         if (!ok) {
             throw new AssertionError(what);
         }
     }
 
-    private static void checkEq(Object expected, Object actual, String what) {
+    static void checkEq(Object expected, Object actual, String what) {
         if (expected == null ? actual != null : !expected.equals(actual)) {
             throw new AssertionError(what + ": expected <" + expected + "> but was <" + actual + ">");
         }
     }
 
-    private static void await(CountDownLatch latch, String what) throws InterruptedException {
+    static void await(CountDownLatch latch, String what) throws InterruptedException {
         if (!latch.await(WAIT_S, TimeUnit.SECONDS)) {
             throw new AssertionError("timed out after " + WAIT_S + " s waiting for " + what);
         }
     }
 
-    private static <T> T await(CompletableFuture<T> f, String what) throws Exception {
+    static <T> T await(CompletableFuture<T> f, String what) throws Exception {
         try {
             return f.get(WAIT_S, TimeUnit.SECONDS);
         } catch (java.util.concurrent.TimeoutException e) {
@@ -81,7 +81,7 @@ public final class WebSocketTaskTest {
         }
     }
 
-    private static <T> T poll(BlockingQueue<T> q, String what) throws InterruptedException {
+    static <T> T poll(BlockingQueue<T> q, String what) throws InterruptedException {
         T v = q.poll(WAIT_S, TimeUnit.SECONDS);
         if (v == null) {
             throw new AssertionError("timed out after " + WAIT_S + " s waiting for " + what);
@@ -167,21 +167,21 @@ public final class WebSocketTaskTest {
         }
     }
 
-    private static WebSocketTask open(Recorder r) throws Exception {
+    static WebSocketTask open(Recorder r) throws Exception {
         WebSocketTask t = WebSocketTask.connect(url, null, null, r);
         await(r.opened, "onOpen");
         checkEq(WebSocketTask.OPEN, t.readyState(), "readyState after onOpen");
         return t;
     }
 
-    private static void closeAndWait(WebSocketTask t, Recorder r) throws Exception {
+    static void closeAndWait(WebSocketTask t, Recorder r) throws Exception {
         CompletableFuture<Result> res = new CompletableFuture<>();
         t.close(1000, "done", res::complete);
         checkEq("closeSocket:ok", await(res, "close result").errMsg, "close errMsg");
         await(r.closed, "onClose");
     }
 
-    private static CompletableFuture<Result> sendText(WebSocketTask t, String text) {
+    static CompletableFuture<Result> sendText(WebSocketTask t, String text) {
         CompletableFuture<Result> f = new CompletableFuture<>();
         int rc = t.send(text, f::complete);
         if (rc != 0) {
@@ -595,6 +595,7 @@ public final class WebSocketTaskTest {
         run("unpaired surrogate refused as invalid UTF-8", WebSocketTaskTest::unpairedSurrogateIsRefused);
         run("listener released after onClose", WebSocketTaskTest::listenerReleasedAfterClose);
         run("shutdown closes tasks (1001) and libws restarts", WebSocketTaskTest::shutdownClosesAndRestarts);
+        LibwsTest.runAll();
         WebSocketTask.shutdown();
         System.out.println(passed + " passed, " + failed + " failed");
         System.exit(failed == 0 ? 0 : 1);

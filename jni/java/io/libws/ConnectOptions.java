@@ -1,0 +1,263 @@
+package io.libws;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Everything {@code connectSocket} takes ({@code ws_connect_options}): immutable once built, so one
+ * instance may be reused for many {@link WebSocketTask#connect(ConnectOptions, WebSocketTask.Listener)}
+ * calls and shared between threads.
+ *
+ * <pre>{@code
+ * ConnectOptions options = new ConnectOptions.Builder("wss://example.com/chat")
+ *     .header("X-App", "demo")
+ *     .protocols("chat.v2")
+ *     .group(miniProgramId)          // counts against this group's limit; closeGroup(miniProgramId, ...)
+ *     .timeoutMs(10_000)             // DNS + TCP + handshake
+ *     .tcpNoDelay(true)
+ *     .heartbeat(20_000, 5_000)      // ping after 20 s of silence; dead if nothing 5 s later
+ *     .perMessageDeflate(true)
+ *     .socketHook((taskId, fd) -> { cellular.bindSocket(fd); return true; })
+ *     .build();
+ * }</pre>
+ *
+ * Every option left unset keeps libws's default (shown on each setter).
+ */
+public final class ConnectOptions {
+    final String url;
+    final Map<String, String> headers;
+    final List<String> protocols;
+    final long group;
+    final int timeoutMs;
+    final boolean tcpNoDelay;
+    final int pingIntervalMs;
+    final int pongTimeoutMs;
+    final boolean perMessageDeflate;
+    final byte[] caPem;
+    final boolean dangerousSkipCertificateVerification;
+    final WebSocketTask.SocketHook socketHook;
+
+    private ConnectOptions(Builder b) {
+        url = b.url;
+        headers = Collections.unmodifiableMap(new LinkedHashMap<>(b.headers));
+        protocols = Collections.unmodifiableList(new ArrayList<>(b.protocols));
+        group = b.group;
+        timeoutMs = b.timeoutMs;
+        tcpNoDelay = b.tcpNoDelay;
+        pingIntervalMs = b.pingIntervalMs;
+        pongTimeoutMs = b.pongTimeoutMs;
+        perMessageDeflate = b.perMessageDeflate;
+        caPem = b.caPem == null ? null : b.caPem.clone();
+        dangerousSkipCertificateVerification = b.dangerousSkipCertificateVerification;
+        socketHook = b.socketHook;
+    }
+
+    public String url() {
+        return url;
+    }
+
+    /** The extra request headers, in the order they were added. */
+    public Map<String, String> headers() {
+        return headers;
+    }
+
+    public List<String> protocols() {
+        return protocols;
+    }
+
+    public long group() {
+        return group;
+    }
+
+    public int timeoutMs() {
+        return timeoutMs;
+    }
+
+    public boolean tcpNoDelay() {
+        return tcpNoDelay;
+    }
+
+    public int pingIntervalMs() {
+        return pingIntervalMs;
+    }
+
+    public int pongTimeoutMs() {
+        return pongTimeoutMs;
+    }
+
+    public boolean perMessageDeflate() {
+        return perMessageDeflate;
+    }
+
+    public boolean dangerousSkipCertificateVerification() {
+        return dangerousSkipCertificateVerification;
+    }
+
+    public WebSocketTask.SocketHook socketHook() {
+        return socketHook;
+    }
+
+    /** A builder holding these options, to derive a changed copy. */
+    public Builder newBuilder() {
+        Builder b = new Builder(url);
+        b.headers.putAll(headers);
+        b.protocols.addAll(protocols);
+        b.group = group;
+        b.timeoutMs = timeoutMs;
+        b.tcpNoDelay = tcpNoDelay;
+        b.pingIntervalMs = pingIntervalMs;
+        b.pongTimeoutMs = pongTimeoutMs;
+        b.perMessageDeflate = perMessageDeflate;
+        b.caPem = caPem;
+        b.dangerousSkipCertificateVerification = dangerousSkipCertificateVerification;
+        b.socketHook = socketHook;
+        return b;
+    }
+
+    /** Builds {@link ConnectOptions}; not thread-safe (the built options are). */
+    public static final class Builder {
+        private String url;
+        private final Map<String, String> headers = new LinkedHashMap<>();
+        private final List<String> protocols = new ArrayList<>();
+        private long group;
+        private int timeoutMs;
+        private boolean tcpNoDelay;
+        private int pingIntervalMs;
+        private int pongTimeoutMs;
+        private boolean perMessageDeflate;
+        private byte[] caPem;
+        private boolean dangerousSkipCertificateVerification;
+        private WebSocketTask.SocketHook socketHook;
+
+        /** {@code url}: {@code ws://} or {@code wss://} (checked by libws at connect time). */
+        public Builder(String url) {
+            url(url);
+        }
+
+        public Builder url(String url) {
+            if (url == null) {
+                throw new IllegalArgumentException("url is null");
+            }
+            this.url = url;
+            return this;
+        }
+
+        /**
+         * Adds (or replaces) an extra request header. Host, Referer, Upgrade, Connection and
+         * Sec-WebSocket-* are refused by libws at connect time ({@code WS_ERR_INVALID_HEADER}).
+         */
+        public Builder header(String name, String value) {
+            if (name == null || value == null) {
+                throw new IllegalArgumentException("null header name or value");
+            }
+            headers.put(name, value);
+            return this;
+        }
+
+        /** Adds each of {@code headers} as {@link #header} does. */
+        public Builder headers(Map<String, String> headers) {
+            for (Map.Entry<String, String> h : headers.entrySet()) {
+                header(h.getKey(), h.getValue());
+            }
+            return this;
+        }
+
+        /** Subprotocols to offer, in order of preference (added to any given before). */
+        public Builder protocols(String... protocols) {
+            for (String p : protocols) {
+                if (p == null) {
+                    throw new IllegalArgumentException("null protocol");
+                }
+                this.protocols.add(p);
+            }
+            return this;
+        }
+
+        /**
+         * The mini-program instance this socket belongs to: it counts against that group's limit
+         * ({@link Libws.Config.Builder#maxConnectionsPerGroup}, default 5) and is closed by
+         * {@link Libws#closeGroup}. Any value; default 0, a group like the others.
+         */
+        public Builder group(long group) {
+            this.group = group;
+            return this;
+        }
+
+        /** Connect timeout covering DNS, TCP and the handshake; 0 (the default) = the runtime's (60 s unless configured). */
+        public Builder timeoutMs(int timeoutMs) {
+            this.timeoutMs = nonNegative(timeoutMs, "timeoutMs");
+            return this;
+        }
+
+        /** Sets TCP_NODELAY on the socket once it is connected (Nagle off). Default false, as WeChat. */
+        public Builder tcpNoDelay(boolean on) {
+            this.tcpNoDelay = on;
+            return this;
+        }
+
+        /**
+         * Heartbeat: after {@code pingIntervalMs} without any frame from the server, libws sends a
+         * ping; if nothing arrives within {@code pongTimeoutMs} (0 = the ping interval), the
+         * connection is dead: {@code onError(WS_ERR_TIMEOUT, "onSocketError:fail heartbeat timeout ...")}
+         * then {@code onClose(1006)}. Default off ({@code pingIntervalMs} 0).
+         */
+        public Builder heartbeat(int pingIntervalMs, int pongTimeoutMs) {
+            this.pingIntervalMs = nonNegative(pingIntervalMs, "pingIntervalMs");
+            this.pongTimeoutMs = nonNegative(pongTimeoutMs, "pongTimeoutMs");
+            return this;
+        }
+
+        /**
+         * perMessageDeflate: offer permessage-deflate (RFC 7692). When the server agrees, messages
+         * are compressed transparently and {@link WebSocketTask.Open#compressed} is true. Default false.
+         */
+        public Builder perMessageDeflate(boolean on) {
+            this.perMessageDeflate = on;
+            return this;
+        }
+
+        /** wss://: extra CA certificates (PEM, one or more CERTIFICATE blocks) trusted for this task only, on top of the runtime's. */
+        public Builder caPem(byte[] pem) {
+            this.caPem = pem == null ? null : pem.clone();
+            return this;
+        }
+
+        /** {@link #caPem(byte[])} from a PEM string. */
+        public Builder caPem(String pem) {
+            return caPem(pem == null ? null : pem.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        }
+
+        /**
+         * DANGEROUS, development only: accept any server certificate for this task (unknown
+         * issuer, wrong host, expired), like the "don't verify" switch of WeChat's developer
+         * tools. Anyone on the network path can then read and change the traffic. Default false.
+         */
+        public Builder dangerousSkipCertificateVerification(boolean on) {
+            this.dangerousSkipCertificateVerification = on;
+            return this;
+        }
+
+        /**
+         * Called with each TCP socket of the task before it connects (forceCellularNetwork:
+         * {@code network.bindSocket(fd)}); may refuse it. See {@link WebSocketTask.SocketHook}.
+         */
+        public Builder socketHook(WebSocketTask.SocketHook hook) {
+            this.socketHook = hook;
+            return this;
+        }
+
+        public ConnectOptions build() {
+            return new ConnectOptions(this);
+        }
+
+        private static int nonNegative(int v, String what) {
+            if (v < 0) {
+                throw new IllegalArgumentException(what + " is negative: " + v);
+            }
+            return v;
+        }
+    }
+}
