@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{Api, Code, Failure};
 use crate::options::{check_close, check_header, check_protocol, parse_url};
 use crate::registry::absent;
-use crate::runtime::{self, Shared};
+use crate::runtime::{self, Handle, Shared};
 use crate::tls::TlsOptions;
 
 /// Reads a caller's struct that starts with `struct_size`: fields past `struct_size` (an older
@@ -54,35 +54,33 @@ unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> Result<&'a 
 }
 
 /// Delivers a failure found on this thread through the loop, like every other result, and
-/// returns its code. If the loop is gone the callback runs here.
+/// returns its code.
 fn report(shared: &Shared, task_id: i64, failure: Failure, result: ResultCb) -> i32 {
     let code = failure.code as i32;
-    if let Err(Command::Report { task_id, failure, result }) = shared.queue.push(Command::Report { task_id, failure, result }) {
-        result.fail(task_id, &failure);
-    }
+    push(shared, Command::Report { task_id, failure, result });
     code
 }
 
-/// Queues a command for the loop; if the loop no longer takes commands (shutting down), its
-/// callback is told so here.
+/// Queues a command for the loop. The caller holds a `runtime::Handle`, and the loop closes its
+/// queue only when no call holds one, so this cannot fail; if it did, the command's result would
+/// be reported lost (`ResultCb`'s `Drop`), still on the libws thread.
 fn push(shared: &Shared, command: Command) -> i32 {
     match shared.queue.push(command) {
         Ok(()) => WS_OK,
-        Err(command) => {
-            command.refuse(&Failure::plain(Code::ShuttingDown));
-            Code::ShuttingDown as i32
-        }
+        Err(_) => Code::ShuttingDown as i32,
     }
 }
 
-/// The runtime, or the failure reported straight to the callback (nothing else can report it).
-fn runtime_or_fail(task_id: i64, result: ResultCb) -> Result<(std::sync::Arc<Shared>, ResultCb), i32> {
+/// The runtime for one call. While `ws_shutdown` runs the call is refused: `WS_ERR_SHUTTING_DOWN`,
+/// reported by the loop like any failure. When no runtime can be started (`WS_ERR_RUNTIME`) there
+/// is no libws thread to call back on, so the callback is not called.
+fn runtime_or_fail(task_id: i64, result: ResultCb) -> Result<(Handle, ResultCb), i32> {
     match runtime::get() {
+        Ok(shared) if shared.is_stopping() => Err(report(&shared, task_id, Failure::plain(Code::ShuttingDown), result)),
         Ok(shared) => Ok((shared, result)),
         Err(f) => {
-            let code = f.code as i32;
-            result.fail(task_id, &f);
-            Err(code)
+            result.forget();
+            Err(f.code as i32)
         }
     }
 }
@@ -172,10 +170,12 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         user_data: UserData(o.event_user_data),
         removed: AtomicBool::new(false),
     });
+    let mut result = result;
     let task_id = match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener) {
         Ok(id) => id,
         Err(f) => return report(&shared, 0, f, result) as i64,
     };
+    result.set_task(task_id);
     let timeout = match o.timeout_ms {
         0 => shared.config.connect_timeout,
         ms => Duration::from_millis(ms as u64),
@@ -196,12 +196,12 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         } as u64),
         socket_hook: o.on_socket.map(|_| SocketHook { cb: o.on_socket, user_data: UserData(o.socket_user_data) }),
     };
-    match shared.queue.push(Command::Connect(Box::new(request), result)) {
-        Ok(()) => task_id,
-        Err(command) => {
+    match push(&shared, Command::Connect(Box::new(request), result)) {
+        WS_OK => task_id,
+        code => {
             shared.registry.remove_task(task_id);
-            command.refuse(&Failure::plain(Code::ShuttingDown));
-            Code::ShuttingDown as i64
+            shared.registry.closed(task_id);
+            code as i64
         }
     }
 }
@@ -215,7 +215,8 @@ fn state_name(state: i32) -> &'static str {
     }
 }
 
-unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, result: ResultCb) -> i32 {
+unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result: ResultCb) -> i32 {
+    result.set_task(task_id);
     let (shared, result) = match runtime_or_fail(task_id, result) {
         Ok(r) => r,
         Err(code) => return code,
@@ -258,7 +259,8 @@ unsafe fn close_args(code: i32, reason: *const c_char) -> Result<(u16, String), 
     Ok((code, String::from_utf8_lossy(reason).into_owned()))
 }
 
-unsafe fn close(task_id: i64, code: i32, reason: *const c_char, result: ResultCb) -> i32 {
+unsafe fn close(task_id: i64, code: i32, reason: *const c_char, mut result: ResultCb) -> i32 {
+    result.set_task(task_id);
     let (shared, result) = match runtime_or_fail(task_id, result) {
         Ok(r) => r,
         Err(code) => return code,
@@ -465,6 +467,7 @@ pub extern "C" fn ws_on_event(task_id: i64, on_event: ws_event_cb, user_data: *m
             return WS_ERR_UNKNOWN_TASK as i64;
         }
         let shared = match runtime::get() {
+            Ok(s) if s.is_stopping() => return WS_ERR_SHUTTING_DOWN as i64,
             Ok(s) => s,
             Err(f) => return f.code as i64,
         };
