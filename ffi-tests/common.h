@@ -11,8 +11,8 @@
  *     hanging the suite.
  *
  * All recorder state is guarded by one mutex (g_mu) and one condition variable (g_cv). Rule: never
- * call a ws_* function while holding g_mu (libws may run a result callback on the calling thread,
- * which would take g_mu again).
+ * call a ws_* function while holding g_mu (libws calls back on its own thread, but a callback
+ * waiting for g_mu would then hold up the libws thread).
  */
 #ifndef FFI_TESTS_COMMON_H
 #define FFI_TESTS_COMMON_H

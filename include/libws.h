@@ -376,7 +376,8 @@ int32_t ws_config_init(struct ws_config *config);
 int32_t ws_connect_options_init(struct ws_connect_options *options);
 
 // Starts the runtime (the libws thread) with `config`; NULL means the defaults. Optional: any
-// other call starts the runtime with the defaults if it is not running.
+// other call starts the runtime with the defaults if it is not running. The logger may be
+// called during this call (on this thread, with no libws lock held).
 //
 // Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
 // `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not the size of a released
@@ -386,12 +387,25 @@ int32_t ws_connect_options_init(struct ws_connect_options *options);
 int32_t ws_init(const struct ws_config *config);
 
 // Stops the runtime: every task that is not CLOSED is closed with code 1001 (connecting ones are
-// aborted), each delivers its close event, the libws thread is joined and all memory freed.
-// Close handshakes still unfinished after `close_timeout_ms` are cut (error event, then close
-// 1006). Global listeners are removed. Any later call starts a fresh runtime.
+// aborted: close 1006), each delivers its close event, the libws thread is joined and all memory
+// freed. Close handshakes still unfinished after `close_timeout_ms` are cut (error event, then
+// close 1006). Global listeners are removed.
 //
-// Blocks until done. Returns `WS_OK` (also when nothing was running), or
-// `WS_ERR_WRONG_THREAD` when called from a libws callback.
+// While it runs, other calls are refused: `ws_connect`, `ws_send`, `ws_close` and
+// `ws_close_group` return `WS_ERR_SHUTTING_DOWN` and their result callback gets that code, on
+// the libws thread, before `ws_shutdown` returns; `ws_on_event` returns `WS_ERR_SHUTTING_DOWN`.
+// A call accepted before that (it returned an id or `WS_OK`) completes as usual: its result, and
+// for a connect its close event, are delivered before `ws_shutdown` returns. A call made once
+// the libws thread is finishing (or after `ws_shutdown` returned) starts a fresh runtime.
+//
+// Host name lookups still running get until `close_timeout_ms` to end; a lookup stuck longer in
+// the system resolver (getaddrinfo cannot be cancelled) keeps its `libws-dns` thread until it
+// returns: that thread then holds no socket, descriptor or runtime state, posts nothing and
+// exits. Do not unload the library (dlclose) while such a lookup may still run.
+//
+// Blocks until done (about `close_timeout_ms` at most, plus the time callbacks take). Returns
+// `WS_OK` (also when nothing was running), or `WS_ERR_WRONG_THREAD` when called from a libws
+// callback.
 int32_t ws_shutdown(void);
 
 // Opens a WebSocket (the mini-program `connectSocket`).
@@ -400,12 +414,14 @@ int32_t ws_shutdown(void);
 // `WS_ERR_*` code when the call is refused. `options` and everything it points to are copied
 // before the call returns.
 //
-// `options->on_result` is called exactly once, on the libws thread: `"connectSocket:ok"` once the
-// connection attempt has started (as on WeChat, success does not mean open), or
-// `"connectSocket:fail <detail>"` with the same code this function returned: invalid url,
-// forbidden header, `exceed max concurrent count (5)`... Only when `options` is NULL, or its
-// `struct_size` is wrong and too small to cover `on_result` and `result_user_data` (0 when
-// unset), is there no callback (the return value is the only report).
+// `options->on_result` is called exactly once, on the libws thread (never inside this call):
+// `"connectSocket:ok"` once the connection attempt has started (as on WeChat, success does not
+// mean open), or `"connectSocket:fail <detail>"` with the same code this function returned:
+// invalid url, forbidden header, `exceed max concurrent count (5)`, runtime is shutting down
+// (`WS_ERR_SHUTTING_DOWN`, while `ws_shutdown` runs)... There is no callback only when `options`
+// is NULL, when its `struct_size` is wrong and too small to cover `on_result` and
+// `result_user_data` (0 when unset), or for `WS_ERR_RUNTIME` (the libws thread could not be
+// created): then the return value is the only report.
 //
 // When an id is returned, `options->on_event` (and any listener added later) gets, in order: open
 // or error, messages, then exactly one close event, and nothing after it. Network failures while
@@ -417,11 +433,13 @@ int64_t ws_connect(const struct ws_connect_options *options);
 // `WS_BINARY`. `data` may be NULL when `len` is 0. The bytes are copied before the call returns.
 //
 // Returns `WS_OK` if the message was queued, or the negative code of the failure. `on_result`
-// (may be NULL) is called exactly once on the libws thread: `"sendSocketMessage:ok"` when the
-// whole message has been written to the socket, or `"sendSocketMessage:fail <detail>"`: socket is
-// not OPEN (readyState CONNECTING/CLOSING), socketTaskId N is closed, unknown socketTaskId,
-// text message is not valid UTF-8, message too big, send queue full, or the connection was lost
-// before the message was written.
+// (may be NULL) is called exactly once on the libws thread, never inside this call (so the caller
+// may hold a lock of its own that the callback takes): `"sendSocketMessage:ok"` when the whole
+// message has been written to the socket, or `"sendSocketMessage:fail <detail>"`: socket is not
+// OPEN (readyState CONNECTING/CLOSING), socketTaskId N is closed, unknown socketTaskId, text
+// message is not valid UTF-8, message too big, send queue full, runtime is shutting down, or the
+// connection was lost before the message was written. Only a call that returns `WS_ERR_RUNTIME`
+// (the libws thread could not be created) gets no callback.
 int32_t ws_send(int64_t task_id,
                 const uint8_t *data,
                 size_t len,
@@ -438,9 +456,10 @@ int32_t ws_send(int64_t task_id,
 // error event. A task already CLOSING is left as it is.
 //
 // Returns `WS_OK` or the negative code of the failure. `on_result` (may be NULL) is called once on
-// the libws thread: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` (invalid close code,
-// reason too long or not UTF-8, socketTaskId N is closed, unknown socketTaskId); a failed close
-// sends nothing.
+// the libws thread, never inside this call: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"`
+// (invalid close code, reason too long or not UTF-8, socketTaskId N is closed, unknown
+// socketTaskId, runtime is shutting down); a failed close sends nothing. Only a call that returns
+// `WS_ERR_RUNTIME` gets no callback.
 int32_t ws_close(int64_t task_id,
                  int32_t code,
                  const char *reason,
@@ -464,16 +483,20 @@ int32_t ws_close_group(uint64_t group,
 // libws thread in the order they were added, a task's own before the global ones.
 //
 // Returns a handle (> 0) for `ws_off_event`, or `WS_ERR_INVALID_ARGUMENT` (NULL callback),
-// `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`. `user_data` is passed back
+// `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`, `WS_ERR_SHUTTING_DOWN`
+// (while `ws_shutdown` runs). `user_data` is passed back
 // as is; the caller owns it and may free it once `ws_off_event` returned or the task's close
 // event was delivered.
 int64_t ws_on_event(int64_t task_id, ws_event_cb on_event, void *user_data);
 
 // Removes a listener added by `ws_on_event`. After it returns, the listener is not called again;
 // called from another thread, it first waits for a call of that listener in progress to
-// return. Called from a callback, it returns at once (no deadlock).
+// return. Called from a callback, it returns at once (no deadlock). This holds while the task's
+// close event is being delivered too: a task's listener that has not got the close event yet
+// (or is getting it) is removed, and is not called with it.
 //
-// Returns `WS_OK` or `WS_ERR_UNKNOWN_LISTENER` (never added, already removed, or its task closed).
+// Returns `WS_OK` or `WS_ERR_UNKNOWN_LISTENER` (never added, already removed, or its task closed
+// and the listener got the close event).
 int32_t ws_off_event(int64_t handle);
 
 // The task's readyState: `WS_CONNECTING`, `WS_OPEN`, `WS_CLOSING` or `WS_CLOSED` (also for every
@@ -486,7 +509,9 @@ const char *ws_strerror(int32_t code);
 
 // Routes libws diagnostics to `logger` for levels up to `max_level` (`WS_LOG_ERROR` ..
 // `WS_LOG_DEBUG`); a NULL logger or level 0 turns logging off (the default). libws never writes
-// to stdout or stderr itself. `user_data` is passed back as is.
+// to stdout or stderr itself. `user_data` is passed back as is. The logger runs on the libws
+// thread or on the thread whose call started the runtime, never with a libws lock held, so it
+// may call ws_* functions.
 //
 // Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a level outside 0..=4.
 int32_t ws_set_logger(ws_log_cb logger, void *user_data, int32_t max_level);

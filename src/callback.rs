@@ -1,6 +1,7 @@
 //! Calling into C: the result callback of one call, and event listeners. These are the only
 //! places where C code runs, always on the loop thread and never with a library lock held.
 
+use std::cell::RefCell;
 use std::ffi::CString;
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,17 +23,29 @@ pub fn c_string(text: &str) -> CString {
     CString::new(text.replace('\0', "\u{fffd}")).unwrap_or_default()
 }
 
-/// One call's success/fail/complete, to be called exactly once.
+/// One call's success/fail/complete, to be called exactly once, on the libws thread.
+///
+/// "Exactly once" holds by construction: `finish` consumes it, and one dropped without being
+/// finished (a panic unwound past it, or a libws bug lost it) still reports `WS_ERR_PANIC`. C is
+/// never called from `Drop` itself: on the libws thread the result waits in `LOST` until the
+/// loop delivers it (`call_lost`); on any other thread it is handed to the loop as a command.
 #[derive(Debug)]
 pub struct ResultCb {
     cb: ws_result_cb,
     user_data: UserData,
     api: Api,
+    /// The task a lost result is reported for (0 until known, e.g. before a connect has its id).
+    task_id: i64,
 }
 
 impl ResultCb {
     pub fn new(api: Api, cb: ws_result_cb, user_data: *mut c_void) -> ResultCb {
-        ResultCb { cb, user_data: UserData(user_data), api }
+        ResultCb { cb, user_data: UserData(user_data), api, task_id: 0 }
+    }
+
+    /// Names the task this result belongs to (for a result reported by `Drop`).
+    pub fn set_task(&mut self, task_id: i64) {
+        self.task_id = task_id;
     }
 
     pub fn ok(self, task_id: i64) {
@@ -43,16 +56,70 @@ impl ResultCb {
         self.finish(task_id, Err(failure))
     }
 
-    pub fn finish(self, task_id: i64, outcome: Result<(), &Failure>) {
-        let Some(cb) = self.cb else { return };
-        let (code, text) = match outcome {
-            Ok(()) => (Code::Ok, ok_msg(self.api)),
-            Err(f) => (f.code, fail_msg(self.api, f)),
-        };
-        let msg = c_string(&text);
-        let result = ws_result { task_id, code: code as i32, err_msg: msg.as_ptr() };
-        // SAFETY: cb is a C function pointer given for exactly this call; result and msg outlive it.
-        unsafe { cb(&result, self.user_data.0) };
+    pub fn finish(mut self, task_id: i64, outcome: Result<(), &Failure>) {
+        let Some(cb) = self.cb.take() else { return };
+        call(cb, self.user_data, self.api, task_id, outcome);
+    }
+
+    /// Drops the callback uncalled: only for the calls the header says get no callback
+    /// (`WS_ERR_RUNTIME`: there is no libws thread to call it on).
+    pub fn forget(mut self) {
+        self.cb = None;
+    }
+}
+
+fn call(cb: unsafe extern "C" fn(*const ws_result, *mut c_void), user_data: UserData, api: Api, task_id: i64, outcome: Result<(), &Failure>) {
+    let (code, text) = match outcome {
+        Ok(()) => (Code::Ok, ok_msg(api)),
+        Err(f) => (f.code, fail_msg(api, f)),
+    };
+    let msg = c_string(&text);
+    let result = ws_result { task_id, code: code as i32, err_msg: msg.as_ptr() };
+    // SAFETY: cb is a C function pointer given for exactly this call; result and msg outlive it.
+    unsafe { cb(&result, user_data.0) };
+}
+
+/// A result callback that was dropped unfinished on the libws thread, waiting for `call_lost`.
+struct Lost {
+    cb: unsafe extern "C" fn(*const ws_result, *mut c_void),
+    user_data: UserData,
+    api: Api,
+    task_id: i64,
+}
+
+thread_local! {
+    static LOST: RefCell<Vec<Lost>> = const { RefCell::new(Vec::new()) };
+}
+
+fn lost_failure() -> Failure {
+    Failure::new(Code::Panic, "internal error: libws lost the result of this call")
+}
+
+impl Drop for ResultCb {
+    fn drop(&mut self) {
+        let Some(cb) = self.cb.take() else { return };
+        if crate::runtime::on_loop_thread() {
+            let lost = Lost { cb, user_data: self.user_data, api: self.api, task_id: self.task_id };
+            let _ = LOST.try_with(|l| l.borrow_mut().push(lost));
+        } else {
+            let result = ResultCb { cb: Some(cb), user_data: self.user_data, api: self.api, task_id: self.task_id };
+            crate::runtime::report_lost(self.task_id, lost_failure(), result);
+        }
+    }
+}
+
+/// Delivers, with `WS_ERR_PANIC`, every result dropped unfinished on this (the libws) thread.
+/// The loop calls it after each step, with no lock held.
+pub fn call_lost() {
+    loop {
+        let batch = LOST.try_with(|l| std::mem::take(&mut *l.borrow_mut())).unwrap_or_default();
+        if batch.is_empty() {
+            return;
+        }
+        let failure = lost_failure();
+        for lost in batch {
+            call(lost.cb, lost.user_data, lost.api, lost.task_id, Err(&failure));
+        }
     }
 }
 

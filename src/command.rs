@@ -41,15 +41,13 @@ pub enum Command {
 }
 
 impl Command {
-    /// Fails the command's result callback, for commands that can no longer run.
-    pub fn refuse(self, failure: &Failure) {
+    /// The task whose processing this command is part of (0: none), so a panic while running it
+    /// fails only that task. Reports and group closes belong to no one task.
+    pub fn task_id(&self) -> i64 {
         match self {
-            Command::Connect(req, result) => result.fail(req.task_id, failure),
-            Command::Send { task_id, result, .. }
-            | Command::Close { task_id, result, .. }
-            | Command::Report { task_id, result, .. } => result.fail(task_id, failure),
-            Command::CloseGroup { result, .. } => result.fail(0, failure),
-            Command::Resolved { .. } | Command::Shutdown => {}
+            Command::Connect(req, _) => req.task_id,
+            Command::Send { task_id, .. } | Command::Close { task_id, .. } | Command::Resolved { task_id, .. } => *task_id,
+            Command::Report { .. } | Command::CloseGroup { .. } | Command::Shutdown => 0,
         }
     }
 }
@@ -104,7 +102,9 @@ impl Queue {
         std::mem::swap(&mut self.inner.lock().commands, spare);
     }
 
-    /// Stops taking commands and returns those still queued.
+    /// Stops taking commands and returns those still queued. The loop closes its queue only when
+    /// no call can still push one (`runtime::retire`), so what comes back is at most a late DNS
+    /// answer or a second `Shutdown`.
     pub fn close(&self) -> Vec<Command> {
         let mut inner = self.inner.lock();
         inner.closed = true;

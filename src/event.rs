@@ -23,7 +23,8 @@ fn empty_event(kind: u32, task_id: i64) -> ws_event {
 }
 
 /// Calls each listener still registered with the event. `ws_off_event` from another thread
-/// waits for a call in progress through the registry's gate.
+/// waits for a call in progress through the registry's gate. A task's own listener that got the
+/// task's close event is gone with its task from then on.
 fn call_all(registry: &Registry, event: &ws_event, listeners: &[Arc<Listener>]) {
     for l in listeners {
         if l.is_removed() {
@@ -34,6 +35,9 @@ fn call_all(registry: &Registry, event: &ws_event, listeners: &[Arc<Listener>]) 
             l.call(event);
         }
         registry.end_call();
+        if event.kind == WS_EVENT_CLOSE && l.task_id != 0 {
+            registry.close_delivered(l.task_id, l.handle);
+        }
     }
 }
 

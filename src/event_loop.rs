@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 
-use crate::callback::{Listener, ResultCb};
+use crate::callback::{call_lost, Listener, ResultCb};
 use crate::command::Command;
 use crate::error::{Api, Code, Failure};
 use crate::event;
 use crate::registry::absent;
-use crate::ffi::types::{WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
+use crate::ffi::types::{WS_CONNECTING, WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
 use crate::log::log;
-use crate::runtime::Shared;
+use crate::runtime::{self, Shared};
 use crate::task::{Output, Task};
 
 pub const WAKER: Token = Token(usize::MAX);
@@ -39,6 +39,8 @@ pub struct EventLoop {
     /// Every task reads into this one buffer; payload moves from it straight into messages, so
     /// idle connections hold no read buffer of their own.
     scratch: Vec<u8>,
+    /// The commands being run (kept for its allocation).
+    commands: Vec<Command>,
 }
 
 fn no_result(api: Api) -> ResultCb {
@@ -60,39 +62,39 @@ impl EventLoop {
             listeners: Vec::new(),
             stopping: None,
             scratch: vec![0; 64 * 1024],
+            commands: Vec::new(),
         }
     }
 
-    /// Runs until shutdown. A panic inside is caught here: the runtime stops taking commands and
-    /// frees every slot, so later calls start a fresh runtime instead of hanging.
+    /// Runs until shutdown. A panic is contained to the task it happened in (`contained`); one
+    /// outside any task fails every task, and the runtime stops so that the next call starts a
+    /// fresh one.
     pub fn run(mut self) {
         self.shared.queue.set_loop_thread();
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.run_inner()));
-        let leftovers = self.shared.queue.close();
-        let refusal = Failure::plain(Code::ShuttingDown);
-        for command in leftovers {
-            command.refuse(&refusal);
-        }
-        if outcome.is_err() {
-            log!(WS_LOG_ERROR, "libws thread caught a panic; the runtime stops and will restart on the next call");
-            for id in self.tasks.keys() {
-                self.shared.registry.remove_task(*id);
+        let mut events = Events::with_capacity(1024);
+        let failure = match catch_unwind(AssertUnwindSafe(|| self.run_inner(&mut events))) {
+            Ok(()) => Failure::new(Code::Runtime, "the libws thread stopped: its poller failed"),
+            Err(_) => {
+                log!(WS_LOG_ERROR, "libws thread caught a panic outside any task; every task is failed and the runtime stops");
+                Failure::new(Code::Panic, "internal error (panic caught); the libws thread stopped")
             }
-        }
-        self.resolver.stop();
-        self.shared.registry.clear_global();
+        };
+        // After a shutdown there is no task left; after a panic or a failed poll, each still gets
+        // its error and close events, and calls are refused until the next call starts afresh.
+        self.shared.stopping.store(true, std::sync::atomic::Ordering::Release);
+        self.fail_all(|| failure.clone());
+        self.finish(&mut events);
     }
 
-    fn run_inner(&mut self) {
-        let mut events = Events::with_capacity(1024);
-        let mut commands = Vec::new();
+    fn run_inner(&mut self, events: &mut Events) {
         loop {
             let timeout = self.poll_timeout();
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if let Err(e) = self.poll.poll(events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                break;
+                log!(WS_LOG_ERROR, "poll failed: {}; the runtime stops", e);
+                return;
             }
             // Tasks that became ready during this round wait for the next one, after the
             // commands their callbacks queued (an echo, say) have run.
@@ -102,20 +104,17 @@ impl EventLoop {
                     // Without a read-closed or error flag, a short read means the socket is drained:
                     // a FIN or bytes arriving later raise a new edge.
                     let short_read_drains = !ev.is_read_closed() && !ev.is_error();
-                    self.drive(ev.token().0 as i64, short_read_drains);
+                    let id = ev.token().0 as i64;
+                    self.contained(id, |lp| lp.drive(id, short_read_drains));
                 }
             }
             for id in ready.drain(..) {
-                self.drive(id, false);
+                self.contained(id, |lp| lp.drive(id, false));
             }
             if self.ready.is_empty() {
                 self.ready = ready; // keep the allocation
             }
-            self.shared.queue.take(&mut commands);
-            for command in commands.drain(..) {
-                self.handle(command);
-            }
-            self.flush_dirty();
+            self.run_commands();
             self.fire_timers();
             if let Some(deadline) = self.stopping {
                 if Instant::now() >= deadline {
@@ -125,6 +124,87 @@ impl EventLoop {
                     return;
                 }
             }
+        }
+    }
+
+    /// The end, once every task is closed: lookups still running get until the shutdown deadline,
+    /// then commands are run until no call can push one more (`runtime::retire`), so every call's
+    /// result is delivered here, on this thread.
+    fn finish(&mut self, events: &mut Events) {
+        let deadline = *self.stopping.get_or_insert_with(Instant::now);
+        let left = self.resolver.stop(deadline);
+        if left > 0 {
+            log!(WS_LOG_WARN, "{} host name lookups still running at shutdown are left to end on their own", left);
+        }
+        let leftovers = loop {
+            self.run_commands();
+            if let Some(leftovers) = runtime::retire(&self.shared) {
+                break leftovers;
+            }
+            // A call is between its checks and its push (it runs no host code): wait for the push.
+            let _ = self.poll.poll(events, Some(Duration::from_millis(1)));
+        };
+        for command in leftovers {
+            self.contained(command.task_id(), |lp| lp.handle(command));
+        }
+        self.fail_all(|| Failure::plain(Code::ShuttingDown));
+        self.shared.registry.clear_global();
+        call_lost();
+    }
+
+    /// Runs every queued command, then writes what they queued.
+    fn run_commands(&mut self) {
+        let mut commands = std::mem::take(&mut self.commands);
+        self.shared.queue.take(&mut commands);
+        for command in commands.drain(..) {
+            self.contained(command.task_id(), |lp| lp.handle(command));
+        }
+        self.commands = commands;
+        self.flush_dirty();
+    }
+
+    /// Runs one step for task `id` (0: for no task in particular). A panic inside fails only that
+    /// task: it is dropped (its pending results report `WS_ERR_PANIC`, see `ResultCb`) and gets an
+    /// error event and its close event, unless it had closed already. Other tasks go on.
+    fn contained(&mut self, id: i64, step: impl FnOnce(&mut EventLoop)) {
+        if catch_unwind(AssertUnwindSafe(|| step(self))).is_err() {
+            log!(WS_LOG_ERROR, "task {}: internal error (panic caught); the task is failed", id);
+            // Outputs of the interrupted step: their results are reported lost.
+            self.out.clear();
+            let failure = Failure::new(Code::Panic, "internal error (panic caught); the connection was dropped");
+            if id > 0 && catch_unwind(AssertUnwindSafe(|| self.fail_task(id, failure))).is_err() {
+                self.out.clear();
+                self.shared.registry.remove_task(id);
+                self.shared.registry.closed(id);
+            }
+        }
+        call_lost();
+    }
+
+    /// Drops task `id` and delivers, as `Task::fail` does, `failure`, the results of its pending
+    /// sends (reported lost: `WS_ERR_PANIC`) and its close event (1006), unless it has closed.
+    fn fail_task(&mut self, id: i64, failure: Failure) {
+        let task = self.tasks.remove(&id);
+        self.resolver.forget(id);
+        let api = match self.shared.registry.live_state(id) {
+            Ok(WS_CONNECTING) => Api::Connect,
+            Ok(_) => Api::Socket,
+            Err(_) => return, // its close event was delivered already
+        };
+        self.out.push(Output::Error { failure, api });
+        self.deliver(id);
+        drop(task);
+        call_lost();
+        self.out.push(Output::Close { code: 1006, reason: String::new(), clean: false });
+        self.deliver(id);
+    }
+
+    /// Fails every task left (after a panic outside any task, or a failed poll).
+    fn fail_all(&mut self, failure: impl Fn() -> Failure) {
+        let mut ids: Vec<i64> = self.tasks.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.contained(id, |lp| lp.fail_task(id, failure()));
         }
     }
 
@@ -163,6 +243,7 @@ impl EventLoop {
         }
         if closed {
             self.tasks.remove(&id);
+            self.resolver.forget(id);
         }
         self.deliver(id);
     }
@@ -177,6 +258,7 @@ impl EventLoop {
                     log!(WS_LOG_INFO, "task {} closed: code {} reason \"{}\" clean {}", id, code, reason, clean);
                     let listeners = self.shared.registry.remove_task(id);
                     event::dispatch(&self.shared.registry, id, &output, &listeners);
+                    self.shared.registry.closed(id);
                 }
                 other => {
                     match &other {
@@ -204,6 +286,8 @@ impl EventLoop {
             Command::Connect(req, result) => self.connect(*req, result),
             Command::Send { task_id, text, data, result } => match self.tasks.get_mut(&task_id) {
                 Some(task) => {
+                    #[cfg(test)]
+                    tests::maybe_panic(&data);
                     if task.send(text, data, result, &mut self.out) {
                         self.dirty.push(task_id);
                     }
@@ -223,15 +307,17 @@ impl EventLoop {
                 ids.sort_unstable();
                 result.ok(0);
                 for id in ids {
-                    if let Some(task) = self.tasks.get_mut(&id) {
-                        task.close(code, &reason, no_result(Api::Close), &mut self.out);
-                        self.settle(id);
-                    }
+                    self.contained(id, |lp| {
+                        if let Some(task) = lp.tasks.get_mut(&id) {
+                            task.close(code, &reason, no_result(Api::Close), &mut lp.out);
+                            lp.settle(id);
+                        }
+                    });
                 }
             }
             Command::Report { task_id, failure, result } => result.fail(task_id, &failure),
             Command::Resolved { task_id, addrs } => {
-                self.resolver.answered();
+                self.resolver.answered(task_id);
                 if let Some(task) = self.tasks.get_mut(&task_id) {
                     task.resolved(addrs, self.poll.registry(), &mut self.out);
                     self.settle(task_id);
@@ -245,20 +331,21 @@ impl EventLoop {
         let id = req.task_id;
         let (host, port) = (req.host.clone(), req.port);
         let mut task = Task::new(req, &self.shared.config);
+        result.ok(id);
         if self.stopping.is_some() {
-            result.fail(id, &Failure::plain(Code::ShuttingDown));
+            // Its call returned the id before ws_shutdown began: like every task ws_shutdown
+            // finds connecting, it is aborted (close 1006).
             task.abort(&mut self.out);
             self.tasks.insert(id, task);
             return self.settle(id);
         }
         log!(WS_LOG_DEBUG, "task {} connecting to {}:{}", id, host, port);
-        result.ok(id);
         self.tasks.insert(id, task);
         let task = self.tasks.get_mut(&id).expect("just inserted");
         if let Ok(ip) = host.parse::<IpAddr>() {
             task.resolved(Ok(vec![SocketAddr::new(ip, port)]), self.poll.registry(), &mut self.out);
-        } else if !self.resolver.lookup(id, &host, port) {
-            task.resolved(Err("could not start a resolver thread".into()), self.poll.registry(), &mut self.out);
+        } else {
+            self.resolver.lookup(id, &host, port);
         }
         self.settle(id);
     }
@@ -268,10 +355,12 @@ impl EventLoop {
         dirty.sort_unstable();
         dirty.dedup();
         for id in dirty.drain(..) {
-            if let Some(task) = self.tasks.get_mut(&id) {
-                task.flush(&mut self.out);
-                self.settle(id);
-            }
+            self.contained(id, |lp| {
+                if let Some(task) = lp.tasks.get_mut(&id) {
+                    task.flush(&mut lp.out);
+                    lp.settle(id);
+                }
+            });
         }
         self.dirty = dirty;
     }
@@ -291,10 +380,12 @@ impl EventLoop {
         due.sort_unstable();
         due.dedup();
         for id in due {
-            if let Some(task) = self.tasks.get_mut(&id) {
-                task.on_timer(now, &mut self.out);
-                self.settle(id);
-            }
+            self.contained(id, |lp| {
+                if let Some(task) = lp.tasks.get_mut(&id) {
+                    task.on_timer(now, &mut lp.out);
+                    lp.settle(id);
+                }
+            });
         }
     }
 
@@ -306,10 +397,12 @@ impl EventLoop {
         let mut ids: Vec<i64> = self.tasks.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            if let Some(task) = self.tasks.get_mut(&id) {
-                task.close(1001, "", no_result(Api::Close), &mut self.out);
-                self.settle(id);
-            }
+            self.contained(id, |lp| {
+                if let Some(task) = lp.tasks.get_mut(&id) {
+                    task.close(1001, "", no_result(Api::Close), &mut lp.out);
+                    lp.settle(id);
+                }
+            });
         }
     }
 
@@ -317,11 +410,118 @@ impl EventLoop {
         let mut ids: Vec<i64> = self.tasks.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            if let Some(task) = self.tasks.get_mut(&id) {
-                let f = Failure::new(Code::ShuttingDown, "runtime shut down before the close handshake finished");
-                task.fail(f, None, &mut self.out);
-                self.settle(id);
-            }
+            self.contained(id, |lp| {
+                if let Some(task) = lp.tasks.get_mut(&id) {
+                    let f = Failure::new(Code::ShuttingDown, "runtime shut down before the close handshake finished");
+                    task.fail(f, None, &mut lp.out);
+                    lp.settle(id);
+                }
+            });
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::os::raw::c_void;
+    use std::time::{Duration, Instant};
+
+    use parking_lot::Mutex;
+
+    use crate::ffi::api::{ws_close, ws_connect, ws_connect_options_init, ws_send, ws_shutdown};
+    use crate::ffi::types::*;
+
+    const PANIC_PAYLOAD: &[u8] = b"libws unit test: panic here";
+
+    /// A send of `PANIC_PAYLOAD` panics inside the loop (test builds only).
+    pub fn maybe_panic(data: &[u8]) {
+        if data == PANIC_PAYLOAD {
+            panic!("injected by a unit test");
+        }
+    }
+
+    /// (tag, what, code): what is an event kind, or 100 for a result.
+    static SEEN: Mutex<Vec<(usize, u32, i32)>> = Mutex::new(Vec::new());
+
+    unsafe extern "C" fn on_event(e: *const ws_event, user_data: *mut c_void) {
+        let e = &*e;
+        let code = match e.kind {
+            WS_EVENT_ERROR => e.error.code,
+            WS_EVENT_CLOSE => e.close.code as i32,
+            _ => 0,
+        };
+        SEEN.lock().push((user_data as usize, e.kind, code));
+    }
+
+    unsafe extern "C" fn on_result(r: *const ws_result, user_data: *mut c_void) {
+        SEEN.lock().push((user_data as usize, 100, (*r).code));
+    }
+
+    fn seen(tag: usize) -> Vec<(u32, i32)> {
+        SEEN.lock().iter().filter(|s| s.0 == tag).map(|s| (s.1, s.2)).collect()
+    }
+
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < until, "timed out waiting for {}", what);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn echo_server() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let Ok(mut ws) = tungstenite::accept(stream) else { return };
+                    while let Ok(m) = ws.read() {
+                        if (m.is_text() || m.is_binary()) && ws.send(m).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn connect(url: &std::ffi::CString, tag: usize) -> i64 {
+        let mut o = std::mem::MaybeUninit::<ws_connect_options>::zeroed();
+        unsafe { ws_connect_options_init(o.as_mut_ptr()) };
+        let mut o = unsafe { o.assume_init() };
+        o.url = url.as_ptr();
+        o.on_event = Some(on_event);
+        o.event_user_data = tag as *mut c_void;
+        unsafe { ws_connect(&o) }
+    }
+
+    #[test]
+    fn a_panic_fails_only_its_task_and_its_result_still_comes() {
+        let url = std::ffi::CString::new(format!("ws://127.0.0.1:{}/", echo_server())).unwrap();
+        let (a, b) = (connect(&url, 1), connect(&url, 2));
+        assert!(a > 0 && b > 0);
+        wait_until("both open", || seen(1).contains(&(WS_EVENT_OPEN, 0)) && seen(2).contains(&(WS_EVENT_OPEN, 0)));
+
+        let rc = unsafe { ws_send(a, PANIC_PAYLOAD.as_ptr(), PANIC_PAYLOAD.len(), WS_BINARY, Some(on_result), 10 as *mut c_void) };
+        assert_eq!(rc, WS_OK);
+        wait_until("task 1 closes", || seen(1).iter().any(|s| s.0 == WS_EVENT_CLOSE));
+        assert_eq!(seen(1), vec![(WS_EVENT_OPEN, 0), (WS_EVENT_ERROR, WS_ERR_PANIC), (WS_EVENT_CLOSE, 1006)]);
+        wait_until("the lost send's result", || !seen(10).is_empty());
+        assert_eq!(seen(10), vec![(100, WS_ERR_PANIC)], "the send's result, exactly once");
+
+        // The other task goes on.
+        let rc = unsafe { ws_send(b, b"hi".as_ptr(), 2, WS_TEXT, Some(on_result), 20 as *mut c_void) };
+        assert_eq!(rc, WS_OK);
+        wait_until("the echo on task 2", || seen(2).contains(&(WS_EVENT_MESSAGE, 0)));
+        assert_eq!(seen(20), vec![(100, WS_OK)]);
+        assert_eq!(unsafe { ws_close(b, 1000, std::ptr::null(), Some(on_result), 30 as *mut c_void) }, WS_OK);
+        wait_until("task 2 closes", || seen(2).iter().any(|s| s.0 == WS_EVENT_CLOSE));
+        assert_eq!(seen(2).last(), Some(&(WS_EVENT_CLOSE, 1000)));
+        assert_eq!(seen(30), vec![(100, WS_OK)]);
+        assert_eq!(ws_shutdown(), WS_OK);
+        assert_eq!(seen(1).len(), 3, "nothing after the close event");
     }
 }

@@ -28,6 +28,9 @@ struct Table {
     tasks: HashMap<i64, Entry>,
     group_counts: HashMap<u64, u32>,
     global: Vec<Arc<Listener>>,
+    /// A task's own listeners while its close event is delivered: the task is CLOSED, but
+    /// `ws_off_event` must still find them so a removed one is not called.
+    closing: HashMap<i64, Vec<Arc<Listener>>>,
 }
 
 /// The shared table, plus the gate that lets `ws_off_event` wait out a running callback.
@@ -124,7 +127,8 @@ impl Registry {
     }
 
     /// Removes a task as it becomes CLOSED: frees its group slot and returns the listeners that
-    /// get its close event (its own, then the global ones).
+    /// get its close event (its own, then the global ones). Its own stay removable by
+    /// `ws_off_event` until `closed` is called after the close event.
     pub fn remove_task(&self, task_id: i64) -> Vec<Arc<Listener>> {
         let mut t = self.table.lock();
         let Some(entry) = t.tasks.remove(&task_id) else { return Vec::new() };
@@ -134,9 +138,25 @@ impl Registry {
                 t.group_counts.remove(&entry.group);
             }
         }
-        let mut all = entry.listeners;
+        let mut all = entry.listeners.clone();
         all.extend(t.global.iter().cloned());
+        if !entry.listeners.is_empty() {
+            t.closing.insert(task_id, entry.listeners);
+        }
         all
+    }
+
+    /// The close event of a task removed by `remove_task` has been delivered to `handle`: it is
+    /// gone like its task.
+    pub fn close_delivered(&self, task_id: i64, handle: i64) {
+        if let Some(own) = self.table.lock().closing.get_mut(&task_id) {
+            own.retain(|l| l.handle != handle);
+        }
+    }
+
+    /// The close event of a task removed by `remove_task` has been delivered to all.
+    pub fn closed(&self, task_id: i64) {
+        self.table.lock().closing.remove(&task_id);
     }
 
     /// Fills `out` with the listeners of a task's event: its own, then the global ones.
@@ -173,7 +193,10 @@ impl Registry {
         if let Some(l) = take(&mut t.global) {
             return Some(l);
         }
-        t.tasks.values_mut().find_map(|e| take(&mut e.listeners))
+        if let Some(l) = t.tasks.values_mut().find_map(|e| take(&mut e.listeners)) {
+            return Some(l);
+        }
+        t.closing.values_mut().find_map(take)
     }
 
     /// Drops every global listener (at shutdown).
@@ -197,5 +220,34 @@ impl Registry {
         while *calling == handle {
             self.call_done.wait(&mut calling);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::UserData;
+    use std::sync::atomic::AtomicBool;
+
+    fn listener(task_id: i64) -> Listener {
+        Listener { handle: 0, task_id, cb: None, user_data: UserData(std::ptr::null_mut()), removed: AtomicBool::new(false) }
+    }
+
+    #[test]
+    fn a_closing_tasks_listeners_stay_removable_until_they_got_the_close() {
+        let r = Registry::default();
+        let id = r.add_task(1, 5, Some(listener(0))).unwrap();
+        let second = r.add_listener(listener(id)).unwrap();
+        let global = r.add_listener(listener(0)).unwrap();
+        let got = r.remove_task(id);
+        assert_eq!(got.iter().map(|l| l.handle).collect::<Vec<_>>()[1..], [second, global]);
+        let first = got[0].handle;
+        r.close_delivered(id, first);
+        assert!(r.remove_listener(first).is_none(), "it got the close: gone with its task");
+        assert!(r.remove_listener(second).is_some(), "still due the close: removable");
+        assert!(r.remove_listener(second).is_none());
+        r.closed(id);
+        assert!(r.remove_listener(global).is_some(), "global listeners stay");
+        assert_eq!(r.state(id).unwrap(), WS_CLOSED);
     }
 }

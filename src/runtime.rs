@@ -1,14 +1,21 @@
 //! The process-wide runtime: starts the loop thread on first use (or `ws_init`), hands callers the
 //! shared state, and stops it on `ws_shutdown` so it can start again.
+//!
+//! Every call that may queue a command holds a `Handle` while it does. The loop thread ends by
+//! `retire`: under the `RUNTIME` lock, once no call holds a handle and no command waits, it takes
+//! its runtime out of `RUNTIME` and closes its queue. So every command a call pushes is run, and
+//! every result is delivered on the libws thread, also while `ws_shutdown` runs.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mio::{Poll, Waker};
 use parking_lot::Mutex;
 
+use crate::callback::ResultCb;
 use crate::command::{Command, Queue};
 use crate::config::Config;
 use crate::error::{Code, Failure};
@@ -23,10 +30,35 @@ pub struct Shared {
     pub config: Config,
     pub queue: Arc<Queue>,
     pub registry: Registry,
-    /// Set when `ws_shutdown` begins: new connects are refused.
+    /// Set when `ws_shutdown` begins: calls are refused (`WS_ERR_SHUTTING_DOWN`, reported by the
+    /// loop like any failure).
     pub stopping: AtomicBool,
+    /// Calls holding a `Handle`: the loop does not close its queue while there are any.
+    calls: AtomicUsize,
     /// The TLS client configuration for `config.tls`, built on first wss:// use.
     tls: Mutex<Option<Arc<rustls::ClientConfig>>>,
+}
+
+/// One call's hold on the runtime: while it lives, the loop still takes commands.
+pub struct Handle(Arc<Shared>);
+
+impl Deref for Handle {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.calls.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Handle {
+    pub fn is_stopping(&self) -> bool {
+        self.0.stopping.load(Ordering::Acquire)
+    }
 }
 
 impl Shared {
@@ -66,7 +98,7 @@ thread_local! {
 
 /// True on the libws thread, i.e. inside a callback.
 pub fn on_loop_thread() -> bool {
-    ON_LOOP_THREAD.with(|f| f.get())
+    ON_LOOP_THREAD.try_with(|f| f.get()).unwrap_or(false)
 }
 
 fn start(config: Config) -> Result<Running, Failure> {
@@ -78,6 +110,7 @@ fn start(config: Config) -> Result<Running, Failure> {
         queue: Arc::new(Queue::new(waker)),
         registry: Registry::default(),
         stopping: AtomicBool::new(false),
+        calls: AtomicUsize::new(0),
         tls: Mutex::new(None),
     });
     let for_loop = Arc::clone(&shared);
@@ -88,35 +121,85 @@ fn start(config: Config) -> Result<Running, Failure> {
             EventLoop::new(for_loop, poll).run();
         })
         .map_err(|e| runtime_failure("could not start the libws thread", e))?;
-    log!(WS_LOG_INFO, "libws {} runtime started", env!("CARGO_PKG_VERSION"));
     Ok(Running { shared, thread: Some(thread) })
 }
 
-/// The running runtime, started with the default config if there is none. A runtime whose
-/// thread died is replaced.
-pub fn get() -> Result<Arc<Shared>, Failure> {
-    let mut slot = RUNTIME.lock();
-    if let Some(running) = slot.as_mut() {
-        if running.shared.stopping.load(Ordering::Acquire) {
-            return Err(Failure::plain(Code::ShuttingDown));
-        }
-        let dead = running.thread.as_ref().is_none_or(|t| t.is_finished());
-        if !dead {
-            return Ok(Arc::clone(&running.shared));
-        }
-        if let Some(t) = running.thread.take() {
-            let _ = t.join();
-        }
+/// Logged by whoever started the runtime once it no longer holds `RUNTIME`: the host's logger may
+/// call any ws_* function, and those take that lock.
+fn log_started() {
+    log!(WS_LOG_INFO, "libws {} runtime started", env!("CARGO_PKG_VERSION"));
+}
+
+/// Takes the runtime out of `slot` if it is `shared`'s. The caller drops what it returns after
+/// unlocking: dropping a runtime may drop commands, and their results must not run into this lock.
+fn take_if(slot: &mut Option<Running>, shared: &Arc<Shared>) -> Option<Running> {
+    if slot.as_ref().is_some_and(|r| Arc::ptr_eq(&r.shared, shared)) {
+        slot.take()
+    } else {
+        None
     }
-    let running = start(Config::default())?;
-    let shared = Arc::clone(&running.shared);
-    *slot = Some(running);
-    Ok(shared)
+}
+
+/// A handle on the runtime, started with the default config if there is none. It may be
+/// stopping (`Handle::is_stopping`): the call is then refused, through the loop. A runtime whose
+/// thread died is replaced.
+pub fn get() -> Result<Handle, Failure> {
+    loop {
+        let mut slot = RUNTIME.lock();
+        let mut dead = None;
+        if let Some(running) = slot.as_mut() {
+            let stopping = running.shared.stopping.load(Ordering::Acquire);
+            if stopping || !running.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                running.shared.calls.fetch_add(1, Ordering::AcqRel);
+                return Ok(Handle(Arc::clone(&running.shared)));
+            }
+            dead = slot.take();
+        }
+        let started = start(Config::default()).map(|running| *slot = Some(running));
+        drop(slot);
+        if let Some(mut dead) = dead {
+            if let Some(t) = dead.thread.take() {
+                let _ = t.join();
+            }
+        }
+        started?;
+        log_started();
+        // And take the handle on the next turn, with the lock.
+    }
 }
 
 /// The running runtime, if any, without starting one.
 pub fn current() -> Option<Arc<Shared>> {
     RUNTIME.lock().as_ref().map(|r| Arc::clone(&r.shared))
+}
+
+/// Hands a result that was dropped unfinished on a caller's thread to the loop, which reports it
+/// (`ResultCb`'s `Drop`). With no runtime there is no libws thread to report it on.
+pub fn report_lost(task_id: i64, failure: Failure, result: ResultCb) {
+    match current() {
+        Some(shared) => {
+            if let Err(Command::Report { result, .. }) = shared.queue.push(Command::Report { task_id, failure, result }) {
+                result.forget();
+            }
+        }
+        None => result.forget(),
+    }
+}
+
+/// Called by the loop thread when it has nothing left to run. If no call holds a `Handle` and no
+/// command waits, takes its runtime out of `RUNTIME` (the next call starts a fresh one), closes its
+/// queue and returns what was still in it; otherwise `None`: a call is about to push, so the loop
+/// must run once more. Calls take handles under the same lock, so none can slip in between.
+pub fn retire(shared: &Arc<Shared>) -> Option<Vec<Command>> {
+    let mut slot = RUNTIME.lock();
+    if shared.calls.load(Ordering::Acquire) != 0 || !shared.queue.is_empty() {
+        return None;
+    }
+    let retired = take_if(&mut slot, shared);
+    let leftovers = shared.queue.close();
+    drop(slot);
+    drop(retired);
+    Some(leftovers)
 }
 
 /// Starts the runtime with `config`. Fails if it is already running.
@@ -140,6 +223,8 @@ pub fn init(config: Config) -> Result<(), Failure> {
         }
     }
     *slot = Some(running);
+    drop(slot);
+    log_started();
     Ok(())
 }
 
@@ -161,7 +246,9 @@ pub fn shutdown() -> Result<(), Failure> {
     if let Some(thread) = thread {
         let _ = thread.join();
     }
-    *RUNTIME.lock() = None;
+    // The loop retired its runtime before it ended; if it died before it could, do it here.
+    let stale = take_if(&mut RUNTIME.lock(), &shared);
+    drop(stale);
     log!(WS_LOG_INFO, "libws runtime stopped");
     Ok(())
 }

@@ -7,8 +7,8 @@
  * - libws calls back on its own thread. The first callback on a thread the JVM does not know
  *   attaches it as a daemon thread (named after the thread, "libws") and caches the JNIEnv in a
  *   thread-local; a pthread key destructor detaches it when the thread ends (after ws_shutdown
- *   joins it), so a later runtime's new thread attaches afresh. A result callback that libws runs
- *   inline on a Java thread (it does when its loop is gone) uses that thread's own JNIEnv.
+ *   joins it), so a later runtime's new thread attaches afresh. (libws never runs a result
+ *   callback inside the call; a Java thread that meets one anyway uses its own JNIEnv.)
  * - Each callback runs inside PushLocalFrame/PopLocalFrame: an attached native thread never returns
  *   to Java, so its local references would otherwise pile up forever.
  * - Everything libws hands a callback is copied into new Java arrays during the callback; Java
@@ -28,7 +28,8 @@
  *   on Android, "fd" on the desktop JDK, found in JNI_OnLoad). Nothing is registered to close it.
  * - Result callbacks: a global reference to the Java ResultCallback is the result user_data;
  *   libws calls each result callback exactly once (also for refused calls), so it is deleted
- *   after that call. No Java callback: NULL is passed, nothing is allocated.
+ *   after that call; only a call refused with WS_ERR_RUNTIME (no libws thread) gets no callback,
+ *   and then it is deleted at once. No Java callback: NULL is passed, nothing is allocated.
  * - No Java exception survives a callback (checked after every JNI call that can throw; described
  *   and cleared), and no native method calls libws with one pending.
  * - Everything passed to libws (URL, headers, protocols, message bytes, reason) is copied by libws
@@ -489,6 +490,9 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
     if (id <= 0) {
         (*env)->DeleteGlobalRef(env, task_ref); /* refused: no event will ever come */
     }
+    if (id == WS_ERR_RUNTIME && result_cb != NULL) {
+        (*env)->DeleteGlobalRef(env, result_cb); /* no libws thread: no result callback either */
+    }
 out:
     free(hs);
     free_cstrings(c_protocols, n_protocols);
@@ -514,9 +518,12 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeSend(JNIEnv *env, jclas
     jobject cb = result_ref(env, on_result_cb, &failed);
     jint rc = WS_ERR_INVALID_ARGUMENT;
     if (!failed) {
-        /* Not a critical region: libws may run the result callback inline (into Java) here. */
+        /* Not a critical region: libws's thread may call into Java while this call runs. */
         rc = ws_send((int64_t)task_id, (const uint8_t *)bytes, (size_t)len, text ? WS_TEXT : WS_BINARY,
                      cb != NULL ? on_result : NULL, cb);
+        if (rc == WS_ERR_RUNTIME && cb != NULL) {
+            (*env)->DeleteGlobalRef(env, cb); /* no libws thread: no callback */
+        }
     }
     if (bytes != NULL) {
         (*env)->ReleaseByteArrayElements(env, data, bytes, JNI_ABORT); /* libws copied them */
@@ -536,6 +543,9 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeClose(JNIEnv *env, jcla
     jint rc = WS_ERR_INVALID_ARGUMENT;
     if (!failed) {
         rc = ws_close((int64_t)task_id, (int32_t)code, c_reason, cb != NULL ? on_result : NULL, cb);
+        if (rc == WS_ERR_RUNTIME && cb != NULL) {
+            (*env)->DeleteGlobalRef(env, cb); /* no libws thread: no callback */
+        }
     }
     free(c_reason);
     return rc;

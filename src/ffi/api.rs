@@ -20,7 +20,7 @@ use crate::error::{Api, Code, Failure};
 use crate::log::log;
 use crate::options::{check_close, check_header, check_protocol, parse_url};
 use crate::registry::absent;
-use crate::runtime::{self, Shared};
+use crate::runtime::{self, Handle, Shared};
 use crate::tls::TlsOptions;
 
 /// SAFETY: `ptr` is NULL or a NUL-terminated string.
@@ -38,35 +38,33 @@ unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> Result<&'a 
 }
 
 /// Delivers a failure found on this thread through the loop, like every other result, and
-/// returns its code. If the loop is gone the callback runs here.
+/// returns its code.
 fn report(shared: &Shared, task_id: i64, failure: Failure, result: ResultCb) -> i32 {
     let code = failure.code as i32;
-    if let Err(Command::Report { task_id, failure, result }) = shared.queue.push(Command::Report { task_id, failure, result }) {
-        result.fail(task_id, &failure);
-    }
+    push(shared, Command::Report { task_id, failure, result });
     code
 }
 
-/// Queues a command for the loop; if the loop no longer takes commands (shutting down), its
-/// callback is told so here.
+/// Queues a command for the loop. The caller holds a `runtime::Handle`, and the loop closes its
+/// queue only when no call holds one, so this cannot fail; if it did, the command's result would
+/// be reported lost (`ResultCb`'s `Drop`), still on the libws thread.
 fn push(shared: &Shared, command: Command) -> i32 {
     match shared.queue.push(command) {
         Ok(()) => WS_OK,
-        Err(command) => {
-            command.refuse(&Failure::plain(Code::ShuttingDown));
-            Code::ShuttingDown as i32
-        }
+        Err(_) => Code::ShuttingDown as i32,
     }
 }
 
-/// The runtime, or the failure reported straight to the callback (nothing else can report it).
-fn runtime_or_fail(task_id: i64, result: ResultCb) -> Result<(std::sync::Arc<Shared>, ResultCb), i32> {
+/// The runtime for one call. While `ws_shutdown` runs the call is refused: `WS_ERR_SHUTTING_DOWN`,
+/// reported by the loop like any failure. When no runtime can be started (`WS_ERR_RUNTIME`) there
+/// is no libws thread to call back on, so the callback is not called.
+fn runtime_or_fail(task_id: i64, result: ResultCb) -> Result<(Handle, ResultCb), i32> {
     match runtime::get() {
+        Ok(shared) if shared.is_stopping() => Err(report(&shared, task_id, Failure::plain(Code::ShuttingDown), result)),
         Ok(shared) => Ok((shared, result)),
         Err(f) => {
-            let code = f.code as i32;
-            result.fail(task_id, &f);
-            Err(code)
+            result.forget();
+            Err(f.code as i32)
         }
     }
 }
@@ -156,10 +154,12 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         user_data: UserData(o.event_user_data),
         removed: AtomicBool::new(false),
     });
+    let mut result = result;
     let task_id = match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener) {
         Ok(id) => id,
         Err(f) => return report(&shared, 0, f, result) as i64,
     };
+    result.set_task(task_id);
     let timeout = match o.timeout_ms {
         0 => shared.config.connect_timeout,
         ms => Duration::from_millis(ms as u64),
@@ -180,12 +180,12 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         } as u64),
         socket_hook: o.on_socket.map(|_| SocketHook { cb: o.on_socket, user_data: UserData(o.socket_user_data) }),
     };
-    match shared.queue.push(Command::Connect(Box::new(request), result)) {
-        Ok(()) => task_id,
-        Err(command) => {
+    match push(&shared, Command::Connect(Box::new(request), result)) {
+        WS_OK => task_id,
+        code => {
             shared.registry.remove_task(task_id);
-            command.refuse(&Failure::plain(Code::ShuttingDown));
-            Code::ShuttingDown as i64
+            shared.registry.closed(task_id);
+            code as i64
         }
     }
 }
@@ -216,7 +216,8 @@ fn state_name(state: i32) -> &'static str {
     }
 }
 
-unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, result: ResultCb) -> i32 {
+unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result: ResultCb) -> i32 {
+    result.set_task(task_id);
     let (shared, result) = match runtime_or_fail(task_id, result) {
         Ok(r) => r,
         Err(code) => return code,
@@ -259,7 +260,8 @@ unsafe fn close_args(code: i32, reason: *const c_char) -> Result<(u16, String), 
     Ok((code, String::from_utf8_lossy(reason).into_owned()))
 }
 
-unsafe fn close(task_id: i64, code: i32, reason: *const c_char, result: ResultCb) -> i32 {
+unsafe fn close(task_id: i64, code: i32, reason: *const c_char, mut result: ResultCb) -> i32 {
+    result.set_task(task_id);
     let (shared, result) = match runtime_or_fail(task_id, result) {
         Ok(r) => r,
         Err(code) => return code,
@@ -330,7 +332,8 @@ pub unsafe extern "C" fn ws_connect_options_init(options: *mut ws_connect_option
 }
 
 /// Starts the runtime (the libws thread) with `config`; NULL means the defaults. Optional: any
-/// other call starts the runtime with the defaults if it is not running.
+/// other call starts the runtime with the defaults if it is not running. The logger may be
+/// called during this call (on this thread, with no libws lock held).
 ///
 /// Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
 /// `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not the size of a released
@@ -359,12 +362,25 @@ pub unsafe extern "C" fn ws_init(config: *const ws_config) -> i32 {
 }
 
 /// Stops the runtime: every task that is not CLOSED is closed with code 1001 (connecting ones are
-/// aborted), each delivers its close event, the libws thread is joined and all memory freed.
-/// Close handshakes still unfinished after `close_timeout_ms` are cut (error event, then close
-/// 1006). Global listeners are removed. Any later call starts a fresh runtime.
+/// aborted: close 1006), each delivers its close event, the libws thread is joined and all memory
+/// freed. Close handshakes still unfinished after `close_timeout_ms` are cut (error event, then
+/// close 1006). Global listeners are removed.
 ///
-/// Blocks until done. Returns `WS_OK` (also when nothing was running), or
-/// `WS_ERR_WRONG_THREAD` when called from a libws callback.
+/// While it runs, other calls are refused: `ws_connect`, `ws_send`, `ws_close` and
+/// `ws_close_group` return `WS_ERR_SHUTTING_DOWN` and their result callback gets that code, on
+/// the libws thread, before `ws_shutdown` returns; `ws_on_event` returns `WS_ERR_SHUTTING_DOWN`.
+/// A call accepted before that (it returned an id or `WS_OK`) completes as usual: its result, and
+/// for a connect its close event, are delivered before `ws_shutdown` returns. A call made once
+/// the libws thread is finishing (or after `ws_shutdown` returned) starts a fresh runtime.
+///
+/// Host name lookups still running get until `close_timeout_ms` to end; a lookup stuck longer in
+/// the system resolver (getaddrinfo cannot be cancelled) keeps its `libws-dns` thread until it
+/// returns: that thread then holds no socket, descriptor or runtime state, posts nothing and
+/// exits. Do not unload the library (dlclose) while such a lookup may still run.
+///
+/// Blocks until done (about `close_timeout_ms` at most, plus the time callbacks take). Returns
+/// `WS_OK` (also when nothing was running), or `WS_ERR_WRONG_THREAD` when called from a libws
+/// callback.
 #[no_mangle]
 pub extern "C" fn ws_shutdown() -> i32 {
     guard(WS_ERR_PANIC, || match runtime::shutdown() {
@@ -379,12 +395,14 @@ pub extern "C" fn ws_shutdown() -> i32 {
 /// `WS_ERR_*` code when the call is refused. `options` and everything it points to are copied
 /// before the call returns.
 ///
-/// `options->on_result` is called exactly once, on the libws thread: `"connectSocket:ok"` once the
-/// connection attempt has started (as on WeChat, success does not mean open), or
-/// `"connectSocket:fail <detail>"` with the same code this function returned: invalid url,
-/// forbidden header, `exceed max concurrent count (5)`... Only when `options` is NULL, or its
-/// `struct_size` is wrong and too small to cover `on_result` and `result_user_data` (0 when
-/// unset), is there no callback (the return value is the only report).
+/// `options->on_result` is called exactly once, on the libws thread (never inside this call):
+/// `"connectSocket:ok"` once the connection attempt has started (as on WeChat, success does not
+/// mean open), or `"connectSocket:fail <detail>"` with the same code this function returned:
+/// invalid url, forbidden header, `exceed max concurrent count (5)`, runtime is shutting down
+/// (`WS_ERR_SHUTTING_DOWN`, while `ws_shutdown` runs)... There is no callback only when `options`
+/// is NULL, when its `struct_size` is wrong and too small to cover `on_result` and
+/// `result_user_data` (0 when unset), or for `WS_ERR_RUNTIME` (the libws thread could not be
+/// created): then the return value is the only report.
 ///
 /// When an id is returned, `options->on_event` (and any listener added later) gets, in order: open
 /// or error, messages, then exactly one close event, and nothing after it. Network failures while
@@ -399,11 +417,13 @@ pub unsafe extern "C" fn ws_connect(options: *const ws_connect_options) -> i64 {
 /// `WS_BINARY`. `data` may be NULL when `len` is 0. The bytes are copied before the call returns.
 ///
 /// Returns `WS_OK` if the message was queued, or the negative code of the failure. `on_result`
-/// (may be NULL) is called exactly once on the libws thread: `"sendSocketMessage:ok"` when the
-/// whole message has been written to the socket, or `"sendSocketMessage:fail <detail>"`: socket is
-/// not OPEN (readyState CONNECTING/CLOSING), socketTaskId N is closed, unknown socketTaskId,
-/// text message is not valid UTF-8, message too big, send queue full, or the connection was lost
-/// before the message was written.
+/// (may be NULL) is called exactly once on the libws thread, never inside this call (so the caller
+/// may hold a lock of its own that the callback takes): `"sendSocketMessage:ok"` when the whole
+/// message has been written to the socket, or `"sendSocketMessage:fail <detail>"`: socket is not
+/// OPEN (readyState CONNECTING/CLOSING), socketTaskId N is closed, unknown socketTaskId, text
+/// message is not valid UTF-8, message too big, send queue full, runtime is shutting down, or the
+/// connection was lost before the message was written. Only a call that returns `WS_ERR_RUNTIME`
+/// (the libws thread could not be created) gets no callback.
 #[no_mangle]
 pub unsafe extern "C" fn ws_send(
     task_id: i64,
@@ -425,9 +445,10 @@ pub unsafe extern "C" fn ws_send(
 /// error event. A task already CLOSING is left as it is.
 ///
 /// Returns `WS_OK` or the negative code of the failure. `on_result` (may be NULL) is called once on
-/// the libws thread: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` (invalid close code,
-/// reason too long or not UTF-8, socketTaskId N is closed, unknown socketTaskId); a failed close
-/// sends nothing.
+/// the libws thread, never inside this call: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"`
+/// (invalid close code, reason too long or not UTF-8, socketTaskId N is closed, unknown
+/// socketTaskId, runtime is shutting down); a failed close sends nothing. Only a call that returns
+/// `WS_ERR_RUNTIME` gets no callback.
 #[no_mangle]
 pub unsafe extern "C" fn ws_close(
     task_id: i64,
@@ -461,7 +482,8 @@ pub unsafe extern "C" fn ws_close_group(
 /// libws thread in the order they were added, a task's own before the global ones.
 ///
 /// Returns a handle (> 0) for `ws_off_event`, or `WS_ERR_INVALID_ARGUMENT` (NULL callback),
-/// `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`. `user_data` is passed back
+/// `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`, `WS_ERR_SHUTTING_DOWN`
+/// (while `ws_shutdown` runs). `user_data` is passed back
 /// as is; the caller owns it and may free it once `ws_off_event` returned or the task's close
 /// event was delivered.
 #[no_mangle]
@@ -474,6 +496,7 @@ pub extern "C" fn ws_on_event(task_id: i64, on_event: ws_event_cb, user_data: *m
             return WS_ERR_UNKNOWN_TASK as i64;
         }
         let shared = match runtime::get() {
+            Ok(s) if s.is_stopping() => return WS_ERR_SHUTTING_DOWN as i64,
             Ok(s) => s,
             Err(f) => return f.code as i64,
         };
@@ -493,9 +516,12 @@ pub extern "C" fn ws_on_event(task_id: i64, on_event: ws_event_cb, user_data: *m
 
 /// Removes a listener added by `ws_on_event`. After it returns, the listener is not called again;
 /// called from another thread, it first waits for a call of that listener in progress to
-/// return. Called from a callback, it returns at once (no deadlock).
+/// return. Called from a callback, it returns at once (no deadlock). This holds while the task's
+/// close event is being delivered too: a task's listener that has not got the close event yet
+/// (or is getting it) is removed, and is not called with it.
 ///
-/// Returns `WS_OK` or `WS_ERR_UNKNOWN_LISTENER` (never added, already removed, or its task closed).
+/// Returns `WS_OK` or `WS_ERR_UNKNOWN_LISTENER` (never added, already removed, or its task closed
+/// and the listener got the close event).
 #[no_mangle]
 pub extern "C" fn ws_off_event(handle: i64) -> i32 {
     guard(WS_ERR_PANIC, || {
@@ -536,7 +562,9 @@ pub extern "C" fn ws_strerror(code: i32) -> *const c_char {
 
 /// Routes libws diagnostics to `logger` for levels up to `max_level` (`WS_LOG_ERROR` ..
 /// `WS_LOG_DEBUG`); a NULL logger or level 0 turns logging off (the default). libws never writes
-/// to stdout or stderr itself. `user_data` is passed back as is.
+/// to stdout or stderr itself. `user_data` is passed back as is. The logger runs on the libws
+/// thread or on the thread whose call started the runtime, never with a libws lock held, so it
+/// may call ws_* functions.
 ///
 /// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a level outside 0..=4.
 #[no_mangle]
