@@ -136,6 +136,7 @@ impl Resolver {
         let task_id = lookup.task_id;
         let resolve = self.resolve;
         let spawned = std::thread::Builder::new().name("libws-dns".into()).spawn(move || {
+            crate::ffi::panic::mark_libws_thread();
             let addrs = resolve(&lookup.host, lookup.port);
             mailbox.post(lookup.task_id, addrs);
             flag.store(true, Ordering::Release);

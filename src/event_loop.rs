@@ -75,7 +75,11 @@ impl EventLoop {
         let failure = match catch_unwind(AssertUnwindSafe(|| self.run_inner(&mut events))) {
             Ok(()) => Failure::new(Code::Runtime, "the libws thread stopped: its poller failed"),
             Err(_) => {
-                log!(WS_LOG_ERROR, "libws thread caught a panic outside any task; every task is failed and the runtime stops");
+                log!(
+                    WS_LOG_ERROR,
+                    "libws thread caught a panic outside any task ({}); every task is failed and the runtime stops",
+                    crate::ffi::panic::take_last_panic()
+                );
                 Failure::new(Code::Panic, "internal error (panic caught); the libws thread stopped")
             }
         };
@@ -168,7 +172,12 @@ impl EventLoop {
     /// error event and its close event, unless it had closed already. Other tasks go on.
     fn contained(&mut self, id: i64, step: impl FnOnce(&mut EventLoop)) {
         if catch_unwind(AssertUnwindSafe(|| step(self))).is_err() {
-            log!(WS_LOG_ERROR, "task {}: internal error (panic caught); the task is failed", id);
+            log!(
+                WS_LOG_ERROR,
+                "task {}: internal error (panic caught: {}); the task is failed",
+                id,
+                crate::ffi::panic::take_last_panic()
+            );
             // Outputs of the interrupted step: their results are reported lost.
             self.out.clear();
             let failure = Failure::new(Code::Panic, "internal error (panic caught); the connection was dropped");

@@ -118,6 +118,7 @@ fn start(config: Config) -> Result<Running, Failure> {
         .name("libws".into())
         .spawn(move || {
             ON_LOOP_THREAD.with(|f| f.set(true));
+            crate::ffi::panic::mark_libws_thread();
             EventLoop::new(for_loop, poll).run();
         })
         .map_err(|e| runtime_failure("could not start the libws thread", e))?;
