@@ -13,6 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::{Code, Failure};
+use crate::socket;
 
 /// Which servers to trust. The default trusts the Mozilla roots shipped in the library.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -170,7 +171,7 @@ impl TlsStream {
     /// Writes pending TLS records until the socket would block.
     fn write_pending(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
-            match self.conn.write_tls(&mut self.sock) {
+            match self.conn.write_tls(&mut socket::Writer(&self.sock)) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
@@ -229,7 +230,7 @@ impl Write for TlsStream {
 
     fn flush(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
-            self.conn.write_tls(&mut self.sock)?;
+            self.conn.write_tls(&mut socket::Writer(&self.sock))?;
         }
         Ok(())
     }
