@@ -9,8 +9,9 @@
  *     resets, every accepted send not yet written fails. The same over ws:// and wss://.
  *   - A server flooding pings and never reading: memory stays bounded (one pong waits, the
  *     newest), the last pong answers the last ping, and close still works or times out.
- *   - A frame announcing 2^62 bytes with max_message_size UINT64_MAX or 1 TiB: no allocation
- *     of what the peer announces, no abort, a clean error and close, nothing on stderr.
+ *   - A frame announcing 2^62 bytes with max_message_size UINT64_MAX, or 2^39 or 2^62 bytes with
+ *     1 TiB: no allocation of what the peer announces, no abort, a clean error and close (1006,
+ *     or 1009 over the limit), nothing on stderr.
  *
  * Cases that can kill the process (SIGPIPE, an abort) run in a child: this program again, as
  * "<argv0> --child <case>", with its stderr captured; the parent checks how it ended and that
@@ -224,16 +225,18 @@ static void child_sigpipe_wss_big_send(void) { big_send_then_reset(true); }
 /* ------------------------------------------------------------------------------------------ */
 /* Item 4: announced frame lengths (children: before the fix Rust aborts the process)            */
 
-/* The peer announces a binary frame of 2^62 bytes, sends 100 of them and closes (FIN): error
- * WS_ERR_IO, close 1006. With deflate a compressed message comes first and must be delivered
- * (inflating with a limit of UINT64_MAX). */
-static void huge_frame(uint64_t max_message, bool deflate) {
+/* The peer announces a binary frame of `len` bytes, sends 100 of them and closes (FIN). Within
+ * the limit: error WS_ERR_IO, close 1006; over it: WS_ERR_MESSAGE_TOO_BIG, close 1009. With
+ * deflate a compressed message comes first and must be delivered (inflating with a limit of
+ * UINT64_MAX). */
+static void huge_frame(uint64_t max_message, uint64_t len, bool deflate) {
     ws_config cfg;
     ws_config_init(&cfg);
     cfg.max_message_size = max_message;
     if (!runtime_with(&cfg)) return;
     task_rec *rec = rec_new("huge frame");
-    const char *fmt = deflate ? "/bigframe?id=%s&deflate=1" : "/bigframe?id=%s";
+    char fmt[128];
+    snprintf(fmt, sizeof fmt, "/bigframe?id=%%s&len=%llu%s", (unsigned long long)len, deflate ? "&deflate=1" : "");
     int64_t id = connect_peer(peer_url(false, fmt, unique_id("bigframe")), rec, deflate);
     if (id <= 0 || !WAIT_CLOSE(rec)) return;
     CHECK_SEQUENCE(rec, id);
@@ -242,13 +245,16 @@ static void huge_frame(uint64_t max_message, bool deflate) {
         rec_event *m = rec_find(rec, WS_EVENT_MESSAGE, 0);
         CHECK(m->len == 15 && memcmp(m->data, "hello, inflater", 15) == 0);
     }
-    CHECK_ERROR(rec, WS_ERR_IO, "onSocketError:fail");
-    CHECK_CLOSE(rec, 1006, false, NULL);
+    bool too_big = len > max_message;
+    CHECK_ERROR(rec, too_big ? WS_ERR_MESSAGE_TOO_BIG : WS_ERR_IO, "onSocketError:fail");
+    CHECK_CLOSE(rec, too_big ? 1009 : 1006, false, NULL);
 }
 
-static void child_huge_frame_u64_max(void) { huge_frame(UINT64_MAX, false); }
-static void child_huge_frame_1_tib(void) { huge_frame((uint64_t)1 << 40, false); }
-static void child_huge_frame_u64_max_deflate(void) { huge_frame(UINT64_MAX, true); }
+enum { TIB_SHIFT = 40 };
+static void child_huge_frame_u64_max(void) { huge_frame(UINT64_MAX, (uint64_t)1 << 62, false); }
+static void child_huge_frame_1_tib(void) { huge_frame((uint64_t)1 << TIB_SHIFT, (uint64_t)1 << 39, false); }
+static void child_huge_frame_over_1_tib(void) { huge_frame((uint64_t)1 << TIB_SHIFT, (uint64_t)1 << 62, false); }
+static void child_huge_frame_u64_max_deflate(void) { huge_frame(UINT64_MAX, (uint64_t)1 << 62, true); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Running a case in a child                                                                     */
@@ -265,6 +271,7 @@ static const child_case CHILD_CASES[] = {
     {"sigpipe_wss_big_send", child_sigpipe_wss_big_send},
     {"huge_frame_u64_max", child_huge_frame_u64_max},
     {"huge_frame_1_tib", child_huge_frame_1_tib},
+    {"huge_frame_over_1_tib", child_huge_frame_over_1_tib},
     {"huge_frame_u64_max_deflate", child_huge_frame_u64_max_deflate},
 };
 enum { N_CHILD_CASES = sizeof CHILD_CASES / sizeof CHILD_CASES[0] };
@@ -347,6 +354,7 @@ static void case_sigpipe_ws_big_send(void) { run_in_child("sigpipe_ws_big_send")
 static void case_sigpipe_wss_big_send(void) { run_in_child("sigpipe_wss_big_send"); }
 static void case_huge_frame_u64_max(void) { run_in_child("huge_frame_u64_max"); }
 static void case_huge_frame_1_tib(void) { run_in_child("huge_frame_1_tib"); }
+static void case_huge_frame_over_1_tib(void) { run_in_child("huge_frame_over_1_tib"); }
 static void case_huge_frame_u64_max_deflate(void) { run_in_child("huge_frame_u64_max_deflate"); }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -540,6 +548,7 @@ int main(int argc, char **argv) {
     RUN_CASE(case_sigpipe_wss_big_send);
     RUN_CASE(case_huge_frame_u64_max);
     RUN_CASE(case_huge_frame_1_tib);
+    RUN_CASE(case_huge_frame_over_1_tib);
     RUN_CASE(case_huge_frame_u64_max_deflate);
     RUN_CASE(case_send_bound_ws);
     RUN_CASE(case_send_bound_wss);

@@ -188,15 +188,15 @@ impl Connection {
                 Some(frame) => {
                     let n = (frame.remaining.min(data.len() as u64)) as usize;
                     frame.remaining -= n as u64;
-                    let done = frame.remaining == 0;
+                    let rest = frame.remaining;
                     let is_control = matches!(frame.opcode, OpCode::Control(_));
                     if is_control {
                         self.control.extend_from_slice(&data[..n]);
                     } else {
-                        self.payload(&data[..n])?;
+                        self.payload(&data[..n], rest)?;
                     }
                     data = &data[n..];
-                    if done {
+                    if rest == 0 {
                         self.end_frame(deliver)?;
                     }
                 }
@@ -274,9 +274,8 @@ impl Connection {
                     return Err(protocol("RSV1 set but no extension was negotiated"));
                 }
                 let text = matches!(kind, Data::Text);
-                // A whole uncompressed message in one frame: allocate it exactly once.
-                let capacity = if h.is_final && !h.rsv1 { (len as usize).min(self.max_message) } else { 0 };
-                self.message = Some(MessageIn { text, compressed: h.rsv1, data: Vec::with_capacity(capacity), wire: 0, utf8_checked: 0 });
+                // Nothing is reserved for the announced length: memory follows the bytes (payload).
+                self.message = Some(MessageIn { text, compressed: h.rsv1, data: Vec::new(), wire: 0, utf8_checked: 0 });
             }
         }
         if let (OpCode::Data(_), Some(m)) = (h.opcode, &mut self.message) {
@@ -289,13 +288,16 @@ impl Connection {
         Ok(())
     }
 
-    /// A piece of a data frame's payload.
-    fn payload(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
+    /// A piece of a data frame's payload; `rest` more bytes of the frame are announced.
+    fn payload(&mut self, bytes: &[u8], rest: u64) -> Result<(), ReadError> {
         let m = self.message.as_mut().expect("data frames belong to a message");
         if m.compressed {
             let (_, inflater) = self.deflate.as_mut().expect("compressed messages need the extension");
             inflater.inflate(bytes, &mut m.data, self.max_message).map_err(|e| inflate_error(e, self.max_message))?;
         } else {
+            if m.data.capacity() - m.data.len() < bytes.len() {
+                m.data.reserve_exact(growth(m.data.len(), bytes.len(), rest));
+            }
             m.data.extend_from_slice(bytes);
         }
         if m.text {
@@ -421,6 +423,16 @@ impl Connection {
     }
 }
 
+/// How much more room a message of `held` bytes gets for `arriving` bytes when the frame
+/// announces `rest` more after them: up to the frame's end, but never more than doubling what
+/// arrived (at least 64 KiB), so a peer announcing 2^62 bytes costs only what it really sends,
+/// and a message in one frame usually ends in a buffer of exactly its size.
+fn growth(held: usize, arriving: usize, rest: u64) -> usize {
+    const MIN_STEP: usize = 64 * 1024;
+    let step = held.max(MIN_STEP) as u64;
+    arriving.max(rest.saturating_add(arriving as u64).min(step) as usize)
+}
+
 fn too_big(size: usize, max: usize, what: &str) -> ReadError {
     violation(
         Violation::TooBig,
@@ -431,7 +443,7 @@ fn too_big(size: usize, max: usize, what: &str) -> ReadError {
 
 fn inflate_error(e: InflateError, max: usize) -> ReadError {
     match e {
-        InflateError::TooBig => too_big(max + 1, max, " after decompression"),
+        InflateError::TooBig => too_big(max.saturating_add(1), max, " after decompression"),
         InflateError::Corrupt(detail) => {
             violation(Violation::Protocol, 1007, format!("protocol error: corrupt compressed data ({})", detail))
         }
@@ -447,4 +459,21 @@ fn check_utf8(m: &mut MessageIn, end: bool) -> Result<(), ReadError> {
         Err(_) => return Err(violation(Violation::Utf8, 1007, "server sent invalid UTF-8 text")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::growth;
+
+    #[test]
+    fn growth_follows_the_bytes_not_the_announced_length() {
+        // A frame announcing 2^62 bytes: 64 KiB at first, then doubling with what arrived.
+        assert_eq!(growth(0, 100, 1 << 62), 64 * 1024);
+        assert_eq!(growth(1 << 20, 64 * 1024, u64::MAX), 1 << 20);
+        // A small or a last piece: exactly what the frame still holds.
+        assert_eq!(growth(0, 32, 0), 32);
+        assert_eq!(growth(4 << 20, 65536, 1000), 66536);
+        // Never less than the bytes in hand.
+        assert_eq!(growth(0, 1 << 20, 0), 1 << 20);
+    }
 }
