@@ -74,6 +74,8 @@ struct MessageIn {
 struct Queued {
     frame: OutFrame,
     result: Option<ResultCb>,
+    /// The answer to a ping (a newer ping may replace it while unstarted).
+    pong: bool,
 }
 
 pub struct Connection {
@@ -312,7 +314,7 @@ impl Connection {
             OpCode::Control(Control::Ping) => {
                 let payload = std::mem::take(&mut self.control);
                 if !self.close_sent {
-                    self.push(OutFrame::control(Control::Pong, payload), None);
+                    self.pong(payload);
                 }
             }
             OpCode::Control(Control::Pong) => {}
@@ -374,7 +376,30 @@ impl Connection {
 
     fn push(&mut self, frame: OutFrame, result: Option<ResultCb>) {
         self.queued_bytes += frame.payload.len();
-        self.queue.push_back(Queued { frame, result });
+        self.queue.push_back(Queued { frame, result, pong: false });
+    }
+
+    /// Queues the answer to a ping at the next frame boundary, ahead of queued messages. At
+    /// most one pong waits: a newer ping replaces a pong not yet started (RFC 6455 §5.5.3), so
+    /// a peer flooding pings that never reads costs one frame, not one per ping. A pong partly
+    /// written is finished first; the new one goes right after it.
+    ///
+    /// The waiting pong is always at the first unstarted position (0, or 1 behind a frame
+    /// partly written): it is only ever put there, and only frames in front of it leave.
+    fn pong(&mut self, payload: Vec<u8>) {
+        let at = match self.queue.front() {
+            Some(q) if q.frame.started() => 1,
+            _ => 0,
+        };
+        let frame = OutFrame::control(Control::Pong, payload);
+        self.queued_bytes += frame.payload.len();
+        match self.queue.get_mut(at) {
+            Some(q) if q.pong => {
+                self.queued_bytes -= q.frame.payload.len();
+                q.frame = frame;
+            }
+            _ => self.queue.insert(at, Queued { frame, result: None, pong: true }),
+        }
     }
 
     /// Writes queued frames until done or the socket is full; each finished send's result goes
@@ -463,7 +488,50 @@ fn check_utf8(m: &mut MessageIn, end: bool) -> Result<(), ReadError> {
 
 #[cfg(test)]
 mod tests {
-    use super::growth;
+    use super::*;
+
+    fn connection() -> Connection {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sock = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        Connection::new(Stream::Plain(mio::net::TcpStream::from_std(sock)), Vec::new(), None, 1 << 20)
+    }
+
+    fn ping(conn: &mut Connection, payload: &[u8]) {
+        let frame = [&[0x89, payload.len() as u8][..], payload].concat();
+        assert!(conn.consume(&frame, &mut |_| panic!("a ping delivers nothing")).is_ok());
+    }
+
+    fn pongs(conn: &Connection) -> Vec<(bool, usize)> {
+        conn.queue.iter().filter(|q| q.pong).map(|q| (q.frame.started(), q.frame.payload.len())).collect()
+    }
+
+    #[test]
+    fn one_pong_waits_and_the_newest_ping_wins() {
+        let mut conn = connection();
+        for _ in 0..1000 {
+            ping(&mut conn, b"a");
+        }
+        ping(&mut conn, b"bb");
+        assert_eq!(pongs(&conn), [(false, 2)]);
+        assert_eq!(conn.queued_bytes(), 2);
+        // Partly written: finished first, the next pong waits behind it.
+        conn.queue[0].frame.advance(1);
+        ping(&mut conn, b"ccc");
+        ping(&mut conn, b"dddd");
+        assert_eq!(pongs(&conn), [(true, 2), (false, 4)]);
+        assert_eq!(conn.queued_bytes(), 6);
+        // Messages queued after it stay behind; a newer ping still replaces the waiting pong.
+        conn.push(OutFrame::data(true, false, b"message".to_vec()), None);
+        ping(&mut conn, b"e");
+        assert_eq!(pongs(&conn), [(true, 2), (false, 1)]);
+        assert_eq!(conn.queue.len(), 3);
+        assert_eq!(conn.queued_bytes(), 2 + 1 + 7);
+        // A pong ahead of a message that is not started goes first.
+        conn.queue.pop_front();
+        conn.queue.pop_front();
+        ping(&mut conn, b"ff");
+        assert!(conn.queue[0].pong && !conn.queue[1].pong);
+    }
 
     #[test]
     fn growth_follows_the_bytes_not_the_announced_length() {
