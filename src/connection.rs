@@ -91,6 +91,10 @@ pub struct Connection {
     tail: Vec<u8>,
     deflate: Option<(Deflater, Inflater)>,
     queue: VecDeque<Queued>,
+    /// wss://: frames rustls took whole, with their payload length, until it has written their
+    /// records to the socket. Always empty for ws://.
+    in_flight: VecDeque<(Option<ResultCb>, usize)>,
+    /// Payload bytes of `queue` and `in_flight`: what `max_send_queue` bounds.
     queued_bytes: usize,
     close_sent: bool,
     close_received: bool,
@@ -117,6 +121,7 @@ impl Connection {
             tail,
             deflate: deflate.map(|p| (Deflater::new(&p), Inflater::new(&p))),
             queue: VecDeque::new(),
+            in_flight: VecDeque::new(),
             queued_bytes: 0,
             close_sent: false,
             close_received: false,
@@ -128,7 +133,8 @@ impl Connection {
         !self.close_sent
     }
 
-    /// Payload bytes queued and not yet written.
+    /// Payload bytes queued and not yet written to the socket (over wss://, including those
+    /// rustls holds as records).
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes
     }
@@ -402,10 +408,21 @@ impl Connection {
         }
     }
 
-    /// Writes queued frames until done or the socket is full; each finished send's result goes
-    /// to `done`. `WouldBlock` means "wait for writable".
+    /// Writes queued frames until done or the socket is full; each send whose bytes all reached
+    /// the socket goes to `done`. `WouldBlock` means "wait for writable".
     pub fn flush(&mut self, done: &mut Vec<ResultCb>) -> io::Result<()> {
-        while !self.queue.is_empty() {
+        loop {
+            if !self.in_flight.is_empty() {
+                // wss://: these are written once rustls holds no more records.
+                self.stream.flush()?;
+                for (result, len) in self.in_flight.drain(..) {
+                    self.queued_bytes -= len;
+                    done.extend(result);
+                }
+            }
+            if self.queue.is_empty() {
+                return self.stream.flush();
+            }
             let mut slices: [IoSlice<'_>; 2 * MAX_BATCH] = [IoSlice::new(&[]); 2 * MAX_BATCH];
             let mut count = 0;
             for q in self.queue.iter().take(MAX_BATCH) {
@@ -423,35 +440,44 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
+            let held = self.stream.holds_unsent();
             // Frames with nothing left (empty payloads) finish here too.
             while let Some(q) = self.queue.front_mut() {
                 match q.frame.advance(n) {
                     Some(rest) => {
                         n = rest;
                         let q = self.queue.pop_front().expect("front exists");
-                        self.queued_bytes -= q.frame.payload.len();
-                        if let Some(cb) = q.result {
-                            done.push(cb);
+                        let len = q.frame.payload.len();
+                        if held {
+                            self.in_flight.push_back((q.result, len));
+                        } else {
+                            self.queued_bytes -= len;
+                            done.extend(q.result);
                         }
                     }
                     None => break,
                 }
             }
         }
-        self.stream.flush()
     }
 
-    /// The results of sends that will never be written (the connection failed).
-    pub fn take_results(&mut self) -> Vec<ResultCb> {
+    /// The connection is over: the results of sends whose bytes all reached the socket go to
+    /// `written` (a read may have written rustls's last records since the last flush); the
+    /// results of the others, which never will, are returned. Both in send order.
+    pub fn take_results(&mut self, written: &mut Vec<ResultCb>) -> Vec<ResultCb> {
         self.queued_bytes = 0;
-        self.queue.drain(..).filter_map(|q| q.result).collect()
+        let mut unsent = Vec::new();
+        let in_flight = self.in_flight.drain(..).filter_map(|(result, _)| result);
+        if self.stream.holds_unsent() {
+            unsent.extend(in_flight);
+        } else {
+            written.extend(in_flight);
+        }
+        unsent.extend(self.queue.drain(..).filter_map(|q| q.result));
+        unsent
     }
 }
 
-/// How much more room a message of `held` bytes gets for `arriving` bytes when the frame
-/// announces `rest` more after them: up to the frame's end, but never more than doubling what
-/// arrived (at least 64 KiB), so a peer announcing 2^62 bytes costs only what it really sends,
-/// and a message in one frame usually ends in a buffer of exactly its size.
 fn growth(held: usize, arriving: usize, rest: u64) -> usize {
     const MIN_STEP: usize = 64 * 1024;
     let step = held.max(MIN_STEP) as u64;

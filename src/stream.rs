@@ -13,6 +13,17 @@ pub enum Stream {
     Tls(Box<TlsStream>),
 }
 
+impl Stream {
+    /// Bytes a write took are still held on their way to the socket (TLS records rustls has
+    /// not written yet). Plain TCP writes straight to the kernel.
+    pub fn holds_unsent(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => t.holds_records(),
+        }
+    }
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
