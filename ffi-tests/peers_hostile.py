@@ -26,6 +26,9 @@ record.
                        ping "last-ping", then the text "flood done". With read=1 it then reads:
                        counts pongs, answers the close frame. Record: {"pings", "pongs",
                        "last_pong", "close_code", "end"}. With read=0 it never reads.
+  /tenpings            sends ten pings ("payload-0" to "payload-9") in one write, reads up to
+                       ten pongs, then sends the text {"pongs": "<their payloads, comma-separated>"}
+                       and closes (1000)
   /bigframe?id=X&len=N announces a binary frame of N bytes (default 2^62), sends 100 bytes of it,
                        waits 200 ms and closes (FIN). With deflate=1 it first agrees to
                        permessage-deflate and sends the compressed text "hello, inflater".
@@ -124,6 +127,20 @@ def ping_flood(sock, rid, query):
     pf.put_record(rid, record)
 
 
+def ten_pings(sock):
+    """Autobahn 2.10: ten pings in one write; each must be answered, in order."""
+    sock.sendall(b"".join(pf.frame(0x9, b"payload-%d" % i) for i in range(10)))
+    pongs = []
+    try:
+        while len(pongs) < 10:
+            _, opcode, payload, _ = pf.read_frame(sock)
+            if opcode == 0xA:
+                pongs.append(payload.decode("latin-1"))
+    except (pf.Closed, OSError):
+        pass
+    pf.control_reply(sock, json.dumps({"pongs": ",".join(pongs)}, separators=(",", ":")))
+
+
 def big_frame(sock, rid, query, deflate):
     if deflate:
         z = zlib.compressobj(wbits=-15)
@@ -180,6 +197,8 @@ class Handler(socketserver.BaseRequestHandler):
                                               separators=(",", ":"), sort_keys=True))
         elif path == "/pingflood":
             ping_flood(sock, rid, query)
+        elif path == "/tenpings":
+            ten_pings(sock)
         elif path == "/bigframe":
             big_frame(sock, rid, query, deflate)
         elif path == "/report":

@@ -7,8 +7,9 @@
  *   - The send bound: 200 sends of 1 MiB with max_send_queue 4 MiB to a server that never
  *     reads: most fail "queue full", ok means the bytes are in the kernel, and once the server
  *     resets, every accepted send not yet written fails. The same over ws:// and wss://.
- *   - A server flooding pings and never reading: memory stays bounded (one pong waits, the
- *     newest), the last pong answers the last ping, and close still works or times out.
+ *   - A server flooding pings and never reading: memory stays bounded (a few pongs wait, the
+ *     newest ping replacing the newest of them), the last pong answers the last ping, and close
+ *     still works or times out; ten pings at once still get ten pongs.
  *   - A frame announcing 2^62 bytes with max_message_size UINT64_MAX, or 2^39 or 2^62 bytes with
  *     1 TiB: no allocation of what the peer announces, no abort, a clean error and close (1006,
  *     or 1009 over the limit), nothing on stderr.
@@ -508,6 +509,22 @@ static void ping_flood(bool tls, bool read) {
     runtime_with(NULL);
 }
 
+/* Bounding pongs must not drop answers a well-behaved peer waits for: ten pings in one write
+ * (Autobahn 2.10) get ten pongs, in order. */
+static void case_ten_pings_ten_pongs(void) {
+    task_rec *rec = rec_new("ten pings");
+    int64_t id = connect_peer(peer_url(false, "/tenpings", ""), rec, false);
+    if (id <= 0 || !WAIT_MESSAGES(rec, 1) || !WAIT_CLOSE(rec)) return;
+    rec_event *m = rec_find(rec, WS_EVENT_MESSAGE, 0);
+    char *json = strndup((const char *)m->data, m->len);
+    char pongs[256];
+    CHECK_STREQ(json_str(json, "pongs", pongs, sizeof pongs),
+                "payload-0,payload-1,payload-2,payload-3,payload-4,payload-5,payload-6,payload-7,payload-8,payload-9");
+    CHECK_SEQUENCE(rec, id);
+    CHECK_CLOSE(rec, 1000, true, NULL);
+    free(json);
+}
+
 static void case_ping_flood_ws_peer_reads_later(void) { ping_flood(false, true); }
 static void case_ping_flood_wss_peer_reads_later(void) { ping_flood(true, true); }
 static void case_ping_flood_ws_peer_never_reads(void) { ping_flood(false, false); }
@@ -556,6 +573,7 @@ int main(int argc, char **argv) {
     RUN(case_huge_frame_u64_max_deflate);
     RUN(case_send_bound_ws);
     RUN(case_send_bound_wss);
+    RUN(case_ten_pings_ten_pongs);
     RUN(case_ping_flood_ws_peer_reads_later);
     RUN(case_ping_flood_wss_peer_reads_later);
     RUN(case_ping_flood_ws_peer_never_reads);

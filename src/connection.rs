@@ -20,6 +20,10 @@ use crate::stream::Stream;
 /// Frames gathered into one writev.
 const MAX_BATCH: usize = 64;
 
+/// Pongs that may wait to be written: each ping gets its own answer (Autobahn 2.10 sends 10
+/// at once and wants 10), yet a ping flood stays bounded.
+const MAX_WAITING_PONGS: usize = 16;
+
 /// What the server sent.
 pub enum Incoming {
     Message { text: bool, data: Vec<u8> },
@@ -385,26 +389,28 @@ impl Connection {
         self.queue.push_back(Queued { frame, result, pong: false });
     }
 
-    /// Queues the answer to a ping at the next frame boundary, ahead of queued messages. At
-    /// most one pong waits: a newer ping replaces a pong not yet started (RFC 6455 §5.5.3), so
-    /// a peer flooding pings that never reads costs one frame, not one per ping. A pong partly
-    /// written is finished first; the new one goes right after it.
+    /// Queues the answer to a ping at the next frame boundary, after the pongs already waiting
+    /// and ahead of queued messages. At most `MAX_WAITING_PONGS` wait: past that a newer ping
+    /// replaces the newest waiting pong (RFC 6455 §5.5.3 lets us answer only the most recent
+    /// ping), so a peer flooding pings that never reads costs a few frames, not one per ping.
+    /// A pong partly written is finished first.
     ///
-    /// The waiting pong is always at the first unstarted position (0, or 1 behind a frame
-    /// partly written): it is only ever put there, and only frames in front of it leave.
+    /// The waiting pongs sit together at the first unstarted position (0, or 1 behind a frame
+    /// partly written): they are only ever put there, and only frames in front of them leave.
     fn pong(&mut self, payload: Vec<u8>) {
-        let at = match self.queue.front() {
+        let first = match self.queue.front() {
             Some(q) if q.frame.started() => 1,
             _ => 0,
         };
+        let waiting = self.queue.range(first..).take(MAX_WAITING_PONGS).take_while(|q| q.pong).count();
         let frame = OutFrame::control(Control::Pong, payload);
         self.queued_bytes += frame.payload.len();
-        match self.queue.get_mut(at) {
-            Some(q) if q.pong => {
-                self.queued_bytes -= q.frame.payload.len();
-                q.frame = frame;
-            }
-            _ => self.queue.insert(at, Queued { frame, result: None, pong: true }),
+        if waiting < MAX_WAITING_PONGS {
+            self.queue.insert(first + waiting, Queued { frame, result: None, pong: true });
+        } else {
+            let newest = &mut self.queue[first + waiting - 1];
+            self.queued_bytes -= newest.frame.payload.len();
+            newest.frame = frame;
         }
     }
 
@@ -532,31 +538,40 @@ mod tests {
     }
 
     #[test]
-    fn one_pong_waits_and_the_newest_ping_wins() {
+    fn pongs_are_bounded_and_the_newest_ping_is_answered() {
         let mut conn = connection();
-        for _ in 0..1000 {
-            ping(&mut conn, b"a");
+        for n in 0..10 {
+            ping(&mut conn, &vec![b'a'; n]);
         }
-        ping(&mut conn, b"bb");
-        assert_eq!(pongs(&conn), [(false, 2)]);
-        assert_eq!(conn.queued_bytes(), 2);
-        // Partly written: finished first, the next pong waits behind it.
+        // Ten pings at once: ten pongs, in order.
+        assert_eq!(pongs(&conn), (0..10).map(|n| (false, n)).collect::<Vec<_>>());
+        for _ in 0..100_000 {
+            ping(&mut conn, b"b");
+        }
+        ping(&mut conn, b"newest");
+        let waiting = pongs(&conn);
+        assert_eq!(waiting.len(), MAX_WAITING_PONGS);
+        assert_eq!(waiting[..10], (0..10).map(|n| (false, n)).collect::<Vec<_>>()[..]);
+        assert_eq!(waiting.last(), Some(&(false, 6)));
+        assert_eq!(conn.queued_bytes(), waiting.iter().map(|p| p.1).sum::<usize>());
+    }
+
+    #[test]
+    fn a_started_pong_is_finished_and_messages_wait_behind_pongs() {
+        let mut conn = connection();
+        ping(&mut conn, b"aa");
         conn.queue[0].frame.advance(1);
         ping(&mut conn, b"ccc");
-        ping(&mut conn, b"dddd");
-        assert_eq!(pongs(&conn), [(true, 2), (false, 4)]);
-        assert_eq!(conn.queued_bytes(), 6);
-        // Messages queued after it stay behind; a newer ping still replaces the waiting pong.
+        assert_eq!(pongs(&conn), [(true, 2), (false, 3)]);
         conn.push(OutFrame::data(true, false, b"message".to_vec()), None);
         ping(&mut conn, b"e");
-        assert_eq!(pongs(&conn), [(true, 2), (false, 1)]);
-        assert_eq!(conn.queue.len(), 3);
-        assert_eq!(conn.queued_bytes(), 2 + 1 + 7);
-        // A pong ahead of a message that is not started goes first.
-        conn.queue.pop_front();
-        conn.queue.pop_front();
+        assert_eq!(pongs(&conn), [(true, 2), (false, 3), (false, 1)]);
+        assert!(!conn.queue[3].pong);
+        // Ahead of a message not started yet.
+        conn.queue.drain(..3);
         ping(&mut conn, b"ff");
         assert!(conn.queue[0].pong && !conn.queue[1].pong);
+        assert_eq!(conn.queued_bytes(), 2 + 3 + 7 + 1 + 2);
     }
 
     #[test]
