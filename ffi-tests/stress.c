@@ -808,7 +808,6 @@ int main(int argc, char **argv) {
     }
     if (g_threads < 1 || g_threads > MAX_THREADS || g_seconds < 1) return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    signal(SIGPIPE, SIG_IGN);
     crc_init();
     for (int i = 0; i < NLOCKS; i++) pthread_mutex_init(&g_locks[i], NULL);
     for (int i = 0; i < MAX_SLOTS; i++) pthread_mutex_init(&g_slots[i].mu, NULL);

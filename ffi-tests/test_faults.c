@@ -174,7 +174,6 @@ static void case_close_while_connecting(void) {
 }
 
 int main(void) {
-    signal(SIGPIPE, SIG_IGN);
     tests_begin("test_faults");
     RUN_CASE(case_server_killed_mid_stream);
     RUN_CASE(case_connection_refused);

@@ -685,7 +685,6 @@ static void *watchdog(void *arg) {
 }
 
 int main(void) {
-    signal(SIGPIPE, SIG_IGN);
     crc_init();
     const char *wd = getenv("PEER_FAULTS_WATCHDOG_S");
     pthread_t wd_thread;

@@ -20,6 +20,10 @@ use crate::stream::Stream;
 /// Frames gathered into one writev.
 const MAX_BATCH: usize = 64;
 
+/// Pongs that may wait to be written: each ping gets its own answer (Autobahn 2.10 sends 10
+/// at once and wants 10), yet a ping flood stays bounded.
+const MAX_WAITING_PONGS: usize = 16;
+
 /// What the server sent.
 pub enum Incoming {
     Message { text: bool, data: Vec<u8> },
@@ -74,6 +78,8 @@ struct MessageIn {
 struct Queued {
     frame: OutFrame,
     result: Option<ResultCb>,
+    /// The answer to a ping (a newer ping may replace it while unstarted).
+    pong: bool,
 }
 
 pub struct Connection {
@@ -89,6 +95,10 @@ pub struct Connection {
     tail: Vec<u8>,
     deflate: Option<(Deflater, Inflater)>,
     queue: VecDeque<Queued>,
+    /// wss://: frames rustls took whole, with their payload length, until it has written their
+    /// records to the socket. Always empty for ws://.
+    in_flight: VecDeque<(Option<ResultCb>, usize)>,
+    /// Payload bytes of `queue` and `in_flight`: what `max_send_queue` bounds.
     queued_bytes: usize,
     close_sent: bool,
     close_received: bool,
@@ -115,6 +125,7 @@ impl Connection {
             tail,
             deflate: deflate.map(|p| (Deflater::new(&p), Inflater::new(&p))),
             queue: VecDeque::new(),
+            in_flight: VecDeque::new(),
             queued_bytes: 0,
             close_sent: false,
             close_received: false,
@@ -126,7 +137,8 @@ impl Connection {
         !self.close_sent
     }
 
-    /// Payload bytes queued and not yet written.
+    /// Payload bytes queued and not yet written to the socket (over wss://, including those
+    /// rustls holds as records).
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes
     }
@@ -188,15 +200,15 @@ impl Connection {
                 Some(frame) => {
                     let n = (frame.remaining.min(data.len() as u64)) as usize;
                     frame.remaining -= n as u64;
-                    let done = frame.remaining == 0;
+                    let rest = frame.remaining;
                     let is_control = matches!(frame.opcode, OpCode::Control(_));
                     if is_control {
                         self.control.extend_from_slice(&data[..n]);
                     } else {
-                        self.payload(&data[..n])?;
+                        self.payload(&data[..n], rest)?;
                     }
                     data = &data[n..];
-                    if done {
+                    if rest == 0 {
                         self.end_frame(deliver)?;
                     }
                 }
@@ -274,9 +286,8 @@ impl Connection {
                     return Err(protocol("RSV1 set but no extension was negotiated"));
                 }
                 let text = matches!(kind, Data::Text);
-                // A whole uncompressed message in one frame: allocate it exactly once.
-                let capacity = if h.is_final && !h.rsv1 { (len as usize).min(self.max_message) } else { 0 };
-                self.message = Some(MessageIn { text, compressed: h.rsv1, data: Vec::with_capacity(capacity), wire: 0, utf8_checked: 0 });
+                // Nothing is reserved for the announced length: memory follows the bytes (payload).
+                self.message = Some(MessageIn { text, compressed: h.rsv1, data: Vec::new(), wire: 0, utf8_checked: 0 });
             }
         }
         if let (OpCode::Data(_), Some(m)) = (h.opcode, &mut self.message) {
@@ -289,13 +300,16 @@ impl Connection {
         Ok(())
     }
 
-    /// A piece of a data frame's payload.
-    fn payload(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
+    /// A piece of a data frame's payload; `rest` more bytes of the frame are announced.
+    fn payload(&mut self, bytes: &[u8], rest: u64) -> Result<(), ReadError> {
         let m = self.message.as_mut().expect("data frames belong to a message");
         if m.compressed {
             let (_, inflater) = self.deflate.as_mut().expect("compressed messages need the extension");
             inflater.inflate(bytes, &mut m.data, self.max_message).map_err(|e| inflate_error(e, self.max_message))?;
         } else {
+            if m.data.capacity() - m.data.len() < bytes.len() {
+                m.data.reserve_exact(growth(m.data.len(), bytes.len(), rest));
+            }
             m.data.extend_from_slice(bytes);
         }
         if m.text {
@@ -310,7 +324,7 @@ impl Connection {
             OpCode::Control(Control::Ping) => {
                 let payload = std::mem::take(&mut self.control);
                 if !self.close_sent {
-                    self.push(OutFrame::control(Control::Pong, payload), None);
+                    self.pong(payload);
                 }
             }
             OpCode::Control(Control::Pong) => {}
@@ -372,13 +386,49 @@ impl Connection {
 
     fn push(&mut self, frame: OutFrame, result: Option<ResultCb>) {
         self.queued_bytes += frame.payload.len();
-        self.queue.push_back(Queued { frame, result });
+        self.queue.push_back(Queued { frame, result, pong: false });
     }
 
-    /// Writes queued frames until done or the socket is full; each finished send's result goes
-    /// to `done`. `WouldBlock` means "wait for writable".
+    /// Queues the answer to a ping at the next frame boundary, after the pongs already waiting
+    /// and ahead of queued messages. At most `MAX_WAITING_PONGS` wait: past that a newer ping
+    /// replaces the newest waiting pong (RFC 6455 §5.5.3 lets us answer only the most recent
+    /// ping), so a peer flooding pings that never reads costs a few frames, not one per ping.
+    /// A pong partly written is finished first.
+    ///
+    /// The waiting pongs sit together at the first unstarted position (0, or 1 behind a frame
+    /// partly written): they are only ever put there, and only frames in front of them leave.
+    fn pong(&mut self, payload: Vec<u8>) {
+        let first = match self.queue.front() {
+            Some(q) if q.frame.started() => 1,
+            _ => 0,
+        };
+        let waiting = self.queue.range(first..).take(MAX_WAITING_PONGS).take_while(|q| q.pong).count();
+        let frame = OutFrame::control(Control::Pong, payload);
+        self.queued_bytes += frame.payload.len();
+        if waiting < MAX_WAITING_PONGS {
+            self.queue.insert(first + waiting, Queued { frame, result: None, pong: true });
+        } else {
+            let newest = &mut self.queue[first + waiting - 1];
+            self.queued_bytes -= newest.frame.payload.len();
+            newest.frame = frame;
+        }
+    }
+
+    /// Writes queued frames until done or the socket is full; each send whose bytes all reached
+    /// the socket goes to `done`. `WouldBlock` means "wait for writable".
     pub fn flush(&mut self, done: &mut Vec<ResultCb>) -> io::Result<()> {
-        while !self.queue.is_empty() {
+        loop {
+            if !self.in_flight.is_empty() {
+                // wss://: these are written once rustls holds no more records.
+                self.stream.flush()?;
+                for (result, len) in self.in_flight.drain(..) {
+                    self.queued_bytes -= len;
+                    done.extend(result);
+                }
+            }
+            if self.queue.is_empty() {
+                return self.stream.flush();
+            }
             let mut slices: [IoSlice<'_>; 2 * MAX_BATCH] = [IoSlice::new(&[]); 2 * MAX_BATCH];
             let mut count = 0;
             for q in self.queue.iter().take(MAX_BATCH) {
@@ -396,29 +446,48 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
+            let held = self.stream.holds_unsent();
             // Frames with nothing left (empty payloads) finish here too.
             while let Some(q) = self.queue.front_mut() {
                 match q.frame.advance(n) {
                     Some(rest) => {
                         n = rest;
                         let q = self.queue.pop_front().expect("front exists");
-                        self.queued_bytes -= q.frame.payload.len();
-                        if let Some(cb) = q.result {
-                            done.push(cb);
+                        let len = q.frame.payload.len();
+                        if held {
+                            self.in_flight.push_back((q.result, len));
+                        } else {
+                            self.queued_bytes -= len;
+                            done.extend(q.result);
                         }
                     }
                     None => break,
                 }
             }
         }
-        self.stream.flush()
     }
 
-    /// The results of sends that will never be written (the connection failed).
-    pub fn take_results(&mut self) -> Vec<ResultCb> {
+    /// The connection is over: the results of sends whose bytes all reached the socket go to
+    /// `written` (a read may have written rustls's last records since the last flush); the
+    /// results of the others, which never will, are returned. Both in send order.
+    pub fn take_results(&mut self, written: &mut Vec<ResultCb>) -> Vec<ResultCb> {
         self.queued_bytes = 0;
-        self.queue.drain(..).filter_map(|q| q.result).collect()
+        let mut unsent = Vec::new();
+        let in_flight = self.in_flight.drain(..).filter_map(|(result, _)| result);
+        if self.stream.holds_unsent() {
+            unsent.extend(in_flight);
+        } else {
+            written.extend(in_flight);
+        }
+        unsent.extend(self.queue.drain(..).filter_map(|q| q.result));
+        unsent
     }
+}
+
+fn growth(held: usize, arriving: usize, rest: u64) -> usize {
+    const MIN_STEP: usize = 64 * 1024;
+    let step = held.max(MIN_STEP) as u64;
+    arriving.max(rest.saturating_add(arriving as u64).min(step) as usize)
 }
 
 fn too_big(size: usize, max: usize, what: &str) -> ReadError {
@@ -431,7 +500,7 @@ fn too_big(size: usize, max: usize, what: &str) -> ReadError {
 
 fn inflate_error(e: InflateError, max: usize) -> ReadError {
     match e {
-        InflateError::TooBig => too_big(max + 1, max, " after decompression"),
+        InflateError::TooBig => too_big(max.saturating_add(1), max, " after decompression"),
         InflateError::Corrupt(detail) => {
             violation(Violation::Protocol, 1007, format!("protocol error: corrupt compressed data ({})", detail))
         }
@@ -447,4 +516,73 @@ fn check_utf8(m: &mut MessageIn, end: bool) -> Result<(), ReadError> {
         Err(_) => return Err(violation(Violation::Utf8, 1007, "server sent invalid UTF-8 text")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> Connection {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sock = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        Connection::new(Stream::Plain(mio::net::TcpStream::from_std(sock)), Vec::new(), None, 1 << 20)
+    }
+
+    fn ping(conn: &mut Connection, payload: &[u8]) {
+        let frame = [&[0x89, payload.len() as u8][..], payload].concat();
+        assert!(conn.consume(&frame, &mut |_| panic!("a ping delivers nothing")).is_ok());
+    }
+
+    fn pongs(conn: &Connection) -> Vec<(bool, usize)> {
+        conn.queue.iter().filter(|q| q.pong).map(|q| (q.frame.started(), q.frame.payload.len())).collect()
+    }
+
+    #[test]
+    fn pongs_are_bounded_and_the_newest_ping_is_answered() {
+        let mut conn = connection();
+        for n in 0..10 {
+            ping(&mut conn, &vec![b'a'; n]);
+        }
+        // Ten pings at once: ten pongs, in order.
+        assert_eq!(pongs(&conn), (0..10).map(|n| (false, n)).collect::<Vec<_>>());
+        for _ in 0..100_000 {
+            ping(&mut conn, b"b");
+        }
+        ping(&mut conn, b"newest");
+        let waiting = pongs(&conn);
+        assert_eq!(waiting.len(), MAX_WAITING_PONGS);
+        assert_eq!(waiting[..10], (0..10).map(|n| (false, n)).collect::<Vec<_>>()[..]);
+        assert_eq!(waiting.last(), Some(&(false, 6)));
+        assert_eq!(conn.queued_bytes(), waiting.iter().map(|p| p.1).sum::<usize>());
+    }
+
+    #[test]
+    fn a_started_pong_is_finished_and_messages_wait_behind_pongs() {
+        let mut conn = connection();
+        ping(&mut conn, b"aa");
+        conn.queue[0].frame.advance(1);
+        ping(&mut conn, b"ccc");
+        assert_eq!(pongs(&conn), [(true, 2), (false, 3)]);
+        conn.push(OutFrame::data(true, false, b"message".to_vec()), None);
+        ping(&mut conn, b"e");
+        assert_eq!(pongs(&conn), [(true, 2), (false, 3), (false, 1)]);
+        assert!(!conn.queue[3].pong);
+        // Ahead of a message not started yet.
+        conn.queue.drain(..3);
+        ping(&mut conn, b"ff");
+        assert!(conn.queue[0].pong && !conn.queue[1].pong);
+        assert_eq!(conn.queued_bytes(), 2 + 3 + 7 + 1 + 2);
+    }
+
+    #[test]
+    fn growth_follows_the_bytes_not_the_announced_length() {
+        // A frame announcing 2^62 bytes: 64 KiB at first, then doubling with what arrived.
+        assert_eq!(growth(0, 100, 1 << 62), 64 * 1024);
+        assert_eq!(growth(1 << 20, 64 * 1024, u64::MAX), 1 << 20);
+        // A small or a last piece: exactly what the frame still holds.
+        assert_eq!(growth(0, 32, 0), 32);
+        assert_eq!(growth(4 << 20, 65536, 1000), 66536);
+        // Never less than the bytes in hand.
+        assert_eq!(growth(0, 1 << 20, 0), 1 << 20);
+    }
 }

@@ -50,6 +50,11 @@ impl OutFrame {
         OutFrame::control(Control::Close, payload)
     }
 
+    /// Some of it was written: it must be finished before anything else goes out.
+    pub fn started(&self) -> bool {
+        self.written > 0
+    }
+
     /// What is left to write, as up to two slices.
     pub fn remaining(&self) -> (&[u8], &[u8]) {
         let head_len = self.head_len as usize;

@@ -1,7 +1,8 @@
 //! Opening the TCP socket ourselves, so the host's socket hook sees the file descriptor before
-//! connect (Android binds it to a network: WeChat's forceCellularNetwork).
+//! connect (Android binds it to a network: WeChat's forceCellularNetwork), and writing to it
+//! without ever raising SIGPIPE in the host.
 
-use std::io;
+use std::io::{self, IoSlice, Write};
 use std::mem::size_of;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, RawFd};
@@ -50,6 +51,52 @@ fn new_socket(domain: libc::c_int) -> io::Result<RawFd> {
             }
             Ok(fd)
         }
+    }
+}
+
+/// Writes `bufs` to a connected socket. A write to a connection the peer reset fails with EPIPE,
+/// and the kernel would also raise SIGPIPE, killing a host that keeps its default action (plain
+/// C programs, many JNI hosts). So on Linux and Android every write is a `sendmsg` with
+/// `MSG_NOSIGNAL`; Apple sockets have `SO_NOSIGPIPE` set when they are made.
+pub fn send_vectored(sock: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::fd::AsRawFd;
+        const IOV_MAX: usize = 1024;
+        // SAFETY: an all-zero msghdr is valid (no address, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec on Unix; sendmsg only reads the buffers.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len().min(IOV_MAX) as _;
+        // SAFETY: msg points at bufs, which outlive the call.
+        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let mut sock = sock;
+        sock.write_vectored(bufs)
+    }
+}
+
+/// `Write` over a socket through `send_vectored`: what rustls writes its records to.
+pub struct Writer<'a>(pub &'a TcpStream);
+
+impl Write for Writer<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        send_vectored(self.0, &[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        send_vectored(self.0, bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -491,7 +491,7 @@ impl Task {
                 conn.close(code, "");
                 let _ = conn.flush(&mut written); // best effort: the server learns why
             }
-            unsent = conn.take_results();
+            unsent = conn.take_results(&mut written);
         }
         self.phase = Phase::Closed;
         for cb in written {
@@ -507,7 +507,12 @@ impl Task {
 
     fn fail_pending(&mut self, failure: &Failure, out: &mut Vec<Output>) {
         if let Phase::Open(conn) = &mut self.phase {
-            for cb in conn.take_results() {
+            let mut written = Vec::new();
+            let unsent = conn.take_results(&mut written);
+            for cb in written {
+                out.push(Output::Result(cb, Ok(())));
+            }
+            for cb in unsent {
                 out.push(Output::Result(cb, Err(failure.clone())));
             }
         }

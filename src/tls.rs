@@ -13,6 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::{Code, Failure};
+use crate::socket;
 
 /// Which servers to trust. The default trusts the Mozilla roots shipped in the library.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -150,7 +151,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// A client TLS connection over a non-blocking socket. `WouldBlock` surfaces to tungstenite,
+/// The most plaintext rustls takes in one write, and so the most it holds as records: a send is
+/// only reported once its records left rustls (see `TlsStream::write_vectored`), and what rustls
+/// holds is counted in the task's send queue through the frames it belongs to.
+const BUFFER_LIMIT: usize = 256 * 1024;
+
+/// A client TLS connection over a non-blocking socket. `WouldBlock` surfaces to the caller,
 /// which retries on the next readiness event, exactly as with plain TCP.
 pub struct TlsStream {
     conn: ClientConnection,
@@ -162,15 +168,19 @@ impl TlsStream {
         let name = ServerName::try_from(host.to_string())
             .map_err(|_| Failure::new(Code::Tls, format!("TLS failed: \"{}\" is not a valid server name", host)))?;
         let mut conn = ClientConnection::new(config, name).map_err(|e| Failure::new(Code::Tls, describe(&e)))?;
-        // The task's send queue bounds what we buffer; rustls must accept every write whole.
-        conn.set_buffer_limit(None);
+        conn.set_buffer_limit(Some(BUFFER_LIMIT));
         Ok(TlsStream { conn, sock })
+    }
+
+    /// rustls holds records not yet written to the socket.
+    pub fn holds_records(&self) -> bool {
+        self.conn.wants_write()
     }
 
     /// Writes pending TLS records until the socket would block.
     fn write_pending(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
-            match self.conn.write_tls(&mut self.sock) {
+            match self.conn.write_tls(&mut socket::Writer(&self.sock)) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
@@ -214,22 +224,26 @@ impl Write for TlsStream {
         self.write_vectored(&[IoSlice::new(buf)])
     }
 
+    /// Takes plaintext only when rustls holds no records: the records of earlier writes go out
+    /// first (WouldBlock while the socket takes no more). So once `holds_records` is false
+    /// after a write, every byte it took has reached the socket, and the caller can report the
+    /// sends it carried; until then they stay queued, and fail if the connection dies.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        // rustls takes 0 bytes while its record buffer is full: write records out, try once
-        // more, then report WouldBlock (the socket is full) rather than a closed stream.
-        for _ in 0..2 {
-            let n = self.conn.writer().write_vectored(bufs)?;
-            self.write_pending()?;
-            if n > 0 || bufs.iter().all(|b| b.is_empty()) {
-                return Ok(n);
-            }
+        self.write_pending()?;
+        if self.conn.wants_write() {
+            return Err(io::ErrorKind::WouldBlock.into());
         }
-        Err(io::ErrorKind::WouldBlock.into())
+        let n = self.conn.writer().write_vectored(bufs)?;
+        self.write_pending()?;
+        if n == 0 && !bufs.iter().all(|b| b.is_empty()) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
-            self.conn.write_tls(&mut self.sock)?;
+            self.conn.write_tls(&mut socket::Writer(&self.sock))?;
         }
         Ok(())
     }
