@@ -313,9 +313,15 @@ static void run_in_child(const char *name) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-    char *argv[] = {(char *)g_argv0, "--child", (char *)name, NULL};
+    /* Under an emulator (TEST_RUNNER=qemu-aarch64, scripts/arm64/run.sh) the child is this
+     * foreign binary again, which only the emulator can run. */
+    const char *runner = getenv("TEST_RUNNER");
+    bool emulated = runner != NULL && runner[0] != '\0';
+    char *plain[] = {(char *)g_argv0, "--child", (char *)name, NULL};
+    char *wrapped[] = {(char *)runner, (char *)g_argv0, "--child", (char *)name, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, g_argv0, &fa, NULL, argv, environ);
+    int rc = emulated ? posix_spawnp(&pid, runner, &fa, NULL, wrapped, environ)
+                      : posix_spawn(&pid, g_argv0, &fa, NULL, plain, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (!CHECK_EQ(rc, 0)) {
         close(err_fd);
