@@ -187,7 +187,8 @@ static void case_connect_struct_size_must_be_a_released_one(void) {
                             3,
                             4,
                             sizeof(ws_connect_options) - 1,
-                            sizeof(ws_connect_options) - 8,
+                            /* - 8 is the first layout's size (no `dispatcher`): released */
+                            sizeof(ws_connect_options) - 16,
                             sizeof(ws_connect_options) + 1,
                             sizeof(ws_connect_options) + 8,
                             UINT32_MAX,

@@ -3,7 +3,9 @@
  *
  * Threads: every function may be called from any thread. One libws thread owns every socket and
  * runs every callback (results and events), never with a library lock held, so a callback may call
- * any ws_* function (including closing its own task) except ws_init and ws_shutdown.
+ * any ws_* function (including closing its own task) except ws_init and ws_shutdown. Tasks bound
+ * to a dispatcher (ws_dispatcher_new) are the exception: their callbacks are queued and run by
+ * ws_dispatch on the host's own thread.
  *
  * Pointers: every pointer libws passes to a callback (the event or result struct and whatever it
  * points to) is valid only until the callback returns: copy what you keep. Every pointer you pass
@@ -150,7 +152,8 @@
 // The connection attempt was aborted by `ws_close` before it opened.
 #define WS_ERR_ABORTED (-23)
 
-// The call is not allowed from a libws callback (`ws_shutdown`, `ws_init`).
+// The call is not allowed from a libws callback (`ws_shutdown`, `ws_init`; also from callbacks
+// run by `ws_dispatch`), or `ws_dispatch` from the libws thread or from inside itself.
 #define WS_ERR_WRONG_THREAD (-24)
 
 // `ws_off_event` with a handle that is not registered.
@@ -158,6 +161,11 @@
 
 // `ws_init` while the runtime is already running.
 #define WS_ERR_ALREADY_RUNNING (-26)
+
+// `ws_dispatcher_free` while the dispatcher is still needed (bound tasks whose close event was
+// not dispatched, queued items, a group default, `ws_dispatch` running), or `ws_dispatch` while
+// another thread runs it on the same dispatcher.
+#define WS_ERR_BUSY (-27)
 
 // Log level for `ws_set_logger` (a logger set at level N gets messages of levels 1..=N):
 // something went wrong inside libws (e.g. the libws thread caught a panic).
@@ -172,6 +180,10 @@
 
 // Log level: details for debugging (e.g. where a task connects).
 #define WS_LOG_DEBUG 4
+
+// A dispatcher (opaque): a queue of results and events that the host runs on its own thread
+// with `ws_dispatch`. Made by `ws_dispatcher_new`, freed by `ws_dispatcher_free`.
+typedef struct ws_dispatcher ws_dispatcher;
 
 // Runtime configuration for `ws_init`. Fill with `ws_config_init`, then change fields; every
 // zero field means its default.
@@ -270,8 +282,9 @@ typedef struct ws_event {
   struct ws_close_event close;
 } ws_event;
 
-// Called for each event, on the libws thread, with no library lock held. It may call any
-// `ws_*` function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
+// Called for each event, on the libws thread (or, for a task bound to a dispatcher, inside
+// `ws_dispatch` on the host's thread), with no library lock held. It may call any `ws_*`
+// function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
 typedef void (*ws_event_cb)(const struct ws_event *event, void *user_data);
 
 // The outcome of one call (`ws_connect`, `ws_send`, `ws_close`, `ws_close_group`).
@@ -287,7 +300,8 @@ typedef struct ws_result {
   const char *err_msg;
 } ws_result;
 
-// Called exactly once per call that takes it, on the libws thread, with no library lock held.
+// Called exactly once per call that takes it, on the libws thread (or, for a task bound to a
+// dispatcher, inside `ws_dispatch` on the host's thread), with no library lock held.
 // Plays the role of success/fail/complete: success when `result->code == WS_OK`.
 typedef void (*ws_result_cb)(const struct ws_result *result, void *user_data);
 
@@ -354,12 +368,48 @@ typedef struct ws_connect_options {
   // event's `compressed` says so); a decompressed message over `max_message_size` closes the
   // connection with 1009. Default false, as WeChat.
   bool per_message_deflate;
+  // The dispatcher this task's results and events go to (see `ws_dispatcher_new`): they are
+  // queued there and run on the host thread that calls `ws_dispatch`, never on the libws
+  // thread, and the task's readyState follows what was dispatched. NULL (the default): the
+  // group's default dispatcher (`ws_set_group_dispatcher`) if it has one, else callbacks run
+  // on the libws thread. A pointer that is not a live dispatcher is refused with
+  // `WS_ERR_INVALID_ARGUMENT`. A struct of the earlier layout without this field (struct_size
+  // 144 on 64-bit targets) is still accepted: no dispatcher named.
+  struct ws_dispatcher *dispatcher;
 } ws_connect_options;
 
 // A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.
 // Called from libws threads (the loop thread, resolver threads) and from the thread calling
 // `ws_*`, possibly concurrently: it must be thread-safe. It may not call `ws_set_logger`.
 typedef void (*ws_log_cb)(int32_t level, const char *message, void *user_data);
+
+// The dispatcher's wake callback: called when its queue goes from empty to non-empty (on the
+// libws thread), and at the end of a `ws_dispatch` call that leaves items queued (on the thread
+// that called it). It must not block and must not call `ws_dispatch` itself: it should only
+// tell the host's thread to call `ws_dispatch` soon (`uv_async_send`, `Handler.post`,
+// `dispatch_async`, `Executor.execute`). No library lock is held while it runs.
+typedef void (*ws_wake_cb)(void *user_data);
+
+// Options for `ws_dispatcher_new`. Fill with `ws_dispatcher_options_init`, then set fields;
+// zero values are the defaults.
+typedef struct ws_dispatcher_options {
+  // `sizeof(ws_dispatcher_options)`: set by `ws_dispatcher_options_init` (versioned like
+  // `ws_connect_options.struct_size`).
+  uint32_t struct_size;
+  // Back-pressure: bytes of queued, not yet dispatched items (message bytes plus about 128
+  // per item) past which libws stops reading the sockets of the tasks bound to this
+  // dispatcher, so the server is held back by TCP. Reading resumes when `ws_dispatch` has
+  // brought the queue down to half of it. A soft bound: a read pass under way ends first (up
+  // to 1 MiB per task), and a message being received is held by its task (up to
+  // `max_message_size`) until it is whole. While reading is paused, frames behind the queued
+  // data (pings, the server's close) are not seen: pings are answered and the close handshake
+  // finishes once the host dispatches; the heartbeat does not count the pause as the
+  // server's silence; connect and close timeouts keep running. 0 = 16 MiB.
+  uint64_t max_pending_bytes;
+  // Optional: see `ws_wake_cb`.
+  ws_wake_cb on_wake;
+  void *wake_user_data;
+} ws_dispatcher_options;
 
 #ifdef __cplusplus
 extern "C" {
@@ -403,9 +453,13 @@ int32_t ws_init(const struct ws_config *config);
 // returns: that thread then holds no socket, descriptor or runtime state, posts nothing and
 // exits. Do not unload the library (dlclose) while such a lookup may still run.
 //
+// Tasks bound to a dispatcher: their close events (and results) are queued on it before this
+// returns, and run when the host dispatches them (`ws_ready_state` reports such a task as the
+// host has seen it until then). A host thread that must not block uses `ws_shutdown_async`.
+//
 // Blocks until done (about `close_timeout_ms` at most, plus the time callbacks take). Returns
 // `WS_OK` (also when nothing was running), or `WS_ERR_WRONG_THREAD` when called from a libws
-// callback.
+// callback, including one run by `ws_dispatch`.
 int32_t ws_shutdown(void);
 
 // Opens a WebSocket (the mini-program `connectSocket`).
@@ -453,7 +507,10 @@ int32_t ws_send(int64_t task_id,
 // An OPEN task is CLOSING as soon as this returns (sends are refused from then on) and starts the
 // close handshake (the close event follows when the server
 // answers, or after `close_timeout_ms`). A CONNECTING task is aborted: close event 1006 with no
-// error event. A task already CLOSING is left as it is.
+// error event. A task already CLOSING is left as it is. A task bound to a dispatcher whose open
+// event has not been dispatched yet is CONNECTING for this rule and is aborted, even if it has
+// opened meanwhile: its queued events are dropped and its close event is 1006, never an open
+// after this call; one whose close event is queued but not dispatched gets `"closeSocket:ok"`.
 //
 // Returns `WS_OK` or the negative code of the failure. `on_result` (may be NULL) is called once on
 // the libws thread, never inside this call: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"`
@@ -480,7 +537,9 @@ int32_t ws_close_group(uint64_t group,
 
 // Adds an event listener for one task (`task_id` > 0: `SocketTask.onOpen/onMessage/...`) or for
 // every task (`task_id` == 0: the global `onSocket*` listeners). Listeners are called on the
-// libws thread in the order they were added, a task's own before the global ones.
+// libws thread in the order they were added, a task's own before the global ones; for a task
+// bound to a dispatcher, inside `ws_dispatch` (global listeners included), looked up when the
+// event is dispatched, so one added before that gets it.
 //
 // Returns a handle (> 0) for `ws_off_event`, or `WS_ERR_INVALID_ARGUMENT` (NULL callback),
 // `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`, `WS_ERR_SHUTTING_DOWN`
@@ -491,7 +550,8 @@ int64_t ws_on_event(int64_t task_id, ws_event_cb on_event, void *user_data);
 
 // Removes a listener added by `ws_on_event`. After it returns, the listener is not called again;
 // called from another thread, it first waits for a call of that listener in progress to
-// return. Called from a callback, it returns at once (no deadlock). This holds while the task's
+// return. Called from a callback (also one run by `ws_dispatch`), it returns at once (no
+// deadlock; a call running on another thread may then still be finishing). This holds while the task's
 // close event is being delivered too: a task's listener that has not got the close event yet
 // (or is getting it) is removed, and is not called with it.
 //
@@ -501,6 +561,8 @@ int32_t ws_off_event(int64_t handle);
 
 // The task's readyState: `WS_CONNECTING`, `WS_OPEN`, `WS_CLOSING` or `WS_CLOSED` (also for every
 // id that was issued and has closed). `WS_ERR_UNKNOWN_TASK` for an id never issued. Any thread.
+// For a task bound to a dispatcher, the state its host has seen: OPEN once the open event was
+// dispatched, CLOSED once the close event was (`ws_send` and `ws_close` go by the same state).
 int32_t ws_ready_state(int64_t task_id);
 
 // A static, NUL-terminated English message for a `WS_OK`/`WS_ERR_*` code ("unknown error code"
@@ -515,6 +577,85 @@ const char *ws_strerror(int32_t code);
 //
 // Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a level outside 0..=4.
 int32_t ws_set_logger(ws_log_cb logger, void *user_data, int32_t max_level);
+
+// Fills `options` with the defaults (zeroes) and sets `struct_size`.
+//
+// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+int32_t ws_dispatcher_options_init(struct ws_dispatcher_options *options);
+
+// Makes a dispatcher: a queue for the results and events of the tasks bound to it (by
+// `ws_connect_options.dispatcher` or `ws_set_group_dispatcher`), which the host runs on its own
+// thread with `ws_dispatch` instead of libws calling them on the libws thread. Make one per
+// thread that runs host code (a JavaScript engine's thread, a Looper, a serial queue).
+// `options` may be NULL (the defaults) and is copied. On success `*out` is the dispatcher; the
+// caller owns it and frees it with `ws_dispatcher_free`. Dispatchers live independently of the
+// runtime: they survive `ws_shutdown`.
+//
+// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (`out` NULL, or a `struct_size` that is not the size
+// of a released `ws_dispatcher_options`), or `WS_ERR_RUNTIME` (the pipe could not be made, e.g.
+// out of file descriptors). Any thread.
+int32_t ws_dispatcher_new(const struct ws_dispatcher_options *options, struct ws_dispatcher **out);
+
+// The dispatcher's file descriptor: the read end of a non-blocking, close-on-exec pipe that is
+// readable while items wait for `ws_dispatch` (libws writes a byte when the queue becomes
+// non-empty; `ws_dispatch` empties it). Watch it for readability (`uv_poll`, `ALooper_addFd`,
+// `dispatch_source`, `poll`) and call `ws_dispatch` when it is; never read, write or close it.
+// It may be readable with nothing queued (then `ws_dispatch` returns 0).
+//
+// Returns the fd (>= 0), or `WS_ERR_INVALID_ARGUMENT` for NULL or a freed dispatcher. Any
+// thread.
+int32_t ws_dispatcher_fd(const struct ws_dispatcher *dispatcher);
+
+// Runs queued results and events on the calling thread, in the order libws queued them: up to
+// `max_items`, or with 0 every item queued when the call began (items queued meanwhile wait for
+// the next call, which the fd and the wake callback announce). They are the same `ws_result_cb`
+// and `ws_event_cb` calls, with the same arguments and the same rule: what they point to is
+// valid until the callback returns. No library lock is held while they run, and they count as
+// "from a callback": `ws_off_event` returns at once, `ws_shutdown` and `ws_init` are refused
+// (`WS_ERR_WRONG_THREAD`), `ws_shutdown_async` is fine.
+//
+// For a bound task, the readyState `ws_ready_state`, `ws_send` and `ws_close` go by is what has
+// been dispatched: OPEN once its open event ran here, CLOSED once its close event ran here
+// (the task's listeners run with the task already CLOSED, its group slot free).
+//
+// Returns the number of items run (>= 0); `WS_ERR_INVALID_ARGUMENT` (NULL or freed dispatcher);
+// `WS_ERR_WRONG_THREAD` from the libws thread or from a callback this dispatcher is running;
+// `WS_ERR_BUSY` while another thread runs `ws_dispatch` on the same dispatcher (it does not
+// wait: the items run there, in order).
+int64_t ws_dispatch(struct ws_dispatcher *dispatcher, uint32_t max_items);
+
+// Frees a dispatcher. Refused with `WS_ERR_BUSY` while it is still needed: a task bound to it
+// has not had its close event dispatched, items are queued, it is a group's default, or
+// `ws_dispatch` runs on it. To free one: close its tasks (or `ws_shutdown`), dispatch until
+// their close events ran, unset it as group default, then free it (from the thread that
+// dispatches it).
+//
+// Returns `WS_OK`, `WS_ERR_BUSY`, or `WS_ERR_INVALID_ARGUMENT` (NULL or already freed).
+int32_t ws_dispatcher_free(struct ws_dispatcher *dispatcher);
+
+// Makes `dispatcher` the default of `group`: tasks connected later in that group with a NULL
+// `ws_connect_options.dispatcher` are bound to it, and `ws_close_group(group, ...)` reports its
+// result there. NULL unsets it. Tasks connected earlier keep what they had. The setting
+// survives `ws_shutdown`.
+//
+// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a freed dispatcher. Any thread.
+int32_t ws_set_group_dispatcher(uint64_t group, struct ws_dispatcher *dispatcher);
+
+// Starts `ws_shutdown` and returns at once, from any thread, callbacks included (a host thread
+// must never wait for the network or for its own callbacks). Everything happens as in
+// `ws_shutdown` (tasks closed with 1001, connecting ones aborted, calls refused with
+// `WS_ERR_SHUTTING_DOWN` while it runs), on the libws thread.
+//
+// `on_done` (may be NULL) is called once, with task_id 0 and `"shutdown:ok"`, when the runtime
+// has stopped: queued on `dispatcher` as its last item if it is not NULL (after the close events
+// of its tasks), else on the libws thread as its last act. Close events of tasks bound to other
+// dispatchers are queued there before the runtime stops. The libws thread is joined by the next
+// `ws_shutdown` (or left to end on its own); a call made after `on_done` starts a fresh runtime.
+// With no runtime running, one is started and stopped, so `on_done` still comes.
+//
+// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (a freed dispatcher), or `WS_ERR_RUNTIME` (no
+// libws thread could be started: `on_done` is not called).
+int32_t ws_shutdown_async(struct ws_dispatcher *dispatcher, ws_result_cb on_done, void *user_data);
 
 // The library version as a static NUL-terminated string, e.g. "0.1.0".
 const char *ws_version(void);
