@@ -9,8 +9,9 @@
  *     field), sizeof + 8 (a newer header) and UINT32_MAX are refused with
  *     WS_ERR_INVALID_ARGUMENT, nothing read past the size and nothing started. ws_connect reports
  *     it through on_result too when the size covers on_result and result_user_data.
- *   - ws_config_size / ws_connect_options_size give sizeof of each struct (FFIs without sizeof
- *     allocate that much), and a buffer of that size filled by the init function is accepted.
+ *   - ws_config_size, ws_connect_options_size and ws_dispatcher_options_size give sizeof of each
+ *     struct (FFIs without sizeof allocate that much), and a buffer of that size filled by the init
+ *     function is accepted.
  *   - interop, against ffi-tests/peers_surface.py (started here): a URL's non-ASCII path and query
  *     (and other bytes a request-target cannot hold) reach the server percent-encoded, escapes
  *     already there untouched; a 101 with 100 headers opens; an "HTTP/1.0 101" is refused with
@@ -189,7 +190,8 @@ static void case_connect_struct_size_must_be_a_released_one(void) {
                             3,
                             4,
                             sizeof(ws_connect_options) - 1,
-                            sizeof(ws_connect_options) - 8,
+                            /* - 8 is the first layout's size (no `dispatcher`): released */
+                            sizeof(ws_connect_options) - 16,
                             sizeof(ws_connect_options) + 1,
                             sizeof(ws_connect_options) + 8,
                             UINT32_MAX,
@@ -281,6 +283,7 @@ static void case_http10_101_is_refused(void) {
 static void case_struct_sizes_for_ffi_hosts(void) {
     CHECK_EQ(ws_config_size(), sizeof(ws_config));
     CHECK_EQ(ws_connect_options_size(), sizeof(ws_connect_options));
+    CHECK_EQ(ws_dispatcher_options_size(), sizeof(ws_dispatcher_options));
     void *config = calloc(1, ws_config_size());
     CHECK_EQ(ws_config_init(config), WS_OK);
     runtime_with(config);
@@ -290,6 +293,12 @@ static void case_struct_sizes_for_ffi_hosts(void) {
     CHECK_EQ(ws_connect_options_init(options), WS_OK);
     CHECK_EQ(*(uint32_t *)options, ws_connect_options_size());
     free(options);
+    void *dispatcher_options = calloc(1, ws_dispatcher_options_size());
+    CHECK_EQ(ws_dispatcher_options_init(dispatcher_options), WS_OK);
+    ws_dispatcher *d = NULL;
+    CHECK_EQ(ws_dispatcher_new(dispatcher_options, &d), WS_OK);
+    CHECK_EQ(ws_dispatcher_free(d), WS_OK);
+    free(dispatcher_options);
 }
 
 int main(void) {

@@ -159,6 +159,11 @@
 // `ws_init` while the runtime is already running.
 #define WS_ERR_ALREADY_RUNNING (-26)
 
+// `ws_dispatcher_free` while the dispatcher is still needed (bound tasks whose close event was
+// not dispatched, queued items, a group default, `ws_dispatch` running), or `ws_dispatch` while
+// another thread runs it on the same dispatcher.
+#define WS_ERR_BUSY (-27)
+
 // Log level for `ws_set_logger` (a logger set at level N gets messages of levels 1..=N):
 // something went wrong inside libws (e.g. the libws thread caught a panic).
 #define WS_LOG_ERROR 1
@@ -172,6 +177,10 @@
 
 // Log level: details for debugging (e.g. where a task connects).
 #define WS_LOG_DEBUG 4
+
+// A dispatcher (opaque): a queue of results and events that the host runs on its own thread
+// with `ws_dispatch`. Made by `ws_dispatcher_new`, freed by `ws_dispatcher_free`.
+typedef struct ws_dispatcher ws_dispatcher;
 
 // Runtime configuration for `ws_init`. Fill with `ws_config_init`, then change fields; every
 // zero field means its default.
@@ -354,12 +363,48 @@ typedef struct ws_connect_options {
   // event's `compressed` says so); a decompressed message over `max_message_size` closes the
   // connection with 1009. Default false, as WeChat.
   bool per_message_deflate;
+  // The dispatcher this task's results and events go to (see `ws_dispatcher_new`): they are
+  // queued there and run on the host thread that calls `ws_dispatch`, never on the libws
+  // thread, and the task's readyState follows what was dispatched. NULL (the default): the
+  // group's default dispatcher (`ws_set_group_dispatcher`) if it has one, else callbacks run
+  // on the libws thread. A pointer that is not a live dispatcher is refused with
+  // `WS_ERR_INVALID_ARGUMENT`. Added in libws 0.1.0's second layout: a struct of the first
+  // (without this field) is still accepted, with no dispatcher.
+  struct ws_dispatcher *dispatcher;
 } ws_connect_options;
 
 // A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.
 // Called from libws threads (the loop thread, resolver threads) and from the thread calling
 // `ws_*`, possibly concurrently: it must be thread-safe. It may not call `ws_set_logger`.
 typedef void (*ws_log_cb)(int32_t level, const char *message, void *user_data);
+
+// The dispatcher's wake callback: called when its queue goes from empty to non-empty (on the
+// libws thread), and at the end of a `ws_dispatch` call that leaves items queued (on the thread
+// that called it). It must not block and must not call `ws_dispatch` itself: it should only
+// tell the host's thread to call `ws_dispatch` soon (`uv_async_send`, `Handler.post`,
+// `dispatch_async`, `Executor.execute`). No library lock is held while it runs.
+typedef void (*ws_wake_cb)(void *user_data);
+
+// Options for `ws_dispatcher_new`. Fill with `ws_dispatcher_options_init`, then set fields;
+// zero values are the defaults.
+typedef struct ws_dispatcher_options {
+  // `sizeof(ws_dispatcher_options)`: set by `ws_dispatcher_options_init` (versioned like
+  // `ws_connect_options.struct_size`).
+  uint32_t struct_size;
+  // Back-pressure: bytes of queued, not yet dispatched items (message bytes plus about 128
+  // per item) past which libws stops reading the sockets of the tasks bound to this
+  // dispatcher, so the server is held back by TCP. Reading resumes when `ws_dispatch` has
+  // brought the queue down to half of it. A soft bound: a read pass under way ends first (up
+  // to 1 MiB per task), and a message being received is held by its task (up to
+  // `max_message_size`) until it is whole. While reading is paused, frames behind the queued
+  // data (pings, the server's close) are not seen: pings are answered and the close handshake
+  // finishes once the host dispatches; the heartbeat does not count the pause as the
+  // server's silence; connect and close timeouts keep running. 0 = 16 MiB.
+  uint64_t max_pending_bytes;
+  // Optional: see `ws_wake_cb`.
+  ws_wake_cb on_wake;
+  void *wake_user_data;
+} ws_dispatcher_options;
 
 #ifdef __cplusplus
 extern "C" {
@@ -525,6 +570,89 @@ const char *ws_strerror(int32_t code);
 //
 // Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a level outside 0..=4.
 int32_t ws_set_logger(ws_log_cb logger, void *user_data, int32_t max_level);
+
+// Fills `options` with the defaults (zeroes) and sets `struct_size`.
+//
+// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+int32_t ws_dispatcher_options_init(struct ws_dispatcher_options *options);
+
+// `sizeof(ws_dispatcher_options)` in this library, for hosts whose FFI has no `sizeof` (see
+// `ws_connect_options_size`).
+size_t ws_dispatcher_options_size(void);
+
+// Makes a dispatcher: a queue for the results and events of the tasks bound to it (by
+// `ws_connect_options.dispatcher` or `ws_set_group_dispatcher`), which the host runs on its own
+// thread with `ws_dispatch` instead of libws calling them on the libws thread. Make one per
+// thread that runs host code (a JavaScript engine's thread, a Looper, a serial queue).
+// `options` may be NULL (the defaults) and is copied. On success `*out` is the dispatcher; the
+// caller owns it and frees it with `ws_dispatcher_free`. Dispatchers live independently of the
+// runtime: they survive `ws_shutdown`.
+//
+// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (`out` NULL, or a `struct_size` that is not the size
+// of a released `ws_dispatcher_options`), or `WS_ERR_RUNTIME` (the pipe could not be made, e.g.
+// out of file descriptors). Any thread.
+int32_t ws_dispatcher_new(const struct ws_dispatcher_options *options, struct ws_dispatcher **out);
+
+// The dispatcher's file descriptor: the read end of a non-blocking, close-on-exec pipe that is
+// readable while items wait for `ws_dispatch` (libws writes a byte when the queue becomes
+// non-empty; `ws_dispatch` empties it). Watch it for readability (`uv_poll`, `ALooper_addFd`,
+// `dispatch_source`, `poll`) and call `ws_dispatch` when it is; never read, write or close it.
+// It may be readable with nothing queued (then `ws_dispatch` returns 0).
+//
+// Returns the fd (>= 0), or `WS_ERR_INVALID_ARGUMENT` for NULL or a freed dispatcher. Any
+// thread.
+int32_t ws_dispatcher_fd(const struct ws_dispatcher *dispatcher);
+
+// Runs queued results and events on the calling thread, in the order libws queued them: up to
+// `max_items`, or with 0 every item queued when the call began (items queued meanwhile wait for
+// the next call, which the fd and the wake callback announce). They are the same `ws_result_cb`
+// and `ws_event_cb` calls, with the same arguments and the same rule: what they point to is
+// valid until the callback returns. No library lock is held while they run, and they count as
+// "from a callback": `ws_off_event` returns at once, `ws_shutdown` and `ws_init` are refused
+// (`WS_ERR_WRONG_THREAD`), `ws_shutdown_async` is fine.
+//
+// For a bound task, the readyState `ws_ready_state`, `ws_send` and `ws_close` go by is what has
+// been dispatched: OPEN once its open event ran here, CLOSED once its close event ran here
+// (the task's listeners run with the task already CLOSED, its group slot free).
+//
+// Returns the number of items run (>= 0); `WS_ERR_INVALID_ARGUMENT` (NULL or freed dispatcher);
+// `WS_ERR_WRONG_THREAD` from the libws thread or from a callback this dispatcher is running;
+// `WS_ERR_BUSY` while another thread runs `ws_dispatch` on the same dispatcher (it does not
+// wait: the items run there, in order).
+int64_t ws_dispatch(struct ws_dispatcher *dispatcher, uint32_t max_items);
+
+// Frees a dispatcher. Refused with `WS_ERR_BUSY` while it is still needed: a task bound to it
+// has not had its close event dispatched, items are queued, it is a group's default, or
+// `ws_dispatch` runs on it. To free one: close its tasks (or `ws_shutdown`), dispatch until
+// their close events ran, unset it as group default, then free it (from the thread that
+// dispatches it).
+//
+// Returns `WS_OK`, `WS_ERR_BUSY`, or `WS_ERR_INVALID_ARGUMENT` (NULL or already freed).
+int32_t ws_dispatcher_free(struct ws_dispatcher *dispatcher);
+
+// Makes `dispatcher` the default of `group`: tasks connected later in that group with a NULL
+// `ws_connect_options.dispatcher` are bound to it, and `ws_close_group(group, ...)` reports its
+// result there. NULL unsets it. Tasks connected earlier keep what they had. The setting
+// survives `ws_shutdown`.
+//
+// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a freed dispatcher. Any thread.
+int32_t ws_set_group_dispatcher(uint64_t group, struct ws_dispatcher *dispatcher);
+
+// Starts `ws_shutdown` and returns at once, from any thread, callbacks included (a host thread
+// must never wait for the network or for its own callbacks). Everything happens as in
+// `ws_shutdown` (tasks closed with 1001, connecting ones aborted, calls refused with
+// `WS_ERR_SHUTTING_DOWN` while it runs), on the libws thread.
+//
+// `on_done` (may be NULL) is called once, with task_id 0 and `"shutdown:ok"`, when the runtime
+// has stopped: queued on `dispatcher` as its last item if it is not NULL (after the close events
+// of its tasks), else on the libws thread as its last act. Close events of tasks bound to other
+// dispatchers are queued there before the runtime stops. The libws thread is joined by the next
+// `ws_shutdown` (or left to end on its own); a call made after `on_done` starts a fresh runtime.
+// With no runtime running, one is started and stopped, so `on_done` still comes.
+//
+// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (a freed dispatcher), or `WS_ERR_RUNTIME` (no
+// libws thread could be started: `on_done` is not called).
+int32_t ws_shutdown_async(struct ws_dispatcher *dispatcher, ws_result_cb on_done, void *user_data);
 
 // The library version as a static NUL-terminated string, e.g. "0.1.0".
 const char *ws_version(void);

@@ -1,10 +1,14 @@
 //! Calling into C: the result callback of one call, and event listeners. These are the only
-//! places where C code runs, always on the loop thread and never with a library lock held.
+//! places where C code runs, never with a library lock held: on the loop thread, or, for tasks
+//! bound to a dispatcher, on the host thread that calls `ws_dispatch`.
 
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::dispatcher::{Dispatcher, Item};
 
 use crate::error::{fail_msg, ok_msg, Api, Code, Failure};
 use crate::ffi::types::{ws_event, ws_event_cb, ws_result, ws_result_cb, ws_socket_cb};
@@ -23,7 +27,8 @@ pub fn c_string(text: &str) -> CString {
     CString::new(text.replace('\0', "\u{fffd}")).unwrap_or_default()
 }
 
-/// One call's success/fail/complete, to be called exactly once, on the libws thread.
+/// One call's success/fail/complete, to be called exactly once, on the libws thread, or queued on
+/// its dispatcher (`ws_dispatch` then calls it on the host's thread).
 ///
 /// "Exactly once" holds by construction: `finish` consumes it, and one dropped without being
 /// finished (a panic unwound past it, or a libws bug lost it) still reports `WS_ERR_PANIC`. C is
@@ -36,11 +41,19 @@ pub struct ResultCb {
     api: Api,
     /// The task a lost result is reported for (0 until known, e.g. before a connect has its id).
     task_id: i64,
+    /// Where the result goes: None runs it on the libws thread, Some queues it there.
+    dispatcher: Option<Arc<Dispatcher>>,
 }
 
 impl ResultCb {
     pub fn new(api: Api, cb: ws_result_cb, user_data: *mut c_void) -> ResultCb {
-        ResultCb { cb, user_data: UserData(user_data), api, task_id: 0 }
+        ResultCb { cb, user_data: UserData(user_data), api, task_id: 0, dispatcher: None }
+    }
+
+    /// Routes the result through `dispatcher` (a task bound to one, or a call on the thread
+    /// that dispatches it).
+    pub fn set_dispatcher(&mut self, dispatcher: Option<Arc<Dispatcher>>) {
+        self.dispatcher = dispatcher;
     }
 
     /// Names the task this result belongs to (for a result reported by `Drop`).
@@ -58,7 +71,11 @@ impl ResultCb {
 
     pub fn finish(mut self, task_id: i64, outcome: Result<(), &Failure>) {
         let Some(cb) = self.cb.take() else { return };
-        call(cb, self.user_data, self.api, task_id, outcome);
+        let due = Due { cb, user_data: self.user_data, api: self.api, task_id, outcome: outcome.map_err(Failure::clone) };
+        match self.dispatcher.take() {
+            Some(d) => d.push(Item::Result(due)),
+            None => due.call(),
+        }
     }
 
     /// Drops the callback uncalled: only for the calls the header says get no callback
@@ -79,12 +96,26 @@ fn call(cb: unsafe extern "C" fn(*const ws_result, *mut c_void), user_data: User
     unsafe { cb(&result, user_data.0) };
 }
 
-/// A result callback that was dropped unfinished on the libws thread, waiting for `call_lost`.
-struct Lost {
+/// A result ready to be called: on the libws thread, or from a dispatcher's queue.
+#[derive(Debug)]
+pub struct Due {
     cb: unsafe extern "C" fn(*const ws_result, *mut c_void),
     user_data: UserData,
     api: Api,
     task_id: i64,
+    outcome: Result<(), Failure>,
+}
+
+impl Due {
+    pub fn call(self) {
+        call(self.cb, self.user_data, self.api, self.task_id, self.outcome.as_ref().map(|_| ()));
+    }
+}
+
+/// A result callback that was dropped unfinished on the libws thread, waiting for `call_lost`.
+struct Lost {
+    due: Due,
+    dispatcher: Option<Arc<Dispatcher>>,
 }
 
 thread_local! {
@@ -99,26 +130,35 @@ impl Drop for ResultCb {
     fn drop(&mut self) {
         let Some(cb) = self.cb.take() else { return };
         if crate::runtime::on_loop_thread() {
-            let lost = Lost { cb, user_data: self.user_data, api: self.api, task_id: self.task_id };
+            let due = Due { cb, user_data: self.user_data, api: self.api, task_id: self.task_id, outcome: Err(lost_failure()) };
+            let lost = Lost { due, dispatcher: self.dispatcher.take() };
             let _ = LOST.try_with(|l| l.borrow_mut().push(lost));
         } else {
-            let result = ResultCb { cb: Some(cb), user_data: self.user_data, api: self.api, task_id: self.task_id };
+            let result = ResultCb {
+                cb: Some(cb),
+                user_data: self.user_data,
+                api: self.api,
+                task_id: self.task_id,
+                dispatcher: self.dispatcher.take(),
+            };
             crate::runtime::report_lost(self.task_id, lost_failure(), result);
         }
     }
 }
 
-/// Delivers, with `WS_ERR_PANIC`, every result dropped unfinished on this (the libws) thread.
-/// The loop calls it after each step, with no lock held.
+/// Delivers (or queues on its dispatcher), with `WS_ERR_PANIC`, every result dropped unfinished
+/// on this (the libws) thread. The loop calls it after each step, with no lock held.
 pub fn call_lost() {
     loop {
         let batch = LOST.try_with(|l| std::mem::take(&mut *l.borrow_mut())).unwrap_or_default();
         if batch.is_empty() {
             return;
         }
-        let failure = lost_failure();
         for lost in batch {
-            call(lost.cb, lost.user_data, lost.api, lost.task_id, Err(&failure));
+            match lost.dispatcher {
+                Some(d) => d.push(Item::Result(lost.due)),
+                None => lost.due.call(),
+            }
         }
     }
 }

@@ -25,19 +25,27 @@ pub struct ConnectRequest {
     pub ping_interval: Option<std::time::Duration>,
     pub pong_timeout: std::time::Duration,
     pub socket_hook: Option<crate::callback::SocketHook>,
+    /// Where its results and events go (None: the libws thread calls them).
+    pub dispatcher: Option<std::sync::Arc<crate::dispatcher::Dispatcher>>,
 }
 
 pub enum Command {
     Connect(Box<ConnectRequest>, ResultCb),
     /// `data` is the message's own copy; `text` data is valid UTF-8.
     Send { task_id: i64, text: bool, data: Vec<u8>, result: ResultCb },
-    Close { task_id: i64, code: u16, reason: String, result: ResultCb },
-    CloseGroup { group: u64, code: u16, reason: String, result: ResultCb },
+    /// `abort`: a bound task closed before its host saw the open event is dropped like a
+    /// connecting one (close 1006), even if the loop has opened it.
+    Close { task_id: i64, code: u16, reason: String, abort: bool, result: ResultCb },
+    /// `abort`: the group's tasks to abort (see `Close`).
+    CloseGroup { group: u64, code: u16, reason: String, abort: Vec<i64>, result: ResultCb },
     /// A failure found on the calling thread, delivered from the loop like every result.
     Report { task_id: i64, failure: Failure, result: ResultCb },
     /// A DNS answer from a resolver thread.
     Resolved { task_id: i64, addrs: Result<Vec<SocketAddr>, String> },
-    Shutdown,
+    /// `ws_shutdown`, or `ws_shutdown_async` with the result that reports the end.
+    Shutdown(Option<ResultCb>),
+    /// A dispatcher's queue went down: read the sockets paused for it again.
+    Resume,
 }
 
 impl Command {
@@ -47,7 +55,7 @@ impl Command {
         match self {
             Command::Connect(req, _) => req.task_id,
             Command::Send { task_id, .. } | Command::Close { task_id, .. } | Command::Resolved { task_id, .. } => *task_id,
-            Command::Report { .. } | Command::CloseGroup { .. } | Command::Shutdown => 0,
+            Command::Report { .. } | Command::CloseGroup { .. } | Command::Shutdown(_) | Command::Resume => 0,
         }
     }
 }
@@ -104,7 +112,7 @@ impl Queue {
 
     /// Stops taking commands and returns those still queued. The loop closes its queue only when
     /// no call can still push one (`runtime::retire`), so what comes back is at most a late DNS
-    /// answer or a second `Shutdown`.
+    /// answer, a `Resume` or a second `Shutdown`.
     pub fn close(&self) -> Vec<Command> {
         let mut inner = self.inner.lock();
         inner.closed = true;

@@ -33,9 +33,10 @@ pub enum Code {
     WrongThread = -24,
     UnknownListener = -25,
     AlreadyRunning = -26,
+    Busy = -27,
 }
 
-const ALL: [Code; 27] = [
+const ALL: [Code; 28] = [
     Code::Ok,
     Code::InvalidArgument,
     Code::InvalidUrl,
@@ -63,11 +64,12 @@ const ALL: [Code; 27] = [
     Code::WrongThread,
     Code::UnknownListener,
     Code::AlreadyRunning,
+    Code::Busy,
 ];
 
 impl Code {
     #[cfg(test)]
-    pub const ALL: [Code; 27] = ALL;
+    pub const ALL: [Code; 28] = ALL;
 
     pub fn from_i32(value: i32) -> Option<Code> {
         ALL.iter().copied().find(|c| *c as i32 == value)
@@ -103,6 +105,7 @@ impl Code {
             Code::WrongThread => "not allowed on the libws thread\0",
             Code::UnknownListener => "unknown listener handle\0",
             Code::AlreadyRunning => "runtime already running\0",
+            Code::Busy => "busy\0",
         }
     }
 
@@ -121,6 +124,8 @@ pub enum Api {
     Close,
     /// An error event on a task that was open (not the result of one call).
     Socket,
+    /// The end of `ws_shutdown_async`.
+    Shutdown,
 }
 
 impl Api {
@@ -130,6 +135,7 @@ impl Api {
             Api::Send => "sendSocketMessage",
             Api::Close => "closeSocket",
             Api::Socket => "onSocketError",
+            Api::Shutdown => "shutdown",
         }
     }
 }

@@ -22,8 +22,9 @@ fn empty_event(kind: u32, task_id: i64) -> ws_event {
     }
 }
 
-/// Calls each listener still registered with the event. `ws_off_event` from another thread
-/// waits for a call in progress through the registry's gate. A task's own listener that got the
+/// Calls each listener still registered with the event (on the libws thread, or on a thread
+/// running `ws_dispatch`). `ws_off_event` from another thread waits for a call in progress
+/// through the registry's gate. A task's own listener that got the
 /// task's close event is gone with its task from then on.
 fn call_all(registry: &Registry, event: &ws_event, listeners: &[Arc<Listener>]) {
     for l in listeners {
@@ -34,7 +35,7 @@ fn call_all(registry: &Registry, event: &ws_event, listeners: &[Arc<Listener>]) 
         if !l.is_removed() {
             l.call(event);
         }
-        registry.end_call();
+        registry.end_call(l.handle);
         if event.kind == WS_EVENT_CLOSE && l.task_id != 0 {
             registry.close_delivered(l.task_id, l.handle);
         }

@@ -1,5 +1,6 @@
 //! The loop thread: polls every socket, runs commands from other threads, fires timers, and
-//! delivers each task's outputs (events and results) to C in order, with no lock held.
+//! delivers each task's outputs (events and results) to C in order, with no lock held, or, for a
+//! task bound to a dispatcher, queues them there in order for the host's thread.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -12,6 +13,7 @@ use mio::{Events, Poll, Token};
 
 use crate::callback::{call_lost, Listener, ResultCb};
 use crate::command::Command;
+use crate::dispatcher::{Dispatcher, Item};
 use crate::error::{Api, Code, Failure};
 use crate::event;
 use crate::registry::absent;
@@ -41,6 +43,12 @@ pub struct EventLoop {
     scratch: Vec<u8>,
     /// The commands being run (kept for its allocation).
     commands: Vec<Command>,
+    /// Tasks bound to a dispatcher, until the loop closes them.
+    bound: HashMap<i64, Arc<Dispatcher>>,
+    /// Bound tasks whose reading is paused because their dispatcher's queue is over its limit.
+    paused: Vec<i64>,
+    /// `ws_shutdown_async` results, delivered as the loop's last act.
+    done: Vec<ResultCb>,
 }
 
 fn no_result(api: Api) -> ResultCb {
@@ -63,6 +71,9 @@ impl EventLoop {
             stopping: None,
             scratch: vec![0; 64 * 1024],
             commands: Vec::new(),
+            bound: HashMap::new(),
+            paused: Vec::new(),
+            done: Vec::new(),
         }
     }
 
@@ -152,7 +163,15 @@ impl EventLoop {
             self.contained(command.task_id(), |lp| lp.handle(command));
         }
         self.fail_all(|| Failure::plain(Code::ShuttingDown));
-        self.shared.registry.clear_global();
+        // Bound tasks whose close event waits on a dispatcher still need the global listeners;
+        // they go with this runtime's registry when the last of those is dispatched.
+        if self.shared.registry.is_empty() {
+            self.shared.registry.clear_global();
+        }
+        call_lost();
+        for done in std::mem::take(&mut self.done) {
+            done.ok(0);
+        }
         call_lost();
     }
 
@@ -195,7 +214,7 @@ impl EventLoop {
     fn fail_task(&mut self, id: i64, failure: Failure) {
         let task = self.tasks.remove(&id);
         self.resolver.forget(id);
-        let api = match self.shared.registry.live_state(id) {
+        let api = match self.shared.registry.loop_state(id) {
             Ok(WS_CONNECTING) => Api::Connect,
             Ok(_) => Api::Socket,
             Err(_) => return, // its close event was delivered already
@@ -233,6 +252,15 @@ impl EventLoop {
 
     fn drive(&mut self, id: i64, short_read_drains: bool) {
         let Some(task) = self.tasks.get_mut(&id) else { return };
+        // Back-pressure: a bound task is not read while its dispatcher's queue is over the limit
+        // (checked before each read pass, so a pass under way ends first: a soft bound).
+        if let Some(d) = self.bound.get(&id) {
+            if !task.read_paused && d.pause_if_over(&self.shared.queue) {
+                log!(WS_LOG_DEBUG, "task {}: reading paused, its dispatcher's queue is over its limit", id);
+                task.read_paused = true;
+                self.paused.push(id);
+            }
+        }
         task.on_ready(self.poll.registry(), &mut self.scratch, short_read_drains, &mut self.out);
         self.settle(id);
     }
@@ -259,7 +287,12 @@ impl EventLoop {
 
     fn deliver(&mut self, id: i64) {
         let mut out = std::mem::take(&mut self.out);
+        let bound = self.bound.get(&id).cloned();
         for output in out.drain(..) {
+            if let Some(d) = &bound {
+                self.queue_output(d, id, output);
+                continue;
+            }
             match output {
                 Output::State(state) => self.shared.registry.set_state(id, state),
                 Output::Result(cb, outcome) => cb.finish(id, outcome.as_ref().map(|_| ())),
@@ -290,6 +323,27 @@ impl EventLoop {
         self.out = out;
     }
 
+    /// Queues an output of a bound task on its dispatcher. Its results are routed by their
+    /// `ResultCb`. At its close the loop is done with it: its group slot is freed now (so a close
+    /// callback may connect again) while the host still sees it until the close is dispatched.
+    fn queue_output(&mut self, d: &Arc<Dispatcher>, id: i64, output: Output) {
+        match &output {
+            Output::Result(..) => {
+                let Output::Result(cb, outcome) = output else { unreachable!() };
+                return cb.finish(id, outcome.as_ref().map(|_| ()));
+            }
+            Output::Close { code, reason, clean } => {
+                log!(WS_LOG_INFO, "task {} closed: code {} reason \"{}\" clean {}", id, code, reason, clean);
+                self.shared.registry.release_slot(id);
+                self.bound.remove(&id);
+            }
+            Output::Open { protocol, .. } => log!(WS_LOG_INFO, "task {} open, protocol {:?}", id, protocol),
+            Output::Error { failure, api } => log!(WS_LOG_WARN, "task {}: {}", id, crate::error::fail_msg(*api, failure)),
+            _ => {}
+        }
+        d.push(Item::Event { shared: Arc::clone(&self.shared), task_id: id, output });
+    }
+
     fn handle(&mut self, command: Command) {
         match command {
             Command::Connect(req, result) => self.connect(*req, result),
@@ -304,21 +358,33 @@ impl EventLoop {
                 }
                 None => result.fail(task_id, &absent(task_id)),
             },
-            Command::Close { task_id, code, reason, result } => match self.tasks.get_mut(&task_id) {
+            Command::Close { task_id, code, reason, abort, result } => match self.tasks.get_mut(&task_id) {
+                Some(task) if abort => {
+                    result.ok(task_id);
+                    task.abort(&mut self.out);
+                    self.settle(task_id);
+                }
                 Some(task) => {
                     task.close(code, &reason, result, &mut self.out);
                     self.settle(task_id);
                 }
+                // A bound task the loop closed, whose close event the host has not run yet: the
+                // close is under way, as for a task already CLOSING.
+                None if self.shared.registry.live_state(task_id).is_ok() => result.ok(task_id),
                 None => result.fail(task_id, &absent(task_id)),
             },
-            Command::CloseGroup { group, code, reason, result } => {
+            Command::CloseGroup { group, code, reason, abort, result } => {
                 let mut ids: Vec<i64> = self.tasks.values().filter(|t| t.group == group).map(|t| t.id).collect();
                 ids.sort_unstable();
                 result.ok(0);
                 for id in ids {
                     self.contained(id, |lp| {
                         if let Some(task) = lp.tasks.get_mut(&id) {
-                            task.close(code, &reason, no_result(Api::Close), &mut lp.out);
+                            if abort.contains(&id) {
+                                task.abort(&mut lp.out);
+                            } else {
+                                task.close(code, &reason, no_result(Api::Close), &mut lp.out);
+                            }
                             lp.settle(id);
                         }
                     });
@@ -332,12 +398,33 @@ impl EventLoop {
                     self.settle(task_id);
                 }
             }
-            Command::Shutdown => self.begin_shutdown(),
+            Command::Shutdown(done) => {
+                self.done.extend(done);
+                self.begin_shutdown();
+            }
+            Command::Resume => self.resume(),
         }
     }
 
-    fn connect(&mut self, req: crate::command::ConnectRequest, result: ResultCb) {
+    /// Reads again the paused tasks whose dispatcher is under its limit (they may have missed
+    /// readiness edges, so each gets a read pass).
+    fn resume(&mut self) {
+        for id in std::mem::take(&mut self.paused) {
+            let Some(task) = self.tasks.get_mut(&id) else { continue };
+            if self.bound.get(&id).is_some_and(|d| d.pause_if_over(&self.shared.queue)) {
+                self.paused.push(id);
+                continue;
+            }
+            task.read_paused = false;
+            self.ready.push(id);
+        }
+    }
+
+    fn connect(&mut self, mut req: crate::command::ConnectRequest, result: ResultCb) {
         let id = req.task_id;
+        if let Some(d) = req.dispatcher.take() {
+            self.bound.insert(id, d);
+        }
         let (host, port) = (req.host.clone(), req.port);
         let mut task = Task::new(req, &self.shared.config);
         result.ok(id);

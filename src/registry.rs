@@ -1,6 +1,10 @@
 //! What every thread may read about tasks: their readyState, their group's slot count, and their
 //! listeners. The loop thread owns the connections; this table is the small shared part, locked
 //! only for short lookups and never while C code runs.
+//!
+//! A task bound to a dispatcher keeps the state its host has seen: the loop's state changes
+//! reach it when `ws_dispatch` runs them, and it stays in the table (OPEN or CLOSING) after the
+//! loop closed it, until its close event is dispatched; only its group slot is freed at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -9,8 +13,9 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use crate::callback::Listener;
+use crate::dispatcher::Dispatcher;
 use crate::error::{Code, Failure};
-use crate::ffi::types::{WS_CLOSED, WS_CLOSING, WS_CONNECTING, WS_OPEN};
+use crate::ffi::types::{WS_CLOSING, WS_CONNECTING, WS_OPEN};
 
 /// Task ids are unique for the life of the process, across runtimes, so a stale id is always
 /// recognised as CLOSED.
@@ -21,6 +26,22 @@ struct Entry {
     state: i32,
     group: u64,
     listeners: Vec<Arc<Listener>>,
+    /// Where its results and events go (None: the libws thread).
+    dispatcher: Option<Arc<Dispatcher>>,
+    /// False once the loop closed a bound task whose close event is not dispatched yet.
+    holds_slot: bool,
+    /// Closed by the host before it saw the open event: only the close event (1006) is left.
+    aborted: bool,
+}
+
+/// Where the results of a call about one task go.
+pub enum Route {
+    /// The task is bound to this dispatcher (and its close event not dispatched yet).
+    Bound(Arc<Dispatcher>),
+    /// A live task that is not bound: the libws thread.
+    Unbound,
+    /// Closed or never issued.
+    Absent,
 }
 
 #[derive(Default)]
@@ -37,8 +58,9 @@ struct Table {
 #[derive(Default)]
 pub struct Registry {
     table: Mutex<Table>,
-    /// Handle of the listener the loop thread is calling right now (0: none).
-    calling: Mutex<i64>,
+    /// Handles of the listeners being called right now, one entry per call in progress (the loop
+    /// thread and dispatching threads may call listeners at once).
+    calling: Mutex<Vec<i64>>,
     call_done: Condvar,
 }
 
@@ -54,7 +76,13 @@ pub fn absent(task_id: i64) -> Failure {
 impl Registry {
     /// Takes a slot in `group` for a new CONNECTING task with its first listener, or fails when
     /// the group is full.
-    pub fn add_task(&self, group: u64, limit: u32, first: Option<Listener>) -> Result<i64, Failure> {
+    pub fn add_task(
+        &self,
+        group: u64,
+        limit: u32,
+        first: Option<Listener>,
+        dispatcher: Option<Arc<Dispatcher>>,
+    ) -> Result<i64, Failure> {
         let mut t = self.table.lock();
         let count = t.group_counts.entry(group).or_insert(0);
         if *count >= limit {
@@ -72,19 +100,44 @@ impl Registry {
                 vec![Arc::new(l)]
             })
             .unwrap_or_default();
-        t.tasks.insert(id, Entry { state: WS_CONNECTING, group, listeners });
+        t.tasks.insert(id, Entry { state: WS_CONNECTING, group, listeners, dispatcher, holds_slot: true, aborted: false });
         Ok(id)
     }
 
-    /// readyState of a task: CLOSED for a stale id, an error for one never issued.
-    pub fn state(&self, task_id: i64) -> Result<i32, Failure> {
+    /// Where the results of a call about `task_id` go.
+    pub fn route(&self, task_id: i64) -> Route {
         match self.table.lock().tasks.get(&task_id) {
-            Some(e) => Ok(e.state),
-            None => match absent(task_id) {
-                f if f.code == Code::Closed => Ok(WS_CLOSED),
-                f => Err(f),
-            },
+            Some(Entry { dispatcher: Some(d), .. }) => Route::Bound(Arc::clone(d)),
+            Some(_) => Route::Unbound,
+            None => Route::Absent,
         }
+    }
+
+    /// The state of a task the loop has not closed yet (a bound task's close event may be
+    /// queued while the host still sees it open).
+    pub fn loop_state(&self, task_id: i64) -> Result<i32, Failure> {
+        match self.table.lock().tasks.get(&task_id) {
+            Some(e) if e.holds_slot => Ok(e.state),
+            _ => Err(absent(task_id)),
+        }
+    }
+
+    /// Whether a bound task was closed by its host before it saw the open event.
+    pub fn is_aborted(&self, task_id: i64) -> bool {
+        self.table.lock().tasks.get(&task_id).is_some_and(|e| e.aborted)
+    }
+
+    /// The loop closed a bound task: its group slot is free (so the host may connect again from
+    /// its close callback), while the task stays, as the host sees it, until its close event is
+    /// dispatched (`remove_task`).
+    pub fn release_slot(&self, task_id: i64) {
+        let mut t = self.table.lock();
+        let Some(e) = t.tasks.get_mut(&task_id) else { return };
+        if !std::mem::replace(&mut e.holds_slot, false) {
+            return;
+        }
+        let group = e.group;
+        free_slot(&mut t.group_counts, group);
     }
 
     /// Like `state`, but a closed task is an error too.
@@ -104,26 +157,30 @@ impl Registry {
     }
 
     /// `ws_close` on an OPEN task: CLOSING at once, as in browsers, so a send made after
-    /// `ws_close` returns is refused right away. Returns the state the task had.
-    pub fn begin_close(&self, task_id: i64) -> Result<i32, Failure> {
+    /// `ws_close` returns is refused right away. A bound task whose host has not seen it open is
+    /// aborted: returned is its dispatcher, to drop its queued events.
+    pub fn begin_close(&self, task_id: i64) -> Result<Option<Arc<Dispatcher>>, Failure> {
         match self.table.lock().tasks.get_mut(&task_id) {
-            Some(e) => {
-                let was = e.state;
-                if was == WS_OPEN {
-                    e.state = WS_CLOSING;
-                }
-                Ok(was)
-            }
+            Some(e) => Ok(begin_close(e)),
             None => Err(absent(task_id)),
         }
     }
 
-    /// `ws_close_group`: every OPEN task of `group` is CLOSING at once, as `begin_close` makes one.
-    pub fn begin_close_group(&self, group: u64) {
+    /// `ws_close_group`: every task of `group` as `begin_close` does it. Returns the aborted ones.
+    pub fn begin_close_group(&self, group: u64) -> Vec<(i64, Arc<Dispatcher>)> {
         let mut t = self.table.lock();
-        for e in t.tasks.values_mut().filter(|e| e.group == group && e.state == WS_OPEN) {
-            e.state = WS_CLOSING;
+        let mut aborted = Vec::new();
+        for (id, e) in t.tasks.iter_mut().filter(|(_, e)| e.group == group) {
+            if let Some(d) = begin_close(e) {
+                aborted.push((*id, d));
+            }
         }
+        aborted
+    }
+
+    /// Whether tasks wait for their close event on a dispatcher.
+    pub fn is_empty(&self) -> bool {
+        self.table.lock().tasks.is_empty()
     }
 
     /// Removes a task as it becomes CLOSED: frees its group slot and returns the listeners that
@@ -132,11 +189,8 @@ impl Registry {
     pub fn remove_task(&self, task_id: i64) -> Vec<Arc<Listener>> {
         let mut t = self.table.lock();
         let Some(entry) = t.tasks.remove(&task_id) else { return Vec::new() };
-        if let Some(count) = t.group_counts.get_mut(&entry.group) {
-            *count -= 1;
-            if *count == 0 {
-                t.group_counts.remove(&entry.group);
-            }
+        if entry.holds_slot {
+            free_slot(&mut t.group_counts, entry.group);
         }
         let mut all = entry.listeners.clone();
         all.extend(t.global.iter().cloned());
@@ -159,14 +213,18 @@ impl Registry {
         self.table.lock().closing.remove(&task_id);
     }
 
-    /// Fills `out` with the listeners of a task's event: its own, then the global ones.
-    pub fn listeners(&self, task_id: i64, out: &mut Vec<Arc<Listener>>) {
+    /// Fills `out` with the listeners of a task's event: its own, then the global ones. Returns
+    /// whether the task was aborted (its events other than the close are not delivered).
+    pub fn listeners(&self, task_id: i64, out: &mut Vec<Arc<Listener>>) -> bool {
         out.clear();
         let t = self.table.lock();
+        let mut aborted = false;
         if let Some(e) = t.tasks.get(&task_id) {
             out.extend(e.listeners.iter().cloned());
+            aborted = e.aborted;
         }
         out.extend(t.global.iter().cloned());
+        aborted
     }
 
     /// Adds a listener to one live task (task_id > 0) or to every task (0). Returns its handle.
@@ -206,21 +264,48 @@ impl Registry {
 
     /// Marks `handle` as being called; pairs with `end_call`. No lock is held in between.
     pub fn begin_call(&self, handle: i64) {
-        *self.calling.lock() = handle;
+        self.calling.lock().push(handle);
     }
 
-    pub fn end_call(&self) {
-        *self.calling.lock() = 0;
+    pub fn end_call(&self, handle: i64) {
+        let mut calling = self.calling.lock();
+        if let Some(i) = calling.iter().position(|&h| h == handle) {
+            calling.swap_remove(i);
+        }
+        drop(calling);
         self.call_done.notify_all();
     }
 
-    /// Blocks until the loop thread is not inside listener `handle`.
+    /// Blocks until no thread is inside listener `handle`.
     pub fn wait_not_calling(&self, handle: i64) {
         let mut calling = self.calling.lock();
-        while *calling == handle {
+        while calling.contains(&handle) {
             self.call_done.wait(&mut calling);
         }
     }
+}
+
+fn free_slot(counts: &mut HashMap<u64, u32>, group: u64) {
+    if let Some(count) = counts.get_mut(&group) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(&group);
+        }
+    }
+}
+
+/// `begin_close` on one entry: OPEN becomes CLOSING; a bound task the host still sees
+/// CONNECTING is aborted and its dispatcher returned.
+fn begin_close(e: &mut Entry) -> Option<Arc<Dispatcher>> {
+    match (e.state, &e.dispatcher) {
+        (WS_OPEN, _) => e.state = WS_CLOSING,
+        (WS_CONNECTING, Some(d)) if !e.aborted => {
+            e.aborted = true;
+            return Some(Arc::clone(d));
+        }
+        _ => {}
+    }
+    None
 }
 
 #[cfg(test)]
@@ -236,7 +321,7 @@ mod tests {
     #[test]
     fn a_closing_tasks_listeners_stay_removable_until_they_got_the_close() {
         let r = Registry::default();
-        let id = r.add_task(1, 5, Some(listener(0))).unwrap();
+        let id = r.add_task(1, 5, Some(listener(0)), None).unwrap();
         let second = r.add_listener(listener(id)).unwrap();
         let global = r.add_listener(listener(0)).unwrap();
         let got = r.remove_task(id);
@@ -248,6 +333,6 @@ mod tests {
         assert!(r.remove_listener(second).is_none());
         r.closed(id);
         assert!(r.remove_listener(global).is_some(), "global listeners stay");
-        assert_eq!(r.state(id).unwrap(), WS_CLOSED);
+        assert_eq!(r.live_state(id).unwrap_err().code, Code::Closed);
     }
 }

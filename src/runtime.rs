@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use mio::{Poll, Waker};
@@ -91,6 +91,11 @@ struct Running {
 static RUNTIME: Mutex<Option<Running>> = Mutex::new(None);
 /// Serialises `ws_shutdown` calls so two of them never join the same thread.
 static SHUTDOWN: Mutex<()> = Mutex::new(());
+/// Threads of runtimes stopped by `ws_shutdown_async`: the next `ws_shutdown` joins them.
+static ENDING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+/// Stopped runtimes whose bound tasks still wait for their close event on a dispatcher: their
+/// listeners can still be called, so `ws_off_event` and `ws_ready_state` look there too.
+static RETIRED: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
 
 thread_local! {
     static ON_LOOP_THREAD: Cell<bool> = const { Cell::new(false) };
@@ -174,6 +179,19 @@ pub fn current() -> Option<Arc<Shared>> {
     RUNTIME.lock().as_ref().map(|r| Arc::clone(&r.shared))
 }
 
+/// The running runtime, then the stopped ones whose close events wait on a dispatcher.
+pub fn all() -> Vec<Arc<Shared>> {
+    let mut all: Vec<Arc<Shared>> = current().into_iter().collect();
+    all.extend(RETIRED.lock().iter().filter_map(Weak::upgrade));
+    all
+}
+
+/// True where a blocking call would wait on host code: on the libws thread, or inside a
+/// callback run by `ws_dispatch`.
+pub fn in_callback() -> bool {
+    on_loop_thread() || crate::dispatcher::in_dispatch()
+}
+
 /// Hands a result that was dropped unfinished on a caller's thread to the loop, which reports it
 /// (`ResultCb`'s `Drop`). With no runtime there is no libws thread to report it on.
 pub fn report_lost(task_id: i64, failure: Failure, result: ResultCb) {
@@ -199,13 +217,17 @@ pub fn retire(shared: &Arc<Shared>) -> Option<Vec<Command>> {
     let retired = take_if(&mut slot, shared);
     let leftovers = shared.queue.close();
     drop(slot);
+    let mut stopped = RETIRED.lock();
+    stopped.retain(|w| w.strong_count() > 0);
+    stopped.push(Arc::downgrade(shared));
+    drop(stopped);
     drop(retired);
     Some(leftovers)
 }
 
 /// Starts the runtime with `config`. Fails if it is already running.
 pub fn init(config: Config) -> Result<(), Failure> {
-    if on_loop_thread() {
+    if in_callback() {
         return Err(Failure::new(Code::WrongThread, "ws_init may not be called from a libws callback"));
     }
     let mut slot = RUNTIME.lock();
@@ -232,10 +254,14 @@ pub fn init(config: Config) -> Result<(), Failure> {
 /// Closes every socket (1001), waits for their close events, stops the thread and frees
 /// everything. A no-op when nothing runs.
 pub fn shutdown() -> Result<(), Failure> {
-    if on_loop_thread() {
-        return Err(Failure::new(Code::WrongThread, "ws_shutdown may not be called from a libws callback"));
+    if in_callback() {
+        return Err(Failure::new(Code::WrongThread, "ws_shutdown may not be called from a libws callback: use ws_shutdown_async"));
     }
     let _serial = SHUTDOWN.lock();
+    let ending = std::mem::take(&mut *ENDING.lock());
+    for thread in ending {
+        let _ = thread.join();
+    }
     let (shared, thread) = {
         let mut slot = RUNTIME.lock();
         let Some(running) = slot.as_mut() else { return Ok(()) };
@@ -243,7 +269,7 @@ pub fn shutdown() -> Result<(), Failure> {
         (Arc::clone(&running.shared), running.thread.take())
     };
     // If the loop is already gone the queue is closed and there is nothing to tell it.
-    let _ = shared.queue.push(Command::Shutdown);
+    let _ = shared.queue.push(Command::Shutdown(None));
     if let Some(thread) = thread {
         let _ = thread.join();
     }
@@ -251,5 +277,32 @@ pub fn shutdown() -> Result<(), Failure> {
     let stale = take_if(&mut RUNTIME.lock(), &shared);
     drop(stale);
     log!(WS_LOG_INFO, "libws runtime stopped");
+    Ok(())
+}
+
+/// Starts a shutdown and returns at once; `done` is called (or queued on its dispatcher) as the
+/// loop's last act. With no runtime running, one is started to stop, so `done` still comes from a
+/// libws thread. The thread is joined by the next `ws_shutdown`.
+pub fn shutdown_async(done: ResultCb) -> Result<(), Failure> {
+    let handle = match get() {
+        Ok(h) => h,
+        Err(f) => {
+            done.forget();
+            return Err(f);
+        }
+    };
+    {
+        let mut slot = RUNTIME.lock();
+        if let Some(running) = slot.as_mut().filter(|r| Arc::ptr_eq(&r.shared, &handle.0)) {
+            running.shared.stopping.store(true, Ordering::Release);
+            if let Some(thread) = running.thread.take() {
+                ENDING.lock().push(thread);
+            }
+        }
+    }
+    // The handle keeps the queue open, so the command is run.
+    if let Err(Command::Shutdown(Some(done))) = handle.queue.push(Command::Shutdown(Some(done))) {
+        done.forget();
+    }
     Ok(())
 }

@@ -86,6 +86,8 @@ pub struct Task {
     heartbeat: Option<Heartbeat>,
     /// Set when the read budget ran out with data possibly left in the socket.
     pub more_to_read: bool,
+    /// Set by the loop while the task's dispatcher is over its limit: no reading (back-pressure).
+    pub read_paused: bool,
     /// A protocol failure found right after messages that are not delivered yet: it takes effect
     /// on the next read, so replies the host sends to those messages go out first.
     pending_failure: Option<(Failure, Option<u16>)>,
@@ -148,6 +150,7 @@ impl Task {
                 check_at: None,
             }),
             more_to_read: false,
+            read_paused: false,
             pending_failure: None,
         }
     }
@@ -292,6 +295,9 @@ impl Task {
 
     fn read(&mut self, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
         self.more_to_read = false;
+        if self.read_paused {
+            return;
+        }
         if let Some((failure, send)) = self.pending_failure.take() {
             return self.fail(failure, send, out);
         }
@@ -436,6 +442,10 @@ impl Task {
     fn check_heartbeat(&mut self, now: Instant, out: &mut Vec<Output>) {
         let Phase::Open(conn) = &mut self.phase else { return };
         let Some(h) = &mut self.heartbeat else { return };
+        if self.read_paused {
+            // We are not reading: the silence is ours, not the server's.
+            h.last_heard = now;
+        }
         match h.check_at {
             Some(at) if at <= now => {}
             _ => return,

@@ -28,24 +28,17 @@ const connectOptions = koffi.struct('ws_connect_options', {
   socket_user_data: 'void *', ca_pem: 'void *', ca_pem_len: 'size_t',
   dangerous_skip_certificate_verification: 'bool', per_message_deflate: 'bool', dispatcher: 'void *',
 });
-const dispatcherOptions = koffi.struct('ws_dispatcher_options', {
-  struct_size: 'uint32_t', max_pending_bytes: 'uint64_t', on_wake: 'void *', wake_user_data: 'void *',
-});
 const c = {
   connect: lib.func('int64_t ws_connect(const ws_connect_options *o)'),
   send: lib.func('int32_t ws_send(int64_t id, const uint8_t *data, size_t len, uint32_t kind, ws_result_cb *cb, intptr_t ud)'),
   close: lib.func('int32_t ws_close(int64_t id, int32_t code, const char *reason, ws_result_cb *cb, intptr_t ud)'),
   readyState: lib.func('int32_t ws_ready_state(int64_t id)'),
   optionsSize: lib.func('size_t ws_connect_options_size(void)'),
-  dispatcherOptionsSize: lib.func('size_t ws_dispatcher_options_size(void)'),
-  dispatcherOptionsInit: lib.func('int32_t ws_dispatcher_options_init(_Out_ ws_dispatcher_options *o)'),
-  dispatcherNew: lib.func('int32_t ws_dispatcher_new(const ws_dispatcher_options *o, _Out_ void **d)'),
+  dispatcherNew: lib.func('int32_t ws_dispatcher_new(void *options, _Out_ void **d)'),
   dispatcherFd: lib.func('int32_t ws_dispatcher_fd(void *d)'),
   dispatch: lib.func('int64_t ws_dispatch(void *d, uint32_t max_items)'),
 };
-for (const [type, size] of [[connectOptions, c.optionsSize()], [dispatcherOptions, c.dispatcherOptionsSize()]]) {
-  if (koffi.sizeof(type) !== Number(size)) throw new Error(`libws struct layout mismatch: ${koffi.sizeof(type)} != ${size}`);
-}
+if (koffi.sizeof(connectOptions) !== Number(c.optionsSize())) throw new Error('ws_connect_options: layout differs from libws');
 
 const callbacks = new Map(); // user_data key -> JS function, until libws calls it (once)
 let nextKey = 1;
@@ -69,11 +62,10 @@ const onEvent = koffi.register((p) => {
   onTaskEvent(ev);
 }, eventCb);
 
-const opts = {};
-c.dispatcherOptionsInit(opts);
 const out = [null];
-if (c.dispatcherNew(opts, out) !== 0) throw new Error('ws_dispatcher_new failed');
+if (c.dispatcherNew(null, out) !== 0) throw new Error('ws_dispatcher_new failed'); // default options
 const dispatcher = out[0];
+c.dispatch(dispatcher, 0); // makes it this thread's: results of calls on unknown ids come here too
 const pipe = new net.Socket({ fd: c.dispatcherFd(dispatcher), readable: true, writable: false });
 pipe.unref();
 // One item at a time, so a callback can ask to let promise reactions run before the next item

@@ -16,10 +16,11 @@ use super::versioned::{declared_size, read_sized};
 use crate::callback::{Listener, ResultCb, SocketHook, UserData};
 use crate::command::{Command, ConnectRequest};
 use crate::config::Config;
+use crate::dispatcher::{self, Dispatcher};
 use crate::error::{Api, Code, Failure};
 use crate::log::log;
 use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_url};
-use crate::registry::absent;
+use crate::registry::{absent, Route};
 use crate::runtime::{self, Handle, Shared};
 use crate::tls::TlsOptions;
 
@@ -118,6 +119,17 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     Ok(Prepared { request, secure: url.secure, host: url.host, port: url.port })
 }
 
+/// Where the result of a call about `task_id` goes: the task's dispatcher; for a closed or unknown
+/// id, the dispatcher the calling thread runs (if any); else the libws thread.
+fn route(task_id: i64, result: &mut ResultCb) {
+    let d = match runtime::current().map(|s| s.registry.route(task_id)) {
+        Some(Route::Bound(d)) => Some(d),
+        Some(Route::Unbound) => None,
+        Some(Route::Absent) | None => dispatcher::home(),
+    };
+    result.set_dispatcher(d);
+}
+
 unsafe fn connect(options: *const ws_connect_options) -> i64 {
     if options.is_null() {
         return Code::InvalidArgument as i64;
@@ -126,11 +138,34 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         Ok(o) => o,
         Err(f) => return refuse_size(options, f),
     };
-    let (shared, result) = match runtime_or_fail(0, ResultCb::new(Api::Connect, o.on_result, o.result_user_data)) {
+    let mut result = ResultCb::new(Api::Connect, o.on_result, o.result_user_data);
+    let bound = match dispatcher::bind(o.dispatcher as usize, o.group) {
+        Ok(d) => d,
+        Err(f) => {
+            result.set_dispatcher(dispatcher::home());
+            return match runtime_or_fail(0, result) {
+                Ok((shared, result)) => report(&shared, 0, f, result) as i64,
+                Err(code) => code as i64,
+            };
+        }
+    };
+    result.set_dispatcher(bound.clone());
+    let id = connect_bound(&o, result, bound.clone());
+    // A task that was not made does not hold its dispatcher.
+    if id <= 0 {
+        if let Some(d) = bound {
+            d.unbind();
+        }
+    }
+    id
+}
+
+unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<std::sync::Arc<Dispatcher>>) -> i64 {
+    let (shared, result) = match runtime_or_fail(0, result) {
         Ok(r) => r,
         Err(code) => return code as i64,
     };
-    let prepared = match prepare(&o) {
+    let prepared = match prepare(o) {
         Ok(p) => p,
         Err(f) => return report(&shared, 0, f, result) as i64,
     };
@@ -155,7 +190,7 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         removed: AtomicBool::new(false),
     });
     let mut result = result;
-    let task_id = match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener) {
+    let task_id = match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener, bound.clone()) {
         Ok(id) => id,
         Err(f) => return report(&shared, 0, f, result) as i64,
     };
@@ -179,6 +214,7 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
             ms => ms,
         } as u64),
         socket_hook: o.on_socket.map(|_| SocketHook { cb: o.on_socket, user_data: UserData(o.socket_user_data) }),
+        dispatcher: bound,
     };
     match push(&shared, Command::Connect(Box::new(request), result)) {
         WS_OK => task_id,
@@ -218,6 +254,7 @@ fn state_name(state: i32) -> &'static str {
 
 unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result: ResultCb) -> i32 {
     result.set_task(task_id);
+    route(task_id, &mut result);
     let (shared, result) = match runtime_or_fail(task_id, result) {
         Ok(r) => r,
         Err(code) => return code,
@@ -267,6 +304,7 @@ unsafe fn close_args(
 
 unsafe fn close(task_id: i64, code: i32, reason: *const c_char, mut result: ResultCb) -> i32 {
     result.set_task(task_id);
+    route(task_id, &mut result);
     let (shared, result) = match runtime_or_fail(task_id, result) {
         Ok(r) => r,
         Err(code) => return code,
@@ -275,13 +313,19 @@ unsafe fn close(task_id: i64, code: i32, reason: *const c_char, mut result: Resu
         Ok(args) => args,
         Err(f) => return report(&shared, task_id, f, result),
     };
-    if let Err(f) = shared.registry.begin_close(task_id) {
-        return report(&shared, task_id, f, result);
+    let abort = match shared.registry.begin_close(task_id) {
+        Ok(abort) => abort,
+        Err(f) => return report(&shared, task_id, f, result),
+    };
+    // Closed before its host saw the open event: its queued events go, only its close will come.
+    if let Some(d) = &abort {
+        d.drop_events_of(task_id);
     }
-    push(&shared, Command::Close { task_id, code, reason, result })
+    push(&shared, Command::Close { task_id, code, reason, abort: abort.is_some(), result })
 }
 
-unsafe fn close_group(group: u64, code: i32, reason: *const c_char, result: ResultCb) -> i32 {
+unsafe fn close_group(group: u64, code: i32, reason: *const c_char, mut result: ResultCb) -> i32 {
+    result.set_dispatcher(dispatcher::of_group(group).or_else(dispatcher::home));
     let (shared, result) = match runtime_or_fail(0, result) {
         Ok(r) => r,
         Err(code) => return code,
@@ -290,8 +334,12 @@ unsafe fn close_group(group: u64, code: i32, reason: *const c_char, result: Resu
         Ok(args) => args,
         Err(f) => return report(&shared, 0, f, result),
     };
-    shared.registry.begin_close_group(group);
-    push(&shared, Command::CloseGroup { group, code, reason, result })
+    let mut abort = Vec::new();
+    for (task_id, d) in shared.registry.begin_close_group(group) {
+        d.drop_events_of(task_id);
+        abort.push(task_id);
+    }
+    push(&shared, Command::CloseGroup { group, code, reason, abort, result })
 }
 
 /// Fills `config` with the defaults and sets `struct_size`.
@@ -546,13 +594,17 @@ pub extern "C" fn ws_on_event(task_id: i64, on_event: ws_event_cb, user_data: *m
 #[no_mangle]
 pub extern "C" fn ws_off_event(handle: i64) -> i32 {
     guard(WS_ERR_PANIC, || {
-        let Some(shared) = runtime::current() else { return WS_ERR_UNKNOWN_LISTENER };
-        let Some(listener) = shared.registry.remove_listener(handle) else { return WS_ERR_UNKNOWN_LISTENER };
-        listener.removed.store(true, Ordering::Release);
-        if !runtime::on_loop_thread() {
-            shared.registry.wait_not_calling(handle);
+        // A stopped runtime's listeners may still get close events queued on a dispatcher.
+        for shared in runtime::all() {
+            if let Some(listener) = shared.registry.remove_listener(handle) {
+                listener.removed.store(true, Ordering::Release);
+                if !runtime::in_callback() {
+                    shared.registry.wait_not_calling(handle);
+                }
+                return WS_OK;
+            }
         }
-        WS_OK
+        WS_ERR_UNKNOWN_LISTENER
     })
 }
 
@@ -561,10 +613,12 @@ pub extern "C" fn ws_off_event(handle: i64) -> i32 {
 #[no_mangle]
 pub extern "C" fn ws_ready_state(task_id: i64) -> i32 {
     guard(WS_ERR_PANIC, || {
-        let state = match runtime::current() {
-            Some(shared) => shared.registry.state(task_id),
-            None => Err(absent(task_id)),
-        };
+        // A bound task of a stopped runtime is what its host has seen until its close event
+        // is dispatched.
+        let state = runtime::all()
+            .iter()
+            .find_map(|shared| shared.registry.live_state(task_id).ok())
+            .ok_or_else(|| absent(task_id));
         match state {
             Ok(s) => s,
             Err(f) if f.code == Code::Closed => WS_CLOSED,
@@ -596,6 +650,183 @@ pub extern "C" fn ws_set_logger(logger: ws_log_cb, user_data: *mut c_void, max_l
         }
         crate::log::set(logger, UserData(user_data), max_level);
         WS_OK
+    })
+}
+
+/// Fills `options` with the defaults (zeroes) and sets `struct_size`.
+///
+/// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ws_dispatcher_options_init(options: *mut ws_dispatcher_options) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        if options.is_null() {
+            return WS_ERR_INVALID_ARGUMENT;
+        }
+        let mut o = MaybeUninit::<ws_dispatcher_options>::zeroed().assume_init();
+        o.struct_size = size_of::<ws_dispatcher_options>() as u32;
+        options.write(o);
+        WS_OK
+    })
+}
+
+/// `sizeof(ws_dispatcher_options)` in this library, for hosts whose FFI has no `sizeof` (see
+/// `ws_connect_options_size`).
+#[no_mangle]
+pub extern "C" fn ws_dispatcher_options_size() -> usize {
+    size_of::<ws_dispatcher_options>()
+}
+
+/// Makes a dispatcher: a queue for the results and events of the tasks bound to it (by
+/// `ws_connect_options.dispatcher` or `ws_set_group_dispatcher`), which the host runs on its own
+/// thread with `ws_dispatch` instead of libws calling them on the libws thread. Make one per
+/// thread that runs host code (a JavaScript engine's thread, a Looper, a serial queue).
+/// `options` may be NULL (the defaults) and is copied. On success `*out` is the dispatcher; the
+/// caller owns it and frees it with `ws_dispatcher_free`. Dispatchers live independently of the
+/// runtime: they survive `ws_shutdown`.
+///
+/// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (`out` NULL, or a `struct_size` that is not the size
+/// of a released `ws_dispatcher_options`), or `WS_ERR_RUNTIME` (the pipe could not be made, e.g.
+/// out of file descriptors). Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn ws_dispatcher_new(options: *const ws_dispatcher_options, out: *mut *mut ws_dispatcher) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        if out.is_null() {
+            return WS_ERR_INVALID_ARGUMENT;
+        }
+        let o = if options.is_null() {
+            MaybeUninit::<ws_dispatcher_options>::zeroed().assume_init()
+        } else {
+            match read_sized(options) {
+                Ok(o) => o,
+                Err(f) => {
+                    log!(WS_LOG_WARN, "ws_dispatcher_new refused: {}", f.detail);
+                    return f.code as i32;
+                }
+            }
+        };
+        let max = usize::try_from(o.max_pending_bytes).unwrap_or(usize::MAX);
+        match dispatcher::create(max, o.on_wake, o.wake_user_data) {
+            Ok(ptr) => {
+                out.write(ptr as *mut ws_dispatcher);
+                WS_OK
+            }
+            Err(f) => f.code as i32,
+        }
+    })
+}
+
+/// The dispatcher's file descriptor: the read end of a non-blocking, close-on-exec pipe that is
+/// readable while items wait for `ws_dispatch` (libws writes a byte when the queue becomes
+/// non-empty; `ws_dispatch` empties it). Watch it for readability (`uv_poll`, `ALooper_addFd`,
+/// `dispatch_source`, `poll`) and call `ws_dispatch` when it is; never read, write or close it.
+/// It may be readable with nothing queued (then `ws_dispatch` returns 0).
+///
+/// Returns the fd (>= 0), or `WS_ERR_INVALID_ARGUMENT` for NULL or a freed dispatcher. Any
+/// thread.
+#[no_mangle]
+pub extern "C" fn ws_dispatcher_fd(dispatcher: *const ws_dispatcher) -> i32 {
+    guard(WS_ERR_PANIC, || match dispatcher::lookup(dispatcher as usize, "the dispatcher") {
+        Ok(d) => d.fd(),
+        Err(f) => f.code as i32,
+    })
+}
+
+/// Runs queued results and events on the calling thread, in the order libws queued them: up to
+/// `max_items`, or with 0 every item queued when the call began (items queued meanwhile wait for
+/// the next call, which the fd and the wake callback announce). They are the same `ws_result_cb`
+/// and `ws_event_cb` calls, with the same arguments and the same rule: what they point to is
+/// valid until the callback returns. No library lock is held while they run, and they count as
+/// "from a callback": `ws_off_event` returns at once, `ws_shutdown` and `ws_init` are refused
+/// (`WS_ERR_WRONG_THREAD`), `ws_shutdown_async` is fine.
+///
+/// For a bound task, the readyState `ws_ready_state`, `ws_send` and `ws_close` go by is what has
+/// been dispatched: OPEN once its open event ran here, CLOSED once its close event ran here
+/// (the task's listeners run with the task already CLOSED, its group slot free).
+///
+/// Returns the number of items run (>= 0); `WS_ERR_INVALID_ARGUMENT` (NULL or freed dispatcher);
+/// `WS_ERR_WRONG_THREAD` from the libws thread or from a callback this dispatcher is running;
+/// `WS_ERR_BUSY` while another thread runs `ws_dispatch` on the same dispatcher (it does not
+/// wait: the items run there, in order).
+#[no_mangle]
+pub extern "C" fn ws_dispatch(dispatcher: *mut ws_dispatcher, max_items: u32) -> i64 {
+    guard(WS_ERR_PANIC as i64, || {
+        let d = match dispatcher::lookup(dispatcher as usize, "the dispatcher") {
+            Ok(d) => d,
+            Err(f) => return f.code as i64,
+        };
+        if runtime::on_loop_thread() {
+            return WS_ERR_WRONG_THREAD as i64;
+        }
+        match d.dispatch(max_items) {
+            Ok(n) => n as i64,
+            Err(f) => f.code as i64,
+        }
+    })
+}
+
+/// Frees a dispatcher. Refused with `WS_ERR_BUSY` while it is still needed: a task bound to it
+/// has not had its close event dispatched, items are queued, it is a group's default, or
+/// `ws_dispatch` runs on it. To free one: close its tasks (or `ws_shutdown`), dispatch until
+/// their close events ran, unset it as group default, then free it (from the thread that
+/// dispatches it).
+///
+/// Returns `WS_OK`, `WS_ERR_BUSY`, or `WS_ERR_INVALID_ARGUMENT` (NULL or already freed).
+#[no_mangle]
+pub extern "C" fn ws_dispatcher_free(dispatcher: *mut ws_dispatcher) -> i32 {
+    guard(WS_ERR_PANIC, || match dispatcher::free(dispatcher as usize) {
+        Ok(()) => WS_OK,
+        Err(f) => {
+            log!(WS_LOG_WARN, "ws_dispatcher_free refused: {}", f.detail);
+            f.code as i32
+        }
+    })
+}
+
+/// Makes `dispatcher` the default of `group`: tasks connected later in that group with a NULL
+/// `ws_connect_options.dispatcher` are bound to it, and `ws_close_group(group, ...)` reports its
+/// result there. NULL unsets it. Tasks connected earlier keep what they had. The setting
+/// survives `ws_shutdown`.
+///
+/// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` for a freed dispatcher. Any thread.
+#[no_mangle]
+pub extern "C" fn ws_set_group_dispatcher(group: u64, dispatcher: *mut ws_dispatcher) -> i32 {
+    guard(WS_ERR_PANIC, || match dispatcher::set_group(group, dispatcher as usize) {
+        Ok(()) => WS_OK,
+        Err(f) => f.code as i32,
+    })
+}
+
+/// Starts `ws_shutdown` and returns at once, from any thread, callbacks included (a host thread
+/// must never wait for the network or for its own callbacks). Everything happens as in
+/// `ws_shutdown` (tasks closed with 1001, connecting ones aborted, calls refused with
+/// `WS_ERR_SHUTTING_DOWN` while it runs), on the libws thread.
+///
+/// `on_done` (may be NULL) is called once, with task_id 0 and `"shutdown:ok"`, when the runtime
+/// has stopped: queued on `dispatcher` as its last item if it is not NULL (after the close events
+/// of its tasks), else on the libws thread as its last act. Close events of tasks bound to other
+/// dispatchers are queued there before the runtime stops. The libws thread is joined by the next
+/// `ws_shutdown` (or left to end on its own); a call made after `on_done` starts a fresh runtime.
+/// With no runtime running, one is started and stopped, so `on_done` still comes.
+///
+/// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (a freed dispatcher), or `WS_ERR_RUNTIME` (no
+/// libws thread could be started: `on_done` is not called).
+#[no_mangle]
+pub extern "C" fn ws_shutdown_async(dispatcher: *mut ws_dispatcher, on_done: ws_result_cb, user_data: *mut c_void) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        let mut done = ResultCb::new(Api::Shutdown, on_done, user_data);
+        if !dispatcher.is_null() {
+            match dispatcher::lookup(dispatcher as usize, "the dispatcher") {
+                Ok(d) => done.set_dispatcher(Some(d)),
+                Err(f) => {
+                    done.forget();
+                    return f.code as i32;
+                }
+            }
+        }
+        match runtime::shutdown_async(done) {
+            Ok(()) => WS_OK,
+            Err(f) => f.code as i32,
+        }
     })
 }
 
@@ -639,6 +870,7 @@ mod tests {
             WS_ERR_WRONG_THREAD,
             WS_ERR_UNKNOWN_LISTENER,
             WS_ERR_ALREADY_RUNNING,
+            WS_ERR_BUSY,
         ];
         let codes: Vec<i32> = Code::ALL.iter().map(|c| *c as i32).collect();
         assert_eq!(constants.to_vec(), codes);

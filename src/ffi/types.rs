@@ -97,6 +97,10 @@ pub const WS_ERR_WRONG_THREAD: i32 = -24;
 pub const WS_ERR_UNKNOWN_LISTENER: i32 = -25;
 /// `ws_init` while the runtime is already running.
 pub const WS_ERR_ALREADY_RUNNING: i32 = -26;
+/// `ws_dispatcher_free` while the dispatcher is still needed (bound tasks whose close event was
+/// not dispatched, queued items, a group default, `ws_dispatch` running), or `ws_dispatch` while
+/// another thread runs it on the same dispatcher.
+pub const WS_ERR_BUSY: i32 = -27;
 
 /// One HTTP header: two NUL-terminated strings.
 #[repr(C)]
@@ -305,4 +309,47 @@ pub struct ws_connect_options {
     /// event's `compressed` says so); a decompressed message over `max_message_size` closes the
     /// connection with 1009. Default false, as WeChat.
     pub per_message_deflate: bool,
+    /// The dispatcher this task's results and events go to (see `ws_dispatcher_new`): they are
+    /// queued there and run on the host thread that calls `ws_dispatch`, never on the libws
+    /// thread, and the task's readyState follows what was dispatched. NULL (the default): the
+    /// group's default dispatcher (`ws_set_group_dispatcher`) if it has one, else callbacks run
+    /// on the libws thread. A pointer that is not a live dispatcher is refused with
+    /// `WS_ERR_INVALID_ARGUMENT`. Added in libws 0.1.0's second layout: a struct of the first
+    /// (without this field) is still accepted, with no dispatcher.
+    pub dispatcher: *mut ws_dispatcher,
+}
+
+/// A dispatcher (opaque): a queue of results and events that the host runs on its own thread
+/// with `ws_dispatch`. Made by `ws_dispatcher_new`, freed by `ws_dispatcher_free`.
+pub struct ws_dispatcher {
+    _private: [u8; 0],
+}
+
+/// The dispatcher's wake callback: called when its queue goes from empty to non-empty (on the
+/// libws thread), and at the end of a `ws_dispatch` call that leaves items queued (on the thread
+/// that called it). It must not block and must not call `ws_dispatch` itself: it should only
+/// tell the host's thread to call `ws_dispatch` soon (`uv_async_send`, `Handler.post`,
+/// `dispatch_async`, `Executor.execute`). No library lock is held while it runs.
+pub type ws_wake_cb = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
+/// Options for `ws_dispatcher_new`. Fill with `ws_dispatcher_options_init`, then set fields;
+/// zero values are the defaults.
+#[repr(C)]
+pub struct ws_dispatcher_options {
+    /// `sizeof(ws_dispatcher_options)`: set by `ws_dispatcher_options_init` (versioned like
+    /// `ws_connect_options.struct_size`).
+    pub struct_size: u32,
+    /// Back-pressure: bytes of queued, not yet dispatched items (message bytes plus about 128
+    /// per item) past which libws stops reading the sockets of the tasks bound to this
+    /// dispatcher, so the server is held back by TCP. Reading resumes when `ws_dispatch` has
+    /// brought the queue down to half of it. A soft bound: a read pass under way ends first (up
+    /// to 1 MiB per task), and a message being received is held by its task (up to
+    /// `max_message_size`) until it is whole. While reading is paused, frames behind the queued
+    /// data (pings, the server's close) are not seen: pings are answered and the close handshake
+    /// finishes once the host dispatches; the heartbeat does not count the pause as the
+    /// server's silence; connect and close timeouts keep running. 0 = 16 MiB.
+    pub max_pending_bytes: u64,
+    /// Optional: see `ws_wake_cb`.
+    pub on_wake: ws_wake_cb,
+    pub wake_user_data: *mut c_void,
 }

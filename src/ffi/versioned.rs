@@ -9,9 +9,9 @@
 //! are zero): an uninitialised struct has a garbage size, and reading that many bytes could
 //! fault; and a host built against a newer header wants fields this library would ignore.
 
-use std::mem::{size_of, MaybeUninit};
+use std::mem::{offset_of, size_of, MaybeUninit};
 
-use super::types::{ws_config, ws_connect_options};
+use super::types::{ws_config, ws_connect_options, ws_dispatcher_options};
 use crate::error::{Code, Failure};
 
 /// A `#[repr(C)]` struct whose first field is `struct_size: u32` and for which all-zero bytes are
@@ -33,7 +33,14 @@ impl Versioned for ws_config {
 
 impl Versioned for ws_connect_options {
     const NAME: &'static str = "ws_connect_options";
-    const SIZES: &'static [usize] = &[size_of::<ws_connect_options>()];
+    /// The first layout ended with `per_message_deflate` (144 bytes on 64-bit targets); the
+    /// second appended `dispatcher`, which starts exactly at the old size.
+    const SIZES: &'static [usize] = &[offset_of!(ws_connect_options, dispatcher), size_of::<ws_connect_options>()];
+}
+
+impl Versioned for ws_dispatcher_options {
+    const NAME: &'static str = "ws_dispatcher_options";
+    const SIZES: &'static [usize] = &[size_of::<ws_dispatcher_options>()];
 }
 
 /// The `struct_size` the caller wrote.
@@ -116,7 +123,13 @@ mod tests {
     #[test]
     fn todays_sizes_are_the_released_ones() {
         assert_eq!(ws_config::SIZES, &[size_of::<ws_config>()]);
-        assert_eq!(ws_connect_options::SIZES, &[size_of::<ws_connect_options>()]);
+        assert_eq!(ws_connect_options::SIZES.last(), Some(&size_of::<ws_connect_options>()));
+        // The first layout: every field up to per_message_deflate, padded to the pointer size.
+        let first = offset_of!(ws_connect_options, per_message_deflate) + 1;
+        let first = first.next_multiple_of(std::mem::align_of::<*const u8>());
+        assert_eq!(ws_connect_options::SIZES, &[first, size_of::<ws_connect_options>()]);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(first, 144, "the size libws 0.1.0 shipped");
         assert!(check_size::<ws_connect_options>(12).is_err());
         assert!(check_size::<ws_connect_options>(size_of::<ws_connect_options>()).is_ok());
     }

@@ -6,7 +6,8 @@ const fs = require('fs');
 const path = require('path');
 
 const URLS = { 'connectSocket-example2.js': "'ws://echo.websocket.org/echo'", 'closeSocket-example.js': "'test.php'" };
-const SEEDS = path.join(__dirname, '..', '..', '..', '..', '..', 'shared', 'seeds');
+// The seeds beside the repository (../shared/seeds, as CI lays them), or where LIBWS_SEEDS says.
+const SEEDS = process.env.LIBWS_SEEDS || path.join(__dirname, '..', '..', '..', '..', '..', 'shared', 'seeds');
 
 function text(name) { return fs.readFileSync(path.join(__dirname, '..', 'samples', name), 'utf8'); }
 
