@@ -3,7 +3,9 @@
  *
  * Threads: every function may be called from any thread. One libws thread owns every socket and
  * runs every callback (results and events), never with a library lock held, so a callback may call
- * any ws_* function (including closing its own task) except ws_init and ws_shutdown.
+ * any ws_* function (including closing its own task) except ws_init and ws_shutdown. Tasks bound
+ * to a dispatcher (ws_dispatcher_new) are the exception: their callbacks are queued and run by
+ * ws_dispatch on the host's own thread.
  *
  * Pointers: every pointer libws passes to a callback (the event or result struct and whatever it
  * points to) is valid only until the callback returns: copy what you keep. Every pointer you pass
@@ -150,7 +152,8 @@
 // The connection attempt was aborted by `ws_close` before it opened.
 #define WS_ERR_ABORTED (-23)
 
-// The call is not allowed from a libws callback (`ws_shutdown`, `ws_init`).
+// The call is not allowed from a libws callback (`ws_shutdown`, `ws_init`; also from callbacks
+// run by `ws_dispatch`), or `ws_dispatch` from the libws thread or from inside itself.
 #define WS_ERR_WRONG_THREAD (-24)
 
 // `ws_off_event` with a handle that is not registered.
@@ -279,8 +282,9 @@ typedef struct ws_event {
   struct ws_close_event close;
 } ws_event;
 
-// Called for each event, on the libws thread, with no library lock held. It may call any
-// `ws_*` function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
+// Called for each event, on the libws thread (or, for a task bound to a dispatcher, inside
+// `ws_dispatch` on the host's thread), with no library lock held. It may call any `ws_*`
+// function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
 typedef void (*ws_event_cb)(const struct ws_event *event, void *user_data);
 
 // The outcome of one call (`ws_connect`, `ws_send`, `ws_close`, `ws_close_group`).
@@ -296,7 +300,8 @@ typedef struct ws_result {
   const char *err_msg;
 } ws_result;
 
-// Called exactly once per call that takes it, on the libws thread, with no library lock held.
+// Called exactly once per call that takes it, on the libws thread (or, for a task bound to a
+// dispatcher, inside `ws_dispatch` on the host's thread), with no library lock held.
 // Plays the role of success/fail/complete: success when `result->code == WS_OK`.
 typedef void (*ws_result_cb)(const struct ws_result *result, void *user_data);
 
@@ -368,8 +373,8 @@ typedef struct ws_connect_options {
   // thread, and the task's readyState follows what was dispatched. NULL (the default): the
   // group's default dispatcher (`ws_set_group_dispatcher`) if it has one, else callbacks run
   // on the libws thread. A pointer that is not a live dispatcher is refused with
-  // `WS_ERR_INVALID_ARGUMENT`. Added in libws 0.1.0's second layout: a struct of the first
-  // (without this field) is still accepted, with no dispatcher.
+  // `WS_ERR_INVALID_ARGUMENT`. A struct of the earlier layout without this field (struct_size
+  // 144 on 64-bit targets) is still accepted: no dispatcher named.
   struct ws_dispatcher *dispatcher;
 } ws_connect_options;
 
@@ -457,9 +462,13 @@ int32_t ws_init(const struct ws_config *config);
 // returns: that thread then holds no socket, descriptor or runtime state, posts nothing and
 // exits. Do not unload the library (dlclose) while such a lookup may still run.
 //
+// Tasks bound to a dispatcher: their close events (and results) are queued on it before this
+// returns, and run when the host dispatches them (`ws_ready_state` reports such a task as the
+// host has seen it until then). A host thread that must not block uses `ws_shutdown_async`.
+//
 // Blocks until done (about `close_timeout_ms` at most, plus the time callbacks take). Returns
 // `WS_OK` (also when nothing was running), or `WS_ERR_WRONG_THREAD` when called from a libws
-// callback.
+// callback, including one run by `ws_dispatch`.
 int32_t ws_shutdown(void);
 
 // Opens a WebSocket (the mini-program `connectSocket`).
@@ -507,7 +516,10 @@ int32_t ws_send(int64_t task_id,
 // An OPEN task is CLOSING as soon as this returns (sends are refused from then on) and starts the
 // close handshake (the close event follows when the server
 // answers, or after `close_timeout_ms`). A CONNECTING task is aborted: close event 1006 with no
-// error event. A task already CLOSING is left as it is.
+// error event. A task already CLOSING is left as it is. A task bound to a dispatcher whose open
+// event has not been dispatched yet is CONNECTING for this rule and is aborted, even if it has
+// opened meanwhile: its queued events are dropped and its close event is 1006, never an open
+// after this call; one whose close event is queued but not dispatched gets `"closeSocket:ok"`.
 //
 // Returns `WS_OK` or the negative code of the failure. `on_result` (may be NULL) is called once on
 // the libws thread, never inside this call: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"`
@@ -535,7 +547,9 @@ int32_t ws_close_group(uint64_t group,
 
 // Adds an event listener for one task (`task_id` > 0: `SocketTask.onOpen/onMessage/...`) or for
 // every task (`task_id` == 0: the global `onSocket*` listeners). Listeners are called on the
-// libws thread in the order they were added, a task's own before the global ones.
+// libws thread in the order they were added, a task's own before the global ones; for a task
+// bound to a dispatcher, inside `ws_dispatch` (global listeners included), looked up when the
+// event is dispatched, so one added before that gets it.
 //
 // Returns a handle (> 0) for `ws_off_event`, or `WS_ERR_INVALID_ARGUMENT` (NULL callback),
 // `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`, `WS_ERR_SHUTTING_DOWN`
@@ -546,7 +560,8 @@ int64_t ws_on_event(int64_t task_id, ws_event_cb on_event, void *user_data);
 
 // Removes a listener added by `ws_on_event`. After it returns, the listener is not called again;
 // called from another thread, it first waits for a call of that listener in progress to
-// return. Called from a callback, it returns at once (no deadlock). This holds while the task's
+// return. Called from a callback (also one run by `ws_dispatch`), it returns at once (no
+// deadlock; a call running on another thread may then still be finishing). This holds while the task's
 // close event is being delivered too: a task's listener that has not got the close event yet
 // (or is getting it) is removed, and is not called with it.
 //
@@ -556,6 +571,8 @@ int32_t ws_off_event(int64_t handle);
 
 // The task's readyState: `WS_CONNECTING`, `WS_OPEN`, `WS_CLOSING` or `WS_CLOSED` (also for every
 // id that was issued and has closed). `WS_ERR_UNKNOWN_TASK` for an id never issued. Any thread.
+// For a task bound to a dispatcher, the state its host has seen: OPEN once the open event was
+// dispatched, CLOSED once the close event was (`ws_send` and `ws_close` go by the same state).
 int32_t ws_ready_state(int64_t task_id);
 
 // A static, NUL-terminated English message for a `WS_OK`/`WS_ERR_*` code ("unknown error code"

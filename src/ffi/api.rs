@@ -446,9 +446,13 @@ pub unsafe extern "C" fn ws_init(config: *const ws_config) -> i32 {
 /// returns: that thread then holds no socket, descriptor or runtime state, posts nothing and
 /// exits. Do not unload the library (dlclose) while such a lookup may still run.
 ///
+/// Tasks bound to a dispatcher: their close events (and results) are queued on it before this
+/// returns, and run when the host dispatches them (`ws_ready_state` reports such a task as the
+/// host has seen it until then). A host thread that must not block uses `ws_shutdown_async`.
+///
 /// Blocks until done (about `close_timeout_ms` at most, plus the time callbacks take). Returns
 /// `WS_OK` (also when nothing was running), or `WS_ERR_WRONG_THREAD` when called from a libws
-/// callback.
+/// callback, including one run by `ws_dispatch`.
 #[no_mangle]
 pub extern "C" fn ws_shutdown() -> i32 {
     guard(WS_ERR_PANIC, || match runtime::shutdown() {
@@ -510,7 +514,10 @@ pub unsafe extern "C" fn ws_send(
 /// An OPEN task is CLOSING as soon as this returns (sends are refused from then on) and starts the
 /// close handshake (the close event follows when the server
 /// answers, or after `close_timeout_ms`). A CONNECTING task is aborted: close event 1006 with no
-/// error event. A task already CLOSING is left as it is.
+/// error event. A task already CLOSING is left as it is. A task bound to a dispatcher whose open
+/// event has not been dispatched yet is CONNECTING for this rule and is aborted, even if it has
+/// opened meanwhile: its queued events are dropped and its close event is 1006, never an open
+/// after this call; one whose close event is queued but not dispatched gets `"closeSocket:ok"`.
 ///
 /// Returns `WS_OK` or the negative code of the failure. `on_result` (may be NULL) is called once on
 /// the libws thread, never inside this call: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"`
@@ -548,7 +555,9 @@ pub unsafe extern "C" fn ws_close_group(
 
 /// Adds an event listener for one task (`task_id` > 0: `SocketTask.onOpen/onMessage/...`) or for
 /// every task (`task_id` == 0: the global `onSocket*` listeners). Listeners are called on the
-/// libws thread in the order they were added, a task's own before the global ones.
+/// libws thread in the order they were added, a task's own before the global ones; for a task
+/// bound to a dispatcher, inside `ws_dispatch` (global listeners included), looked up when the
+/// event is dispatched, so one added before that gets it.
 ///
 /// Returns a handle (> 0) for `ws_off_event`, or `WS_ERR_INVALID_ARGUMENT` (NULL callback),
 /// `WS_ERR_CLOSED` (the task is already CLOSED), `WS_ERR_UNKNOWN_TASK`, `WS_ERR_SHUTTING_DOWN`
@@ -585,7 +594,8 @@ pub extern "C" fn ws_on_event(task_id: i64, on_event: ws_event_cb, user_data: *m
 
 /// Removes a listener added by `ws_on_event`. After it returns, the listener is not called again;
 /// called from another thread, it first waits for a call of that listener in progress to
-/// return. Called from a callback, it returns at once (no deadlock). This holds while the task's
+/// return. Called from a callback (also one run by `ws_dispatch`), it returns at once (no
+/// deadlock; a call running on another thread may then still be finishing). This holds while the task's
 /// close event is being delivered too: a task's listener that has not got the close event yet
 /// (or is getting it) is removed, and is not called with it.
 ///
@@ -610,6 +620,8 @@ pub extern "C" fn ws_off_event(handle: i64) -> i32 {
 
 /// The task's readyState: `WS_CONNECTING`, `WS_OPEN`, `WS_CLOSING` or `WS_CLOSED` (also for every
 /// id that was issued and has closed). `WS_ERR_UNKNOWN_TASK` for an id never issued. Any thread.
+/// For a task bound to a dispatcher, the state its host has seen: OPEN once the open event was
+/// dispatched, CLOSED once the close event was (`ws_send` and `ws_close` go by the same state).
 #[no_mangle]
 pub extern "C" fn ws_ready_state(task_id: i64) -> i32 {
     guard(WS_ERR_PANIC, || {

@@ -91,7 +91,8 @@ pub const WS_ERR_RUNTIME: i32 = -21;
 pub const WS_ERR_PANIC: i32 = -22;
 /// The connection attempt was aborted by `ws_close` before it opened.
 pub const WS_ERR_ABORTED: i32 = -23;
-/// The call is not allowed from a libws callback (`ws_shutdown`, `ws_init`).
+/// The call is not allowed from a libws callback (`ws_shutdown`, `ws_init`; also from callbacks
+/// run by `ws_dispatch`), or `ws_dispatch` from the libws thread or from inside itself.
 pub const WS_ERR_WRONG_THREAD: i32 = -24;
 /// `ws_off_event` with a handle that is not registered.
 pub const WS_ERR_UNKNOWN_LISTENER: i32 = -25;
@@ -124,7 +125,8 @@ pub struct ws_result {
     pub err_msg: *const c_char,
 }
 
-/// Called exactly once per call that takes it, on the libws thread, with no library lock held.
+/// Called exactly once per call that takes it, on the libws thread (or, for a task bound to a
+/// dispatcher, inside `ws_dispatch` on the host's thread), with no library lock held.
 /// Plays the role of success/fail/complete: success when `result->code == WS_OK`.
 pub type ws_result_cb = Option<unsafe extern "C" fn(result: *const ws_result, user_data: *mut c_void)>;
 
@@ -190,8 +192,9 @@ pub struct ws_event {
     pub close: ws_close_event,
 }
 
-/// Called for each event, on the libws thread, with no library lock held. It may call any
-/// `ws_*` function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
+/// Called for each event, on the libws thread (or, for a task bound to a dispatcher, inside
+/// `ws_dispatch` on the host's thread), with no library lock held. It may call any `ws_*`
+/// function except `ws_init` and `ws_shutdown`. It must return (not longjmp or throw).
 pub type ws_event_cb = Option<unsafe extern "C" fn(event: *const ws_event, user_data: *mut c_void)>;
 
 /// The socket hook: called on the libws thread with each TCP socket of a task after it is created
@@ -314,8 +317,8 @@ pub struct ws_connect_options {
     /// thread, and the task's readyState follows what was dispatched. NULL (the default): the
     /// group's default dispatcher (`ws_set_group_dispatcher`) if it has one, else callbacks run
     /// on the libws thread. A pointer that is not a live dispatcher is refused with
-    /// `WS_ERR_INVALID_ARGUMENT`. Added in libws 0.1.0's second layout: a struct of the first
-    /// (without this field) is still accepted, with no dispatcher.
+    /// `WS_ERR_INVALID_ARGUMENT`. A struct of the earlier layout without this field (struct_size
+    /// 144 on 64-bit targets) is still accepted: no dispatcher named.
     pub dispatcher: *mut ws_dispatcher,
 }
 
