@@ -33,6 +33,7 @@ const c = {
   send: lib.func('int32_t ws_send(int64_t id, const uint8_t *data, size_t len, uint32_t kind, ws_result_cb *cb, intptr_t ud)'),
   close: lib.func('int32_t ws_close(int64_t id, int32_t code, const char *reason, ws_result_cb *cb, intptr_t ud)'),
   readyState: lib.func('int32_t ws_ready_state(int64_t id)'),
+  strerror: lib.func('const char *ws_strerror(int32_t code)'),
   optionsSize: lib.func('size_t ws_connect_options_size(void)'),
   dispatcherNew: lib.func('int32_t ws_dispatcher_new(void *options, _Out_ void **d)'),
   dispatcherFd: lib.func('int32_t ws_dispatcher_fd(void *d)'),
@@ -41,9 +42,8 @@ const c = {
 if (koffi.sizeof(connectOptions) !== Number(c.optionsSize())) throw new Error('ws_connect_options: layout differs from libws');
 
 const callbacks = new Map(); // user_data key -> JS function, until libws calls it (once)
-let nextKey = 1;
-let pending = 0; // results and close events still to come: the pipe keeps Node alive while > 0
-let yieldAsked = false;
+// pending: results and close events still to come; the pipe keeps Node alive while > 0.
+let nextKey = 1, pending = 0, yieldAsked = false;
 function expect(n) { pending += n; if (pending > 0) pipe.ref(); else pipe.unref(); }
 function keep(fn) { const key = nextKey++; callbacks.set(key, fn); expect(1); return key; }
 const onResult = koffi.register((r, key) => {
@@ -51,6 +51,11 @@ const onResult = koffi.register((r, key) => {
   const res = koffi.decode(r, result);
   fn({ taskId: Number(res.task_id), code: res.code, errMsg: res.err_msg });
 }, resultCb);
+// A call refused with WS_ERR_RUNTIME (no libws thread) gets no result callback: report it here.
+function noThread(rc, key, api) {
+  if (rc === -21) { const fn = callbacks.get(key); callbacks.delete(key); expect(-1); setImmediate(fn, { taskId: 0, code: rc, errMsg: `${api}:fail ${c.strerror(rc)}` }); }
+  return Number(rc);
+}
 let onTaskEvent = () => {};
 const onEvent = koffi.register((p) => {
   const e = koffi.decode(p, event), m = e.message;
@@ -84,8 +89,8 @@ module.exports = {
     const key = keep(done);
     const id = c.connect({ ...o, struct_size: koffi.sizeof(connectOptions), on_event: onEvent, event_user_data: 0, on_result: onResult, result_user_data: key, dispatcher });
     if (id > 0) expect(1); // its close event
-    return Number(id);
+    return noThread(Number(id), key, 'connectSocket');
   },
-  send(id, bytes, kind, done) { return c.send(id, bytes, bytes.length, kind, onResult, keep(done)); },
-  close(id, code, reason, done) { return c.close(id, code, reason, onResult, keep(done)); },
+  send(id, bytes, kind, done) { const key = keep(done); return noThread(c.send(id, bytes, bytes.length, kind, onResult, key), key, 'sendSocketMessage'); },
+  close(id, code, reason, done) { const key = keep(done); return noThread(c.close(id, code, reason, onResult, key), key, 'closeSocket'); },
 };
