@@ -140,6 +140,33 @@ static void case_close_group(void) {
     CHECK_SEQUENCE(other, other_id);
 }
 
+/* The mini-program exits: ws_close_group takes 1001 (going away) and the server receives it, while
+ * ws_close still refuses 1001 for a single task (a task is closed by its page, not by leaving). */
+static void case_close_group_going_away(void) {
+    const uint64_t group = 4244;
+    const char *record = unique_id("going-away");
+    char path[160];
+    snprintf(path, sizeof path, "/record?id=%s", record);
+    task_rec *rec = rec_new("exiting");
+    int64_t id = CONNECT(ws_url(path), rec, group);
+    if (id <= 0 || !WAIT_OPEN(rec)) return;
+
+    result_box single = {0};
+    CHECK_RESULT(&single, ws_close(id, 1001, "single", box_on_result, &single), WS_ERR_INVALID_CLOSE_CODE,
+                 "closeSocket:fail");
+    loop_barrier();
+    CHECK_EQ(ws_ready_state(id), WS_OPEN);
+
+    result_box box = {0};
+    CHECK_RESULT(&box, ws_close_group(group, 1001, "exit", box_on_result, &box), WS_OK, "closeSocket:ok");
+    WAIT_CLOSE(rec);
+    CHECK_SEQUENCE(rec, id);
+    CHECK_CLOSE(rec, 1001, true, "exit");
+    char *report = fetch_report(record);
+    CHECK_STREQ(report, "{\"code\":1001,\"messages\":0,\"reason\":\"exit\"}");
+    free(report);
+}
+
 int main(void) {
     tests_begin("test_close");
     RUN_CASE(case_server_closes_with_code_and_reason);
@@ -149,5 +176,6 @@ int main(void) {
     RUN_CASE(case_client_close_defaults);
     RUN_CASE(case_second_close_is_ignored);
     RUN_CASE(case_close_group);
+    RUN_CASE(case_close_group_going_away);
     return tests_end();
 }

@@ -9,6 +9,9 @@
  *     field), sizeof + 8 (a newer header) and UINT32_MAX are refused with
  *     WS_ERR_INVALID_ARGUMENT, nothing read past the size and nothing started. ws_connect reports
  *     it through on_result too when the size covers on_result and result_user_data.
+ *   - ws_config_size, ws_connect_options_size and ws_dispatcher_options_size give sizeof of each
+ *     struct (FFIs without sizeof allocate that much), and a buffer of that size filled by the init
+ *     function is accepted.
  *   - interop, against ffi-tests/peers_surface.py (started here): a URL's non-ASCII path and query
  *     (and other bytes a request-target cannot hold) reach the server percent-encoded, escapes
  *     already there untouched; a 101 with 100 headers opens; an "HTTP/1.0 101" is refused with
@@ -275,6 +278,29 @@ static void case_http10_101_is_refused(void) {
     CHECK_CLOSE(rec, 1006, false, NULL);
 }
 
+/* koffi/JNA/ctypes hosts have no sizeof: the size functions are the header's sizes, and a block of
+ * exactly that many bytes (no C struct type involved) filled by the init function is accepted. */
+static void case_struct_sizes_for_ffi_hosts(void) {
+    CHECK_EQ(ws_config_size(), sizeof(ws_config));
+    CHECK_EQ(ws_connect_options_size(), sizeof(ws_connect_options));
+    CHECK_EQ(ws_dispatcher_options_size(), sizeof(ws_dispatcher_options));
+    void *config = calloc(1, ws_config_size());
+    CHECK_EQ(ws_config_init(config), WS_OK);
+    runtime_with(config);
+    runtime_with(NULL);
+    free(config);
+    void *options = calloc(1, ws_connect_options_size());
+    CHECK_EQ(ws_connect_options_init(options), WS_OK);
+    CHECK_EQ(*(uint32_t *)options, ws_connect_options_size());
+    free(options);
+    void *dispatcher_options = calloc(1, ws_dispatcher_options_size());
+    CHECK_EQ(ws_dispatcher_options_init(dispatcher_options), WS_OK);
+    ws_dispatcher *d = NULL;
+    CHECK_EQ(ws_dispatcher_new(dispatcher_options, &d), WS_OK);
+    CHECK_EQ(ws_dispatcher_free(d), WS_OK);
+    free(dispatcher_options);
+}
+
 int main(void) {
     tests_begin("test_surface");
     if (peer_start(&g_peer, "peers_surface.py")) {
@@ -283,6 +309,7 @@ int main(void) {
         RUN_CASE(case_response_with_100_headers_opens);
         RUN_CASE(case_http10_101_is_refused);
     }
+    RUN_CASE(case_struct_sizes_for_ffi_hosts);
     RUN_CASE(case_config_struct_size_must_be_a_released_one);
     RUN_CASE(case_connect_struct_size_must_be_a_released_one);
     RUN_CASE(case_close_group_is_closing_on_return);

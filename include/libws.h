@@ -425,6 +425,15 @@ int32_t ws_config_init(struct ws_config *config);
 // Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
 int32_t ws_connect_options_init(struct ws_connect_options *options);
 
+// `sizeof(ws_config)` in this library, for hosts whose FFI has no `sizeof` (koffi, JNA,
+// ctypes): allocate at least this many bytes, then call `ws_config_init` on them.
+size_t ws_config_size(void);
+
+// `sizeof(ws_connect_options)` in this library, for hosts whose FFI has no `sizeof`: allocate at
+// least this many bytes, then call `ws_connect_options_init` on them. A binding that declares the
+// struct itself can compare its own size with this one to catch a layout mismatch.
+size_t ws_connect_options_size(void);
+
 // Starts the runtime (the libws thread) with `config`; NULL means the defaults. Optional: any
 // other call starts the runtime with the defaults if it is not running. The logger may be
 // called during this call (on this thread, with no libws lock held).
@@ -524,11 +533,12 @@ int32_t ws_close(int64_t task_id,
                  void *user_data);
 
 // Closes every task of `group` (the host's mini-program went to the background or exited), as
-// `ws_close` would each one, with the same code and reason rules: its OPEN tasks are CLOSING as
-// soon as this returns (sends are refused from then on), its CONNECTING ones are aborted. Each
-// task delivers its own close event. `on_result` (may be NULL) is called once with task_id 0:
-// `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is
-// closed).
+// `ws_close` would each one, with the same code and reason rules plus 1001 ("going away": for
+// when the mini-program exits; `ws_close` refuses it for a single task). Its OPEN tasks are
+// CLOSING as soon as this returns (sends are refused from then on), its CONNECTING ones are
+// aborted. Each task delivers its own close event. `on_result` (may be NULL) is called once with
+// task_id 0: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then
+// nothing is closed).
 int32_t ws_close_group(uint64_t group,
                        int32_t code,
                        const char *reason,
@@ -582,6 +592,10 @@ int32_t ws_set_logger(ws_log_cb logger, void *user_data, int32_t max_level);
 //
 // Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
 int32_t ws_dispatcher_options_init(struct ws_dispatcher_options *options);
+
+// `sizeof(ws_dispatcher_options)` in this library, for hosts whose FFI has no `sizeof` (see
+// `ws_connect_options_size`).
+size_t ws_dispatcher_options_size(void);
 
 // Makes a dispatcher: a queue for the results and events of the tasks bound to it (by
 // `ws_connect_options.dispatcher` or `ws_set_group_dispatcher`), which the host runs on its own

@@ -52,6 +52,7 @@ stage ffi-tests/packaging/run.sh
 stage scripts/android/check.sh
 stage scripts/ios/check.sh
 stage jni/run.sh
+stage bindings/node/run.sh
 stage bench/run.sh --quick
 
 echo

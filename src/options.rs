@@ -192,6 +192,15 @@ pub fn check_close(code: i32, reason: &[u8]) -> Result<u16, Failure> {
     Ok(code as u16)
 }
 
+/// `ws_close_group`'s check: as `check_close`, and 1001 (going away) too, because closing a whole
+/// group means the mini-program is exiting, which is what 1001 says.
+pub fn check_group_close(code: i32, reason: &[u8]) -> Result<u16, Failure> {
+    if code == 1001 {
+        return check_close(1000, reason).map(|_| 1001);
+    }
+    check_close(code, reason)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +290,10 @@ mod tests {
         // 41 three-byte characters are 123 bytes; one more is too long.
         assert!(check_close(1000, "中".repeat(41).as_bytes()).is_ok());
         assert!(check_close(1000, "中".repeat(42).as_bytes()).is_err());
+        assert_eq!(check_close(1001, b"").unwrap_err().code, Code::InvalidCloseCode);
+        assert_eq!(check_group_close(1001, b"exit"), Ok(1001));
+        assert_eq!(check_group_close(0, b""), Ok(1000));
+        assert_eq!(check_group_close(1001, &[b'a'; 124]).unwrap_err().code, Code::ReasonTooLong);
+        assert_eq!(check_group_close(1002, b"").unwrap_err().code, Code::InvalidCloseCode);
     }
 }

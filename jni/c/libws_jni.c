@@ -34,6 +34,11 @@
  *   and cleared), and no native method calls libws with one pending.
  * - Everything passed to libws (URL, headers, protocols, message bytes, reason) is copied by libws
  *   before the call returns, so the shim frees/releases it right after the call.
+ * - A Dispatcher (io.libws.Dispatcher): a ws_dispatcher whose wake callback (libws's thread) calls
+ *   Dispatcher.onWake, which posts ws_dispatch to the app's Executor; callbacks of its tasks then
+ *   run on the executor's (Java) thread, with that thread's own JNIEnv. The handle Java holds is a
+ *   malloc'd {ws_dispatcher *, global ref to the Dispatcher}; both go once ws_dispatcher_free
+ *   succeeded (libws calls the wake callback no more).
  */
 #include <jni.h>
 #include <pthread.h>
@@ -55,6 +60,7 @@ static jmethodID g_on_socket;       /* boolean onSocketEvent(long, FileDescripto
 static jmethodID g_on_log;          /* static void Libws.onLog(int, byte[]) */
 static jmethodID g_on_result;       /* static void onResultEvent(ResultCallback, long, int, byte[]) */
 static jmethodID g_fd_init;         /* FileDescriptor() */
+static jmethodID g_on_wake;         /* void Dispatcher.onWake() */
 static jfieldID g_fd_field;         /* int FileDescriptor.descriptor (Android) or .fd (JDK) */
 static pthread_key_t g_detach_key;
 
@@ -419,10 +425,68 @@ static uint8_t *copy_bytes(JNIEnv *env, jbyteArray a, size_t *len, int *failed) 
     return b;
 }
 
+/* A Dispatcher's native half: Java holds its address as the handle. */
+typedef struct java_dispatcher {
+    ws_dispatcher *d;
+    jobject self; /* global ref to the io.libws.Dispatcher, the wake callback's user_data */
+} java_dispatcher;
+
+/* ws_wake_cb, on libws's thread: Dispatcher.onWake posts the drain to the executor. */
+static void on_wake(void *user_data) {
+    JNIEnv *env = callback_env();
+    if (env == NULL) {
+        return;
+    }
+    tls_callback_depth++;
+    (*env)->CallVoidMethod(env, (jobject)user_data, g_on_wake);
+    clear_exception(env); /* e.g. RejectedExecutionException: described, and the items wait */
+    tls_callback_depth--;
+}
+
+JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeDispatcherNew(JNIEnv *env, jclass cls, jobject self) {
+    (void)cls;
+    java_dispatcher *jd = calloc(1, sizeof *jd);
+    if (jd == NULL) {
+        return WS_ERR_RUNTIME;
+    }
+    jd->self = (*env)->NewGlobalRef(env, self);
+    ws_dispatcher_options o;
+    ws_dispatcher_options_init(&o);
+    o.on_wake = on_wake;
+    o.wake_user_data = jd->self;
+    int32_t rc = jd->self != NULL ? ws_dispatcher_new(&o, &jd->d) : WS_ERR_RUNTIME;
+    if (rc != WS_OK) {
+        if (jd->self != NULL) {
+            (*env)->DeleteGlobalRef(env, jd->self);
+        }
+        free(jd);
+        return rc;
+    }
+    return (jlong)(intptr_t)jd;
+}
+
+JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeDispatch(JNIEnv *env, jclass cls, jlong handle) {
+    (void)env;
+    (void)cls;
+    return ws_dispatch(((java_dispatcher *)(intptr_t)handle)->d, 0);
+}
+
+JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeDispatcherFree(JNIEnv *env, jclass cls, jlong handle) {
+    (void)cls;
+    java_dispatcher *jd = (java_dispatcher *)(intptr_t)handle;
+    int32_t rc = ws_dispatcher_free(jd->d);
+    if (rc == WS_OK) {
+        (*env)->DeleteGlobalRef(env, jd->self);
+        free(jd);
+    }
+    return rc;
+}
+
 JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
     JNIEnv *env, jclass cls, jobject task, jbyteArray url, jobjectArray headers, jobjectArray protocols,
     jobject on_result_cb, jlong group, jint timeout_ms, jboolean tcp_no_delay, jint ping_interval_ms,
-    jint pong_timeout_ms, jboolean per_message_deflate, jbyteArray ca_pem, jboolean dangerous, jboolean socket_hook) {
+    jint pong_timeout_ms, jboolean per_message_deflate, jbyteArray ca_pem, jboolean dangerous, jboolean socket_hook,
+    jlong dispatcher) {
     (void)cls;
     jlong id = WS_ERR_INVALID_ARGUMENT;
     uint8_t *c_ca = NULL;
@@ -482,6 +546,7 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
     o.ca_pem = c_ca;
     o.ca_pem_len = ca_len;
     o.dangerous_skip_certificate_verification = dangerous;
+    o.dispatcher = dispatcher != 0 ? ((java_dispatcher *)(intptr_t)dispatcher)->d : NULL;
     if (socket_hook) {
         o.on_socket = on_socket;
         o.socket_user_data = task_ref; /* the hook's calls all come before the close event */
@@ -677,8 +742,14 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     g_on_global_event = (*env)->GetStaticMethodID(env, g_libws_class, "onGlobalEvent", "(JIJI[B[B[BZ)V");
     g_on_log = (*env)->GetStaticMethodID(env, g_libws_class, "onLog", "(I[B)V");
     g_fd_init = (*env)->GetMethodID(env, g_fd_class, "<init>", "()V");
+    jclass dispatcher_class = (*env)->FindClass(env, "io/libws/Dispatcher");
+    if (dispatcher_class == NULL) {
+        return JNI_ERR;
+    }
+    g_on_wake = (*env)->GetMethodID(env, dispatcher_class, "onWake", "()V");
+    (*env)->DeleteLocalRef(env, dispatcher_class);
     if (g_on_event == NULL || g_on_socket == NULL || g_on_result == NULL || g_on_global_event == NULL ||
-        g_on_log == NULL || g_fd_init == NULL) {
+        g_on_log == NULL || g_fd_init == NULL || g_on_wake == NULL) {
         return JNI_ERR; /* NoSuchMethodError pending */
     }
     /* The int inside a FileDescriptor: "descriptor" on Android, "fd" on the desktop JDK. */

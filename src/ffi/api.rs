@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher};
 use crate::error::{Api, Code, Failure};
 use crate::log::log;
-use crate::options::{check_close, check_header, check_protocol, parse_url};
+use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_url};
 use crate::registry::{absent, Route};
 use crate::runtime::{self, Handle, Shared};
 use crate::tls::TlsOptions;
@@ -291,9 +291,14 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
 }
 
 /// Checks code and reason; on success returns them for the command.
-unsafe fn close_args(code: i32, reason: *const c_char) -> Result<(u16, String), Failure> {
+/// `check` is `check_close` (ws_close) or `check_group_close` (ws_close_group, which takes 1001).
+unsafe fn close_args(
+    code: i32,
+    reason: *const c_char,
+    check: fn(i32, &[u8]) -> Result<u16, Failure>,
+) -> Result<(u16, String), Failure> {
     let reason = c_bytes(reason).unwrap_or(b"");
-    let code = check_close(code, reason)?;
+    let code = check(code, reason)?;
     Ok((code, String::from_utf8_lossy(reason).into_owned()))
 }
 
@@ -304,7 +309,7 @@ unsafe fn close(task_id: i64, code: i32, reason: *const c_char, mut result: Resu
         Ok(r) => r,
         Err(code) => return code,
     };
-    let (code, reason) = match close_args(code, reason) {
+    let (code, reason) = match close_args(code, reason, check_close) {
         Ok(args) => args,
         Err(f) => return report(&shared, task_id, f, result),
     };
@@ -325,7 +330,7 @@ unsafe fn close_group(group: u64, code: i32, reason: *const c_char, mut result: 
         Ok(r) => r,
         Err(code) => return code,
     };
-    let (code, reason) = match close_args(code, reason) {
+    let (code, reason) = match close_args(code, reason, check_group_close) {
         Ok(args) => args,
         Err(f) => return report(&shared, 0, f, result),
     };
@@ -377,6 +382,21 @@ pub unsafe extern "C" fn ws_connect_options_init(options: *mut ws_connect_option
         options.write(o);
         WS_OK
     })
+}
+
+/// `sizeof(ws_config)` in this library, for hosts whose FFI has no `sizeof` (koffi, JNA,
+/// ctypes): allocate at least this many bytes, then call `ws_config_init` on them.
+#[no_mangle]
+pub extern "C" fn ws_config_size() -> usize {
+    size_of::<ws_config>()
+}
+
+/// `sizeof(ws_connect_options)` in this library, for hosts whose FFI has no `sizeof`: allocate at
+/// least this many bytes, then call `ws_connect_options_init` on them. A binding that declares the
+/// struct itself can compare its own size with this one to catch a layout mismatch.
+#[no_mangle]
+pub extern "C" fn ws_connect_options_size() -> usize {
+    size_of::<ws_connect_options>()
 }
 
 /// Starts the runtime (the libws thread) with `config`; NULL means the defaults. Optional: any
@@ -516,11 +536,12 @@ pub unsafe extern "C" fn ws_close(
 }
 
 /// Closes every task of `group` (the host's mini-program went to the background or exited), as
-/// `ws_close` would each one, with the same code and reason rules: its OPEN tasks are CLOSING as
-/// soon as this returns (sends are refused from then on), its CONNECTING ones are aborted. Each
-/// task delivers its own close event. `on_result` (may be NULL) is called once with task_id 0:
-/// `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then nothing is
-/// closed).
+/// `ws_close` would each one, with the same code and reason rules plus 1001 ("going away": for
+/// when the mini-program exits; `ws_close` refuses it for a single task). Its OPEN tasks are
+/// CLOSING as soon as this returns (sends are refused from then on), its CONNECTING ones are
+/// aborted. Each task delivers its own close event. `on_result` (may be NULL) is called once with
+/// task_id 0: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then
+/// nothing is closed).
 #[no_mangle]
 pub unsafe extern "C" fn ws_close_group(
     group: u64,
@@ -658,6 +679,13 @@ pub unsafe extern "C" fn ws_dispatcher_options_init(options: *mut ws_dispatcher_
         options.write(o);
         WS_OK
     })
+}
+
+/// `sizeof(ws_dispatcher_options)` in this library, for hosts whose FFI has no `sizeof` (see
+/// `ws_connect_options_size`).
+#[no_mangle]
+pub extern "C" fn ws_dispatcher_options_size() -> usize {
+    size_of::<ws_dispatcher_options>()
 }
 
 /// Makes a dispatcher: a queue for the results and events of the tasks bound to it (by

@@ -21,6 +21,7 @@ import java.util.Map;
  *     .heartbeat(20_000, 5_000)      // ping after 20 s of silence; dead if nothing 5 s later
  *     .perMessageDeflate(true)
  *     .socketHook((taskId, fd) -> { cellular.bindSocket(fd); return true; })
+ *     .dispatcher(jsThread)          // listeners run on this Dispatcher's Executor
  *     .build();
  * }</pre>
  *
@@ -39,6 +40,7 @@ public final class ConnectOptions {
     final byte[] caPem;
     final boolean dangerousSkipCertificateVerification;
     final WebSocketTask.SocketHook socketHook;
+    final Dispatcher dispatcher;
 
     private ConnectOptions(Builder b) {
         url = b.url;
@@ -53,6 +55,7 @@ public final class ConnectOptions {
         caPem = b.caPem == null ? null : b.caPem.clone();
         dangerousSkipCertificateVerification = b.dangerousSkipCertificateVerification;
         socketHook = b.socketHook;
+        dispatcher = b.dispatcher;
     }
 
     public String url() {
@@ -100,6 +103,11 @@ public final class ConnectOptions {
         return socketHook;
     }
 
+    /** The dispatcher whose executor runs this task's listener and results; null: libws's thread. */
+    public Dispatcher dispatcher() {
+        return dispatcher;
+    }
+
     /** A builder holding these options, to derive a changed copy. */
     public Builder newBuilder() {
         Builder b = new Builder(url);
@@ -114,6 +122,7 @@ public final class ConnectOptions {
         b.caPem = caPem;
         b.dangerousSkipCertificateVerification = dangerousSkipCertificateVerification;
         b.socketHook = socketHook;
+        b.dispatcher = dispatcher;
         return b;
     }
 
@@ -131,6 +140,7 @@ public final class ConnectOptions {
         private byte[] caPem;
         private boolean dangerousSkipCertificateVerification;
         private WebSocketTask.SocketHook socketHook;
+        private Dispatcher dispatcher;
 
         /** {@code url}: {@code ws://} or {@code wss://} (checked by libws at connect time). */
         public Builder(String url) {
@@ -246,6 +256,16 @@ public final class ConnectOptions {
          */
         public Builder socketHook(WebSocketTask.SocketHook hook) {
             this.socketHook = hook;
+            return this;
+        }
+
+        /**
+         * Runs the task's listener, its result callbacks and global listeners' calls about it on
+         * {@code dispatcher}'s executor, in order, instead of libws's thread (null, the default:
+         * libws's thread). See {@link Dispatcher}.
+         */
+        public Builder dispatcher(Dispatcher dispatcher) {
+            this.dispatcher = dispatcher;
             return this;
         }
 

@@ -180,8 +180,8 @@ public final class Libws {
 
     /**
      * Closes every task of {@code group} (the mini-program went to the background or exited) as
-     * {@link WebSocketTask#close} would each one: code 1000 or 3000–4999 (1001 "going away" is
-     * refused, as for close: a client may not send it), reason up to 123 UTF-8 bytes (null for
+     * {@link WebSocketTask#close} would each one: code 1000, 1001 ("going away": the mini-program
+     * leaves; close refuses it for one task) or 3000–4999, reason up to 123 UTF-8 bytes (null for
      * none). Each task delivers its own onClose. Returns 0 or the negative code of the failure (then
      * nothing is closed); {@code onResult} (may be null) gets "closeSocket:ok" or the fail errMsg,
      * with socketTaskId 0.

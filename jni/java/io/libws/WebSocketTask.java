@@ -303,7 +303,8 @@ public final class WebSocketTask {
         ConnectResult waiter = new ConnectResult(onResult);
         long id = nativeConnect(task, cUrl, cHeaders, cProtocols, waiter, options.group, options.timeoutMs,
                 options.tcpNoDelay, options.pingIntervalMs, options.pongTimeoutMs, options.perMessageDeflate,
-                options.caPem, options.dangerousSkipCertificateVerification, options.socketHook != null);
+                options.caPem, options.dangerousSkipCertificateVerification, options.socketHook != null,
+                options.dispatcher == null ? 0 : options.dispatcher.handle());
         if (id > 0) {
             task.id = id;
             return task;
@@ -555,7 +556,16 @@ public final class WebSocketTask {
     private static native long nativeConnect(WebSocketTask task, byte[] url, byte[][] headers, byte[][] protocols,
             ResultCallback onResult, long group, int timeoutMs, boolean tcpNoDelay, int pingIntervalMs,
             int pongTimeoutMs, boolean perMessageDeflate, byte[] caPem, boolean dangerousSkipCertificateVerification,
-            boolean socketHook);
+            boolean socketHook, long dispatcher);
+
+    /** ws_dispatcher_new with a wake callback calling {@code d.onWake()}: a handle, or a negative code. */
+    static native long nativeDispatcherNew(Dispatcher d);
+
+    /** ws_dispatch(handle, 0): the number of items run, or a negative code. */
+    static native long nativeDispatch(long handle);
+
+    /** ws_dispatcher_free; on WS_OK the handle and its reference to the Dispatcher are gone. */
+    static native int nativeDispatcherFree(long handle);
 
     private static native int nativeSend(long taskId, byte[] data, boolean text, ResultCallback onResult);
 

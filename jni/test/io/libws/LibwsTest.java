@@ -150,20 +150,21 @@ final class LibwsTest {
                 checkEq(WebSocketTask.WS_ERR_TOO_MANY_CONNECTIONS, e.code, "code of the 1,001st");
                 check(e.errMsg.contains("(1000)"), "errMsg names the configured limit: " + e.errMsg);
             }
-            // 1001 ("going away") is not a code a client may send: refused, as for close().
+            // A code a client may not send (999) is refused and closes nothing.
             CompletableFuture<Result> refused = new CompletableFuture<>();
-            checkEq(WebSocketTask.WS_ERR_INVALID_CLOSE_CODE, Libws.closeGroup(appA, 1001, "background", refused::complete),
-                    "closeGroup(1001) return");
-            check(await(refused, "closeGroup(1001) result").errMsg.startsWith("closeSocket:fail"), "closeGroup(1001) errMsg");
+            checkEq(WebSocketTask.WS_ERR_INVALID_CLOSE_CODE, Libws.closeGroup(appA, 999, "background", refused::complete),
+                    "closeGroup(999) return");
+            check(await(refused, "closeGroup(999) result").errMsg.startsWith("closeSocket:fail"), "closeGroup(999) errMsg");
 
             CompletableFuture<Result> res = new CompletableFuture<>();
-            checkEq(0, Libws.closeGroup(appA, 1000, "background", res::complete), "closeGroup return");
+            // 1001 ("going away"): the mini-program leaves; a group close takes it (a task's close does not).
+            checkEq(0, Libws.closeGroup(appA, 1001, "background", res::complete), "closeGroup return");
             Result r = await(res, "closeGroup result");
             checkEq("closeSocket:ok", r.errMsg, "closeGroup errMsg");
             checkEq(0L, r.socketTaskId, "closeGroup result's socketTaskId");
             await(closedA, "onClose of the 1,000 tasks of group A");
             for (WebSocketTask t : a) {
-                checkEq("1000 background true", closes.get(t.socketTaskId()), "close of task " + t.socketTaskId());
+                checkEq("1001 background true", closes.get(t.socketTaskId()), "close of task " + t.socketTaskId());
                 checkEq(WebSocketTask.CLOSED, t.readyState(), "readyState in A");
             }
             for (WebSocketTask t : b) {

@@ -574,6 +574,88 @@ public final class WebSocketTaskTest {
         checkEq(1L, libwsThreads(), "JVM threads named libws while running");
     }
 
+    /**
+     * A Dispatcher on a single-thread executor: the connect result, the listener's events, the send
+     * and close results all run on the executor's thread (never libws's), in order; the wake posts
+     * from libws's thread; the dispatcher is refused free (WS_ERR_BUSY) while its task is open and
+     * freed after onClose.
+     */
+    static void listenersOnTheExecutor() throws Exception {
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor(
+                r -> new Thread(r, "app-executor"));
+        List<String> posters = new CopyOnWriteArrayList<>();
+        List<String> calls = new CopyOnWriteArrayList<>();
+        try {
+            Dispatcher d = new Dispatcher(task -> {
+                posters.add(Thread.currentThread().getName());
+                pool.execute(task);
+            });
+            CountDownLatch closed = new CountDownLatch(1);
+            WebSocketTask.ResultCallback result = r -> calls.add(Thread.currentThread().getName() + " " + r.errMsg);
+            WebSocketTask.Listener listener = new WebSocketTask.Listener() {
+                final List<String> got = new ArrayList<>();
+                WebSocketTask task;
+
+                @Override public void onCreate(WebSocketTask t) { task = t; }
+
+                @Override public void onOpen(String protocol, Map<String, String> headers) {
+                    calls.add(Thread.currentThread().getName() + " open " + task.readyState());
+                    for (String m : new String[] {"a", "b", "c"}) {
+                        task.send(m, result);
+                    }
+                }
+
+                @Override public void onMessage(String text) {
+                    calls.add(Thread.currentThread().getName() + " message " + text);
+                    got.add(text);
+                    if (got.size() == 3) {
+                        task.close(1000, "done", result);
+                    }
+                }
+
+                @Override public void onClose(int code, String reason, boolean wasClean) {
+                    calls.add(Thread.currentThread().getName() + " close " + code + " " + reason + " " + task.readyState());
+                    closed.countDown();
+                }
+            };
+            WebSocketTask task = WebSocketTask.connect(new ConnectOptions.Builder(url).dispatcher(d).build(), listener,
+                    result);
+            try {
+                d.close();
+                throw new AssertionError("a dispatcher with an open task was freed");
+            } catch (WebSocketException e) {
+                checkEq(-27, e.code, "code of freeing a dispatcher still needed (WS_ERR_BUSY)");
+            }
+            await(closed, "onClose on the executor");
+            checkEq(WebSocketTask.CLOSED, task.readyState(), "readyState after onClose");
+            CompletableFuture<Void> drained = new CompletableFuture<>();
+            pool.execute(() -> drained.complete(null)); // after every drain posted so far
+            await(drained, "the executor's queue");
+            d.close();
+            d.close(); // a second close does nothing
+            String ex = "app-executor ";
+            List<String> events = new ArrayList<>();
+            int sends = 0;
+            for (String c : calls) {
+                check(c.startsWith(ex), "on the executor's thread: " + c);
+                if (c.equals(ex + "sendSocketMessage:ok")) {
+                    sends++;
+                } else {
+                    events.add(c);
+                }
+            }
+            checkEq(3, sends, "send results");
+            checkEq(Arrays.asList(ex + "connectSocket:ok", ex + "open 1", ex + "message a", ex + "message b",
+                    ex + "message c", ex + "closeSocket:ok", ex + "close 1000 done 3"), events, "order");
+            check(!posters.isEmpty(), "the wake posted to the executor");
+            for (String p : posters) {
+                checkEq("libws", p, "thread that posted the drain (the wake callback)");
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length != 1) {
             System.err.println("usage: WebSocketTaskTest ws://127.0.0.1:PORT/");
@@ -595,6 +677,7 @@ public final class WebSocketTaskTest {
         run("unpaired surrogate refused as invalid UTF-8", WebSocketTaskTest::unpairedSurrogateIsRefused);
         run("listener released after onClose", WebSocketTaskTest::listenerReleasedAfterClose);
         run("shutdown closes tasks (1001) and libws restarts", WebSocketTaskTest::shutdownClosesAndRestarts);
+        run("Dispatcher: listeners and results on the app's executor, in order", WebSocketTaskTest::listenersOnTheExecutor);
         LibwsTest.runAll();
         WebSocketTask.shutdown();
         System.out.println(passed + " passed, " + failed + " failed");

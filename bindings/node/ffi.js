@@ -1,0 +1,96 @@
+'use strict';
+// libws's C API through koffi (declarations matching include/libws.h; no C of our own) and the one
+// dispatcher of this Node thread: libws queues every result and event of our tasks on it, and we
+// run them here, inside ws_dispatch, when libuv sees its pipe readable. Nothing runs on libws's
+// thread, so nothing ever blocks it or the JS thread.
+const koffi = require('koffi');
+const net = require('net');
+const path = require('path');
+
+const lib = koffi.load(process.env.LIBWS_SO || path.join(__dirname, '..', '..', 'target', 'release', 'libws.so'));
+const header = koffi.struct('ws_header', { name: 'const char *', value: 'const char *' });
+const event = koffi.struct('ws_event', {
+  kind: 'uint32_t', task_id: 'int64_t',
+  open: koffi.struct({ headers: 'ws_header *', header_count: 'size_t', protocol: 'const char *', extensions: 'const char *', compressed: 'bool' }),
+  message: koffi.struct({ data: 'void *', len: 'size_t', kind: 'uint32_t' }),
+  error: koffi.struct({ code: 'int32_t', err_msg: 'const char *' }),
+  close: koffi.struct({ code: 'uint16_t', reason: 'const char *', reason_len: 'size_t', was_clean: 'bool' }),
+});
+const result = koffi.struct('ws_result', { task_id: 'int64_t', code: 'int32_t', err_msg: 'const char *' });
+// user_data is declared intptr_t: we hand libws small integer keys, never JS memory.
+const eventCb = koffi.pointer(koffi.proto('void ws_event_cb(const ws_event *event, intptr_t user_data)'));
+const resultCb = koffi.pointer(koffi.proto('void ws_result_cb(const ws_result *result, intptr_t user_data)'));
+const connectOptions = koffi.struct('ws_connect_options', {
+  struct_size: 'uint32_t', url: 'const char *', headers: 'ws_header *', header_count: 'size_t',
+  protocols: 'const char **', protocol_count: 'size_t', tcp_no_delay: 'bool', timeout_ms: 'uint32_t',
+  on_event: eventCb, event_user_data: 'intptr_t', on_result: resultCb, result_user_data: 'intptr_t',
+  group: 'uint64_t', ping_interval_ms: 'uint32_t', pong_timeout_ms: 'uint32_t', on_socket: 'void *',
+  socket_user_data: 'void *', ca_pem: 'void *', ca_pem_len: 'size_t',
+  dangerous_skip_certificate_verification: 'bool', per_message_deflate: 'bool', dispatcher: 'void *',
+});
+const c = {
+  connect: lib.func('int64_t ws_connect(const ws_connect_options *o)'),
+  send: lib.func('int32_t ws_send(int64_t id, const uint8_t *data, size_t len, uint32_t kind, ws_result_cb *cb, intptr_t ud)'),
+  close: lib.func('int32_t ws_close(int64_t id, int32_t code, const char *reason, ws_result_cb *cb, intptr_t ud)'),
+  readyState: lib.func('int32_t ws_ready_state(int64_t id)'),
+  strerror: lib.func('const char *ws_strerror(int32_t code)'),
+  optionsSize: lib.func('size_t ws_connect_options_size(void)'),
+  dispatcherNew: lib.func('int32_t ws_dispatcher_new(void *options, _Out_ void **d)'),
+  dispatcherFd: lib.func('int32_t ws_dispatcher_fd(void *d)'),
+  dispatch: lib.func('int64_t ws_dispatch(void *d, uint32_t max_items)'),
+};
+if (koffi.sizeof(connectOptions) !== Number(c.optionsSize())) throw new Error('ws_connect_options: layout differs from libws');
+
+const callbacks = new Map(); // user_data key -> JS function, until libws calls it (once)
+// pending: results and close events still to come; the pipe keeps Node alive while > 0.
+let nextKey = 1, pending = 0, yieldAsked = false;
+function expect(n) { pending += n; if (pending > 0) pipe.ref(); else pipe.unref(); }
+function keep(fn) { const key = nextKey++; callbacks.set(key, fn); expect(1); return key; }
+const onResult = koffi.register((r, key) => {
+  const fn = callbacks.get(key); callbacks.delete(key); expect(-1);
+  const res = koffi.decode(r, result);
+  fn({ taskId: Number(res.task_id), code: res.code, errMsg: res.err_msg });
+}, resultCb);
+// A call refused with WS_ERR_RUNTIME (no libws thread) gets no result callback: report it here.
+function noThread(rc, key, api) {
+  if (rc === -21) { const fn = callbacks.get(key); callbacks.delete(key); expect(-1); setImmediate(fn, { taskId: 0, code: rc, errMsg: `${api}:fail ${c.strerror(rc)}` }); }
+  return Number(rc);
+}
+let onTaskEvent = () => {};
+const onEvent = koffi.register((p) => {
+  const e = koffi.decode(p, event), m = e.message;
+  const ev = { kind: e.kind, taskId: Number(e.task_id) };
+  if (e.kind === 1) ev.header = Object.fromEntries((e.open.header_count ? koffi.decode(e.open.headers, header, Number(e.open.header_count)) : []).map((h) => [h.name, h.value]));
+  if (e.kind === 2) ev.data = m.kind === 1 ? (m.len ? koffi.decode(m.data, 'char', Number(m.len)) : '') : (m.len ? koffi.view(m.data, Number(m.len)).slice(0) : new ArrayBuffer(0));
+  if (e.kind === 3) ev.error = { code: e.error.code, errMsg: e.error.err_msg };
+  if (e.kind === 4) { ev.code = e.close.code; ev.reason = e.close.reason; expect(-1); }
+  onTaskEvent(ev);
+}, eventCb);
+
+const out = [null];
+if (c.dispatcherNew(null, out) !== 0) throw new Error('ws_dispatcher_new failed'); // default options
+const dispatcher = out[0];
+c.dispatch(dispatcher, 0); // makes it this thread's: results of calls on unknown ids come here too
+const pipe = new net.Socket({ fd: c.dispatcherFd(dispatcher), readable: true, writable: false });
+pipe.unref();
+// One item at a time, so a callback can ask to let promise reactions run before the next item
+// (connectSocket's .then must add onOpen before the open event is dispatched).
+function drain() {
+  while (!yieldAsked && c.dispatch(dispatcher, 1) > 0);
+  if (yieldAsked) { yieldAsked = false; setImmediate(drain); }
+}
+pipe.on('data', drain);
+
+module.exports = {
+  onTaskEvent(fn) { onTaskEvent = fn; },
+  yieldAfterThis() { yieldAsked = true; },
+  readyState: (id) => c.readyState(id),
+  connect(o, done) {
+    const key = keep(done);
+    const id = c.connect({ ...o, struct_size: koffi.sizeof(connectOptions), on_event: onEvent, event_user_data: 0, on_result: onResult, result_user_data: key, dispatcher });
+    if (id > 0) expect(1); // its close event
+    return noThread(Number(id), key, 'connectSocket');
+  },
+  send(id, bytes, kind, done) { const key = keep(done); return noThread(c.send(id, bytes, bytes.length, kind, onResult, key), key, 'sendSocketMessage'); },
+  close(id, code, reason, done) { const key = keep(done); return noThread(c.close(id, code, reason, onResult, key), key, 'closeSocket'); },
+};
