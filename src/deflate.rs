@@ -173,7 +173,8 @@ impl Inflater {
                     return Err(InflateError::TooBig);
                 }
                 // Grow geometrically, but never past one byte over the limit: a zip bomb stops here.
-                let room = (limit + 1 - out.len()).min(out.capacity().max(input.len() * 4).max(4096));
+                // Saturating: a limit of usize::MAX ("none") once wrapped to no room, and spun.
+                let room = (limit.saturating_add(1) - out.len()).min(out.capacity().max(input.len() * 4).max(4096));
                 out.reserve_exact(room);
             }
             let before_out = out.len();
@@ -285,6 +286,17 @@ mod tests {
         let mut i = Inflater::new(&base);
         assert_eq!(i.inflate(&bomb, &mut out, 1 << 20), Err(InflateError::TooBig));
         assert!(out.capacity() <= (1 << 20) + 1, "grew to {}", out.capacity());
+    }
+
+    #[test]
+    fn no_limit_inflates() {
+        let base = params("permessage-deflate").unwrap();
+        let compressed = Deflater::new(&base).compress(b"hello hello hello");
+        let mut out = Vec::new();
+        let mut i = Inflater::new(&base);
+        i.inflate(&compressed, &mut out, usize::MAX).unwrap();
+        i.finish(&mut out, usize::MAX).unwrap();
+        assert_eq!(out, b"hello hello hello");
     }
 
     #[test]

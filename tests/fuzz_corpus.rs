@@ -10,7 +10,7 @@ use std::time::Duration;
 use ws::fuzzing::TARGETS;
 
 /// Far more than any input needs (the largest takes milliseconds): passing it means a hang.
-const HANG: Duration = Duration::from_secs(60);
+const HANG: Duration = Duration::from_secs(20);
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
