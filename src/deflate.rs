@@ -178,9 +178,13 @@ impl Inflater {
                 out.reserve_exact(room);
             }
             let before_out = out.len();
-            let status = z
-                .decompress_vec(&input[consumed..], out, FlushDecompress::None)
-                .map_err(|e| InflateError::Corrupt(e.to_string()))?;
+            let status = match z.decompress_vec(&input[consumed..], out, FlushDecompress::None) {
+                Ok(status) => status,
+                // zlib may read past a full output to bad data; the limit was passed first, as
+                // smaller reads would have seen.
+                Err(_) if out.len() > limit => return Err(InflateError::TooBig),
+                Err(e) => return Err(InflateError::Corrupt(e.to_string())),
+            };
             if out.len() > limit {
                 return Err(InflateError::TooBig);
             }
