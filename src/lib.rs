@@ -15,6 +15,9 @@ mod event;
 mod event_loop;
 mod frame;
 pub mod ffi;
+/// Property checks for fuzz/ and tests/fuzz_corpus.rs; not API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod log;
 mod options;

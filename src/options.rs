@@ -98,18 +98,18 @@ pub fn parse_url(url: &str) -> Result<Url, Failure> {
         };
         (host, port)
     } else {
-        match authority.rsplit_once(':') {
+        let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (authority, None),
+        };
+        // A name or IPv4 address; a colon here (an IPv6 address needs brackets) is bad too.
+        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_') {
+            return Err(bad_url(url, "bad character in host"));
         }
+        (host, port)
     };
     if host.is_empty() {
         return Err(bad_url(url, "missing host"));
-    }
-    if !host.contains(':')
-        && !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
-        return Err(bad_url(url, "bad character in host"));
     }
     let port = match port_text {
         None => {
@@ -247,6 +247,8 @@ mod tests {
             ("ws://[::1/", "unterminated"),
             ("ws://[zz]/", "IPv6"),
             ("ws://ho%st/", "bad character"),
+            ("ws://a:b:80/", "bad character"),
+            ("ws://::1/", "bad character"),
         ] {
             let err = parse_url(url).unwrap_err();
             assert_eq!(err.code, Code::InvalidUrl, "{}", url);
