@@ -190,8 +190,10 @@ static void case_connect_struct_size_must_be_a_released_one(void) {
                             3,
                             4,
                             sizeof(ws_connect_options) - 1,
-                            /* - 8 is the first layout's size (no `dispatcher`): released */
-                            sizeof(ws_connect_options) - 16,
+                            /* offsetof(dispatcher) and offsetof(addresses) are the sizes of the
+                             * earlier layouts: released */
+                            sizeof(ws_connect_options) - 8,
+                            offsetof(ws_connect_options, dispatcher) - 8,
                             sizeof(ws_connect_options) + 1,
                             sizeof(ws_connect_options) + 8,
                             UINT32_MAX,

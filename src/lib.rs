@@ -13,6 +13,7 @@ mod dns;
 mod error;
 mod event;
 mod event_loop;
+mod eyeballs;
 mod frame;
 pub mod ffi;
 /// Property checks for fuzz/ and tests/fuzz_corpus.rs; not API.
@@ -22,6 +23,7 @@ mod handshake;
 mod log;
 mod options;
 mod registry;
+mod resolve;
 mod runtime;
 mod socket;
 mod stream;
