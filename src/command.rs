@@ -23,6 +23,8 @@ pub struct ConnectRequest {
     /// Set for wss:// URLs.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub deadline: Instant,
+    /// When `ws_connect` was called: the profile's `fetch_start`.
+    pub profile: crate::profile::Profile,
     /// Heartbeat: ping after this long without traffic; fail when no answer within pong_timeout.
     pub ping_interval: Option<std::time::Duration>,
     pub pong_timeout: std::time::Duration,

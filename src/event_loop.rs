@@ -449,11 +449,13 @@ impl EventLoop {
         } else if let Ok(ip) = host.parse::<IpAddr>() {
             task.resolved(Ok(vec![SocketAddr::new(ip, port)]), self.poll.registry(), &mut self.out);
         } else if let Some(resolver) = self.shared.config.resolver {
+            task.lookup_started();
             task.ask_host();
             self.settle(id);
             // Host code, with no borrow of the task held: it may answer from inside.
             return resolver.ask(id, &host, port);
         } else {
+            task.lookup_started();
             self.resolver.lookup(id, &host, port);
         }
         self.settle(id);

@@ -23,6 +23,7 @@ use crate::connection::{Connection, Incoming, ReadError, Violation};
 use crate::error::{Api, Code, Failure};
 use crate::eyeballs::Schedule;
 use crate::frame::NO_STATUS;
+use crate::profile::{Profile, Report};
 use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::stream::Stream;
 use crate::tls::{tls_detail, TlsStream};
@@ -36,7 +37,7 @@ const ABNORMAL: u16 = 1006;
 
 pub enum Output {
     State(i32),
-    Open { headers: Vec<(CString, CString)>, protocol: CString, extensions: CString, compressed: bool },
+    Open { headers: Vec<(CString, CString)>, protocol: CString, extensions: CString, compressed: bool, profile: Box<Report> },
     Message { text: bool, data: Vec<u8> },
     Error { failure: Failure, api: Api },
     Close { code: u16, reason: String, clean: bool },
@@ -47,6 +48,7 @@ pub enum Output {
 struct Attempt {
     addr: SocketAddr,
     stream: TcpStream,
+    started: Instant,
 }
 
 enum Phase {
@@ -86,8 +88,8 @@ pub struct Task {
     attempt_delay: Duration,
     /// "address: cause" of each failed attempt, for the errMsg of a total failure.
     connect_errors: Vec<String>,
-    /// The address that connected.
-    peer: Option<SocketAddr>,
+    /// When each phase of the set-up happened, for the open event.
+    profile: Profile,
     tcp_no_delay: bool,
     socket_hook: Option<SocketHook>,
     max_message: usize,
@@ -152,7 +154,7 @@ impl Task {
             schedule: None,
             attempt_delay: config.attempt_delay,
             connect_errors: Vec::new(),
-            peer: None,
+            profile: req.profile,
             tcp_no_delay: req.tcp_no_delay,
             socket_hook: req.socket_hook,
             max_message: config.max_message_size,
@@ -194,6 +196,11 @@ impl Task {
         self.new_deadline = true;
     }
 
+    /// A lookup (system resolver or the host's) begins now.
+    pub fn lookup_started(&mut self) {
+        self.profile.lookup_started(Instant::now());
+    }
+
     /// The host's resolver was asked for this task's addresses.
     pub fn ask_host(&mut self) {
         self.asked_host = true;
@@ -216,6 +223,7 @@ impl Task {
         };
         match addrs {
             Ok(mut addrs) => {
+                self.profile.lookup_ended(Instant::now());
                 for a in addrs.iter_mut().filter(|a| a.port() == 0) {
                     a.set_port(self.port);
                 }
@@ -232,16 +240,18 @@ impl Task {
     fn start_due(&mut self, now: Instant, registry: &Registry, out: &mut Vec<Output>) {
         let (Phase::Connecting(attempts), Some(schedule)) = (&mut self.phase, &mut self.schedule) else { return };
         while let Some(addr) = schedule.due(now) {
+            self.profile.attempt_started();
+            let started = Instant::now();
             let id = self.id;
             let hook = self.socket_hook.map(|h| move |fd: i32| h.call(id, fd));
             let hook_ref = hook.as_ref().map(|h| h as crate::socket::Hook<'_>);
             let token = Token(id as usize);
-            let started = crate::socket::connect(addr, hook_ref).and_then(|mut s| {
+            let opened = crate::socket::connect(addr, hook_ref).and_then(|mut s| {
                 registry.register(&mut s, token, Interest::READABLE | Interest::WRITABLE)?;
                 Ok(s)
             });
-            match started {
-                Ok(stream) => attempts.push(Attempt { addr, stream }),
+            match opened {
+                Ok(stream) => attempts.push(Attempt { addr, stream, started }),
                 Err(e) => {
                     self.connect_errors.push(format!("{}: {}", addr, io_failure(Code::Connect, &e).detail));
                     schedule.failed();
@@ -306,10 +316,10 @@ impl Task {
     /// `Connection::read`).
     pub fn on_ready(&mut self, registry: &Registry, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
         if let Phase::Connecting(_) = &self.phase {
-            let Some(Attempt { addr, stream }) = self.settle_attempts(registry) else {
+            let Some(Attempt { addr, stream, started }) = self.settle_attempts(registry) else {
                 return self.start_due(Instant::now(), registry, out);
             };
-            self.peer = Some(addr);
+            self.profile.connected(started, Instant::now(), addr);
             self.phase = Phase::Closed;
             if self.tcp_no_delay {
                 let _ = stream.set_nodelay(true);
@@ -343,7 +353,14 @@ impl Task {
         short_read_drains: bool,
         out: &mut Vec<Output>,
     ) {
-        match hs.advance(&mut stream) {
+        let advanced = hs.advance(&mut stream);
+        if let Stream::Tls(tls) = &stream {
+            // The TLS handshake is driven by the WebSocket handshake's reads and writes.
+            if let Some(info) = tls.handshake_done().filter(|_| self.profile.tls_pending()) {
+                self.profile.tls_done(Instant::now(), info);
+            }
+        }
+        match advanced {
             Ok(Some(opened)) => {
                 let compressed = opened.deflate.is_some();
                 let conn = Connection::new(stream, opened.tail, opened.deflate, self.max_message);
@@ -356,7 +373,8 @@ impl Task {
                 }
                 out.push(Output::State(WS_OPEN));
                 let extensions = crate::callback::c_string(&opened.extensions);
-                out.push(Output::Open { headers: opened.headers, protocol: opened.protocol, extensions, compressed });
+                let profile = Box::new(self.profile.finish(Instant::now()));
+                out.push(Output::Open { headers: opened.headers, protocol: opened.protocol, extensions, compressed, profile });
                 // Frames may have arrived with the response; edge-triggered readiness won't repeat.
                 self.read(scratch, short_read_drains, out);
                 self.flush(out);

@@ -219,6 +219,7 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         tcp_no_delay: o.tcp_no_delay,
         tls,
         deadline: Instant::now() + timeout,
+        profile: crate::profile::Profile::start(),
         ping_interval: (o.ping_interval_ms > 0).then(|| Duration::from_millis(o.ping_interval_ms as u64)),
         pong_timeout: Duration::from_millis(match o.pong_timeout_ms {
             0 => o.ping_interval_ms,
