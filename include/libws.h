@@ -670,6 +670,22 @@ int32_t ws_close_group(uint64_t group,
                        ws_result_cb on_result,
                        void *user_data);
 
+// The device's network changed (Wi-Fi to cellular, a new default network from Android's
+// `ConnectivityManager.NetworkCallback`, iOS `NWPathMonitor`): connections on the old path may
+// be dead without a sign, and TCP would take minutes to notice. Every OPEN task of `group` (of
+// every group when `all_groups` is true; `group` is then ignored) sends a ping at once and must
+// hear anything from the server (its pong, a message) within `probe_timeout_ms` (0: 3000);
+// a task that does not fails with an error event `WS_ERR_TIMEOUT` (`"onSocketError:fail network
+// changed: no answer to the probe within N ms"`) and close 1006. Tasks that answer carry on
+// untouched; CONNECTING and CLOSING tasks are left to their own timeouts. A task whose reading is
+// paused by its dispatcher (`ws_dispatcher_options.max_pending_bytes`) when its deadline comes is
+// not failed. A second call while a task's probe is out keeps the earlier deadline.
+//
+// Returns `WS_OK` (also when no runtime is running: there is nothing to probe, and none is
+// started), or `WS_ERR_SHUTTING_DOWN` once `ws_shutdown` has stopped taking commands. No result
+// callback. May be called from any thread, including from inside a libws callback.
+int32_t ws_network_changed(uint64_t group, bool all_groups, uint32_t probe_timeout_ms);
+
 // Adds an event listener for one task (`task_id` > 0: `SocketTask.onOpen/onMessage/...`) or for
 // every task (`task_id` == 0: the global `onSocket*` listeners). Listeners are called on the
 // libws thread in the order they were added, a task's own before the global ones; for a task

@@ -71,6 +71,12 @@ struct Heartbeat {
     check_at: Option<Instant>,
 }
 
+/// `ws_network_changed`: a ping went out at `sent`; the server must be heard from by `due`.
+struct Probe {
+    due: Instant,
+    timeout: Duration,
+}
+
 pub struct Task {
     pub id: i64,
     pub group: u64,
@@ -101,6 +107,7 @@ pub struct Task {
     deadline: Option<Instant>,
     new_deadline: bool,
     heartbeat: Option<Heartbeat>,
+    probe: Option<Probe>,
     /// Set when the read budget ran out with data possibly left in the socket.
     pub more_to_read: bool,
     /// Set by the loop while the task's dispatcher is over its limit: no reading (back-pressure).
@@ -170,6 +177,7 @@ impl Task {
                 ping_sent: None,
                 check_at: None,
             }),
+            probe: None,
             more_to_read: false,
             read_paused: false,
             pending_failure: None,
@@ -185,7 +193,8 @@ impl Task {
         if std::mem::take(&mut self.new_deadline) {
             let heartbeat = self.heartbeat.as_ref().and_then(|h| h.check_at);
             let attempt = self.schedule.as_ref().and_then(Schedule::wake_at);
-            [self.deadline, heartbeat, attempt].into_iter().flatten().min()
+            let probe = self.probe.as_ref().map(|p| p.due);
+            [self.deadline, heartbeat, attempt, probe].into_iter().flatten().min()
         } else {
             None
         }
@@ -415,6 +424,7 @@ impl Task {
                     if let Some(h) = &mut self.heartbeat {
                         h.last_heard = Instant::now();
                     }
+                    self.probe = None; // the path works: any frame answers the probe
                 }
                 self.more_to_read = status.more;
             }
@@ -511,6 +521,7 @@ impl Task {
         // The heap holds one entry at the earliest of our deadlines; re-arm for the next one.
         self.new_deadline = true;
         self.check_heartbeat(now, out);
+        self.check_probe(now, out);
         if matches!(self.phase, Phase::Connecting(_)) && self.deadline.is_some_and(|d| d > now) {
             return self.start_due(now, registry, out);
         }
@@ -583,6 +594,37 @@ impl Task {
             h.check_at = Some(h.last_heard + h.interval);
         }
         self.new_deadline = true;
+    }
+
+    /// The device's network changed (`ws_network_changed`): an OPEN task pings at once and must
+    /// hear from the server within `timeout`, else it fails. A task not OPEN (or CLOSING) is left
+    /// alone; a second call while a probe is out keeps the earlier deadline.
+    pub fn probe(&mut self, timeout: Duration, out: &mut Vec<Output>) {
+        let Phase::Open(conn) = &mut self.phase else { return };
+        if !conn.can_write() || self.probe.is_some() {
+            return;
+        }
+        conn.ping();
+        self.probe = Some(Probe { due: Instant::now() + timeout, timeout });
+        self.new_deadline = true;
+        self.flush(out);
+    }
+
+    fn check_probe(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Some(probe) = &self.probe else { return };
+        if probe.due > now {
+            return;
+        }
+        let timeout = probe.timeout;
+        self.probe = None;
+        let Phase::Open(conn) = &self.phase else { return };
+        if self.read_paused || !conn.can_write() {
+            // Not reading (the host's dispatcher is behind), or closing under the close timeout:
+            // the silence says nothing about the path.
+            return;
+        }
+        let detail = format!("network changed: no answer to the probe within {} ms", timeout.as_millis());
+        self.fail(Failure::new(Code::Timeout, detail), None, out);
     }
 
     /// The close handshake completed.
