@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* SO_DOMAIN */
 #include "common.h"
+#include "profile_check.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -136,6 +137,31 @@ static int64_t connect_with(const char *url, const char *const *addrs, size_t n,
 static void check_echo(int64_t id, task_rec *rec) {
     CHECK_EQ(ws_send(id, (const uint8_t *)"hi", 2, WS_TEXT, NULL, NULL), WS_OK);
     if (WAIT_MESSAGES(rec, 1)) CHECK_EQ(rec_find(rec, WS_EVENT_MESSAGE, 0)->len, 2);
+}
+
+/* ---- the open event's profile ---- */
+
+static atomic_int g_profile_on_other_events; /* must stay 0: the profile is the open event's */
+
+static void take_profile(task_rec *rec, const ws_event *e) {
+    if (e->kind != WS_EVENT_OPEN && e->profile) atomic_fetch_add(&g_profile_on_other_events, 1);
+    profile_take(rec->hook_data, e);
+}
+
+/* A recorder that copies its task's profile. */
+static task_rec *profiled(const char *name, profile_copy *copy) {
+    task_rec *rec = rec_new(name);
+    rec->hook = take_profile;
+    rec->hook_data = copy;
+    return rec;
+}
+
+/* The profile of a ws:// task keeps the rules. */
+#define CHECK_PROFILE_OK(copy, tls) check_profile_at((copy), (tls), __FILE__, __LINE__)
+static bool check_profile_at(const profile_copy *c, bool tls, const char *file, int line) {
+    char why[512];
+    const char *problem = profile_problem(c, tls, why, sizeof why);
+    return check_report(!problem, file, line, "profile: %s", str_or_null(problem));
 }
 
 /* ---- cases ---- */
@@ -390,6 +416,63 @@ static void case_resolver_not_asked_for_ips(void) {
     runtime_with(NULL);
 }
 
+/* ws:// to an IP address: no lookup (both lookup times are fetch_start, as WeChat's with a
+ * cached name), one attempt, the address used, no TLS fields, and the whole set-up within the
+ * time the host saw pass around it. */
+static void case_profile_ws_ip(void) {
+    static profile_copy copy;
+    task_rec *rec = profiled("profile ws", &copy);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    long long before_unix_us = wall.tv_sec * 1000000LL + wall.tv_nsec / 1000 - 1000; /* clock granularity */
+    double t0 = now_ms();
+    int64_t id = CONNECT(ws_url("/echo"), rec, 1);
+    if (!WAIT_OPEN(rec)) return;
+    double waited_us = (now_ms() - t0) * 1000.0;
+    CHECK_PROFILE_OK(&copy, false);
+    CHECK_EQ(copy.p.domain_lookup_start_us, copy.p.fetch_start_us);
+    CHECK_EQ(copy.p.domain_lookup_end_us, copy.p.fetch_start_us);
+    CHECK_EQ(copy.p.attempts, 1);
+    CHECK_STREQ(copy.peer_address, fmt("127.0.0.1:%s", g_ws_port));
+    CHECK(copy.p.fetch_start_unix_us >= before_unix_us);
+    CHECK(copy.p.open_us - copy.p.fetch_start_us <= waited_us + 1000);
+    CHECK(copy.p.connect_end_us > copy.p.fetch_start_us); /* a real connect took some µs */
+    check_echo(id, rec);
+    CLOSE_AND_WAIT(id, rec);
+    CHECK_EQ(atomic_load(&g_profile_on_other_events), 0);
+}
+
+/* Happy Eyeballs: the dead [::1] attempt, then 127.0.0.1 after the 250 ms attempt delay. Two
+ * attempts; connectStart is the winner's (WeChat: the connection that was finally made), so it
+ * is at least the attempt delay after fetch_start. */
+static void case_profile_counts_attempts(void) {
+    static profile_copy copy;
+    const char *addrs[] = {fmt("[::1]:%d", g_hole_port), fmt("127.0.0.1:%s", g_ws_port)};
+    task_rec *rec = profiled("profile eyeballs", &copy);
+    int64_t id = connect_with(unresolvable_url(), addrs, 2, rec, NULL, 0, NULL);
+    if (!WAIT_OPEN(rec)) return;
+    CHECK_PROFILE_OK(&copy, false);
+    CHECK_EQ(copy.p.attempts, 2);
+    CHECK_STREQ(copy.peer_address, fmt("127.0.0.1:%s", g_ws_port));
+    CHECK(copy.p.connect_start_us - copy.p.fetch_start_us >= 250000);
+    CHECK_EQ(copy.p.domain_lookup_end_us, copy.p.fetch_start_us); /* the host's addresses: no lookup */
+    CLOSE_AND_WAIT(id, rec);
+}
+
+/* The host's resolver answers after 300 ms (from another thread): the lookup spans at least
+ * that, and the connection starts after it. */
+static void case_profile_host_resolved(void) {
+    static profile_copy copy;
+    task_rec *rec = profiled("profile resolved", &copy);
+    int64_t id = CONNECT(named_url("later.libws.test"), rec, 1);
+    if (!WAIT_OPEN(rec)) return;
+    CHECK_PROFILE_OK(&copy, false);
+    CHECK(copy.p.domain_lookup_end_us - copy.p.domain_lookup_start_us >= 300000);
+    CHECK_EQ(copy.p.attempts, 2); /* [::1]:hole, then 127.0.0.1 */
+    CHECK(copy.p.connect_start_us - copy.p.domain_lookup_end_us >= 250000);
+    CLOSE_AND_WAIT(id, rec);
+}
+
 int main(void) {
     g_main_thread = pthread_self();
     tests_begin("test_connect_paths");
@@ -408,8 +491,11 @@ int main(void) {
     RUN_CASE(case_timeout_names_each_address);
     RUN_CASE(case_address_without_port);
     RUN_CASE(case_bad_addresses_are_refused);
+    RUN_CASE(case_profile_ws_ip);
+    RUN_CASE(case_profile_counts_attempts);
     RUN_CASE(case_resolver_answers_at_once);
     RUN_CASE(case_resolver_answers_later_from_another_thread);
+    RUN_CASE(case_profile_host_resolved);
     RUN_CASE(case_resolver_error);
     RUN_CASE(case_resolver_bad_answer);
     RUN_CASE(case_resolver_never_answers);

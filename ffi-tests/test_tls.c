@@ -35,6 +35,7 @@
 #endif
 
 #include "libws.h"
+#include "profile_check.h"
 
 #define WAIT_MS 10000       /* every ordinary wait: a bug fails a check instead of hanging */
 #define BIG_WAIT_MS 60000   /* the 16 MiB echo */
@@ -122,6 +123,7 @@ typedef struct conn {
     bool was_clean;
     msg *msgs;
     int nmsgs, cap, popped;
+    profile_copy profile; /* the open event's */
     struct conn *next;
 } conn;
 
@@ -195,6 +197,7 @@ static void on_event(const ws_event *ev, void *user_data) {
     case WS_EVENT_OPEN:
         if (c->opens > 0 || c->errors > 0) c->order_bad++;
         c->opens++;
+        profile_take(&c->profile, ev);
         break;
     case WS_EVENT_MESSAGE:
         if (c->opens == 0) c->order_bad++;
@@ -899,11 +902,17 @@ static void run_case(const char *name, bool (*fn)(void)) {
     fflush(stdout);
 }
 
-/* Opens /session and returns what the server said of its TLS session: "resumed" or "full". */
-static const char *session_of(conn_opts o) {
+/* Opens /session and returns what the server said of its TLS session: "resumed" or "full"; and
+ * what the open event's profile said: "resumed", "full" or what is wrong with it. */
+static const char *session_of(conn_opts o, const char **profile_said) {
     conn *c = new_conn();
     int64_t id;
+    *profile_said = "no connection";
     if (!open_ok(url_of(S_GOOD, "wss", "/session"), o, c, &id)) return "no connection";
+    static char why[512];
+    conn s = snap(c);
+    const char *problem = profile_problem(&s.profile, true, why, sizeof why);
+    *profile_said = problem ? problem : s.profile.p.tls_resumed ? "resumed" : "full";
     msg m;
     if (!next_message(c, &m, WAIT_MS)) return "no message";
     const char *said = m.len == 7 && memcmp(m.data, "resumed", 7) == 0 ? "resumed"
@@ -916,14 +925,18 @@ static const char *session_of(conn_opts o) {
 /* 11. TLS session resumption across tasks (issue 14, item 3): in a fresh runtime the first
  * connection to a server is a full handshake and the second resumes it (TLS 1.3 ticket), with a
  * per-task CA (each such task used to get a ClientConfig of its own, so it never resumed) and
- * with the runtime's CA. */
+ * with the runtime's CA. The open event's profile (issue 14, item 4) says the same as the
+ * server, and is ordered and complete for wss:// (TLS times, version, cipher). */
 static bool case_session_resumption(void) {
     int32_t rc = ws_shutdown();
     CHECK(rc == WS_OK, "ws_shutdown returned %d", rc);
     conn_opts own = {.ca = g_ca, .ca_len = g_ca_len, .group = 120};
-    const char *first = session_of(own), *second = session_of(own);
+    const char *first_profile, *second_profile;
+    const char *first = session_of(own, &first_profile), *second = session_of(own, &second_profile);
     CHECK(strcmp(first, "full") == 0, "per-task CA: first connection %s, want full", first);
     CHECK(strcmp(second, "resumed") == 0, "per-task CA: second connection %s, want resumed", second);
+    CHECK(strcmp(first_profile, "full") == 0, "per-task CA: first profile: %s, want full", first_profile);
+    CHECK(strcmp(second_profile, "resumed") == 0, "per-task CA: second profile: %s, want resumed", second_profile);
 
     rc = ws_shutdown();
     CHECK(rc == WS_OK, "ws_shutdown returned %d", rc);
@@ -934,10 +947,12 @@ static bool case_session_resumption(void) {
     rc = ws_init(&cfg);
     CHECK(rc == WS_OK, "ws_init with the test CA returned %d (%s)", rc, ws_strerror(rc));
     conn_opts runtime_ca = {.group = 121};
-    first = session_of(runtime_ca);
-    second = session_of(runtime_ca);
+    first = session_of(runtime_ca, &first_profile);
+    second = session_of(runtime_ca, &second_profile);
     CHECK(strcmp(first, "full") == 0, "runtime CA: first connection %s, want full", first);
     CHECK(strcmp(second, "resumed") == 0, "runtime CA: second connection %s, want resumed", second);
+    CHECK(strcmp(first_profile, "full") == 0, "runtime CA: first profile: %s, want full", first_profile);
+    CHECK(strcmp(second_profile, "resumed") == 0, "runtime CA: second profile: %s, want resumed", second_profile);
     rc = ws_shutdown();
     CHECK(rc == WS_OK, "ws_shutdown returned %d", rc);
     return true;
@@ -989,7 +1004,7 @@ int main(void) {
         run_case("8 close handshake over TLS: code and reason reach the server", case_close_handshake);
         run_case("9 runtime-wide CA via ws_init; garbage PEM refused", case_runtime_ca);
         run_case("10 runtime-wide dangerous_skip_certificate_verification", case_runtime_skip);
-        run_case("11 TLS session resumption across tasks (per-task and runtime CA)", case_session_resumption);
+        run_case("11 TLS session resumption across tasks (per-task and runtime CA), as the server and the profile see it", case_session_resumption);
     }
 
     g_case = "teardown";

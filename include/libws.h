@@ -293,6 +293,70 @@ typedef struct ws_close_event {
   bool was_clean;
 } ws_close_event;
 
+// The connection profile of `WS_EVENT_OPEN` (`ws_event.profile`): when each phase of the
+// set-up happened and what the connection turned out to be. Every `*_us` field is a timestamp in
+// microseconds on libws's monotonic clock (one clock for every task of the process, its origin
+// just before the first `ws_connect`: compare them with each other, not with other clocks); a
+// phase that did not happen has the time of the phase before it, as in WeChat, except the TLS
+// times of ws://, which are 0. In order: `fetch_start_us <= domain_lookup_start_us <=
+// domain_lookup_end_us <= connect_start_us <= tls_start_us <= tls_end_us == connect_end_us <=
+// open_us` (for ws://, `connect_end_us` is when TCP connected).
+//
+// WeChat's `SocketTask.onOpen` `res.profile` (numbers in milliseconds; its timestamps are Unix
+// epoch milliseconds) is filled from it as follows, with `ms(t) = (fetch_start_unix_us + (t -
+// fetch_start_us)) / 1000.0`:
+//
+// | WeChat              | from `ws_profile`                                  |
+// |---------------------|----------------------------------------------------|
+// | `fetchStart`        | `ms(fetch_start_us)`                               |
+// | `domainLookUpStart` | `ms(domain_lookup_start_us)`                       |
+// | `domainLookUpEnd`   | `ms(domain_lookup_end_us)`                         |
+// | `connectStart`      | `ms(connect_start_us)`                             |
+// | `connectEnd`        | `ms(connect_end_us)` (TLS included, as WeChat's)   |
+// | `rtt`               | `(connect_end_us - connect_start_us) / 1000.0`     |
+// | `handshakeCost`     | `(open_us - connect_end_us) / 1000.0`              |
+// | `cost`              | `(open_us - fetch_start_us) / 1000.0`              |
+//
+// `rtt` is WeChat's "time of one connection, connect and TLS included"; `handshakeCost` its
+// "handshake time", here the WebSocket upgrade (request sent to response checked); `cost` its
+// "time from the request to the answer".
+typedef struct ws_profile {
+  // `ws_connect` was called.
+  uint64_t fetch_start_us;
+  // The lookup of the URL's host began (system resolver or `ws_config.resolver`);
+  // `fetch_start_us` when none was made (an IP address URL, `ws_connect_options.addresses`).
+  uint64_t domain_lookup_start_us;
+  // The addresses arrived; `domain_lookup_start_us` when no lookup was made.
+  uint64_t domain_lookup_end_us;
+  // The TCP connection attempt that won began (Happy Eyeballs may have started others
+  // earlier: see `attempts`), like WeChat's connectStart after a transport error.
+  uint64_t connect_start_us;
+  // wss://: the TLS handshake began (TCP connected); 0 for ws://.
+  uint64_t tls_start_us;
+  // wss://: the TLS handshake finished; 0 for ws://.
+  uint64_t tls_end_us;
+  // The connection was ready for the WebSocket handshake: TLS finished (wss://) or TCP
+  // connected (ws://).
+  uint64_t connect_end_us;
+  // The server's handshake response was checked: the task became OPEN.
+  uint64_t open_us;
+  // The wall-clock time at `fetch_start_us`, in microseconds since the Unix epoch: the anchor
+  // that turns the monotonic timestamps into WeChat's (see above).
+  int64_t fetch_start_unix_us;
+  // The TCP connection attempts made (one per address tried, the winner included).
+  uint32_t attempts;
+  // wss://: the TLS session was resumed (an abbreviated handshake with a session ticket from
+  // an earlier connection to the server); false for a full handshake and for ws://.
+  bool tls_resumed;
+  // wss://: the TLS version, `"TLSv1.3"` or `"TLSv1.2"`; `""` for ws://.
+  const char *tls_version;
+  // wss://: the cipher suite's IANA name (as OpenSSL names TLS 1.3 suites), e.g.
+  // `"TLS_AES_256_GCM_SHA384"`; `""` for ws://.
+  const char *tls_cipher;
+  // The address connected to, `"127.0.0.1:8080"` or `"[::1]:8080"`.
+  const char *peer_address;
+} ws_profile;
+
 // One event of one task. Only the member named by `kind` is meaningful; the others are zeroed.
 // The struct and everything it points to are valid only for the duration of the callback.
 typedef struct ws_event {
@@ -303,6 +367,10 @@ typedef struct ws_event {
   struct ws_message_event message;
   struct ws_error_event error;
   struct ws_close_event close;
+  // `WS_EVENT_OPEN`: the connection profile (see `ws_profile`); NULL for the other kinds.
+  // Appended after `close` in libws 0.1 (issue 14): the event is libws's, so a host built
+  // against an older header, which reads only the members before it, is not affected.
+  const struct ws_profile *profile;
 } ws_event;
 
 // Called for each event, on the libws thread (or, for a task bound to a dispatcher, inside
@@ -601,6 +669,22 @@ int32_t ws_close_group(uint64_t group,
                        const char *reason,
                        ws_result_cb on_result,
                        void *user_data);
+
+// The device's network changed (Wi-Fi to cellular, a new default network from Android's
+// `ConnectivityManager.NetworkCallback`, iOS `NWPathMonitor`): connections on the old path may
+// be dead without a sign, and TCP would take minutes to notice. Every OPEN task of `group` (of
+// every group when `all_groups` is true; `group` is then ignored) sends a ping at once and must
+// hear anything from the server (its pong, a message) within `probe_timeout_ms` (0: 3000);
+// a task that does not fails with an error event `WS_ERR_TIMEOUT` (`"onSocketError:fail network
+// changed: no answer to the probe within N ms"`) and close 1006. Tasks that answer carry on
+// untouched; CONNECTING and CLOSING tasks are left to their own timeouts. A task whose reading is
+// paused by its dispatcher (`ws_dispatcher_options.max_pending_bytes`) when its deadline comes is
+// not failed. A second call while a task's probe is out keeps the earlier deadline.
+//
+// Returns `WS_OK` (also when no runtime is running: there is nothing to probe, and none is
+// started), or `WS_ERR_SHUTTING_DOWN` once `ws_shutdown` has stopped taking commands. No result
+// callback. May be called from any thread, including from inside a libws callback.
+int32_t ws_network_changed(uint64_t group, bool all_groups, uint32_t probe_timeout_ms);
 
 // Adds an event listener for one task (`task_id` > 0: `SocketTask.onOpen/onMessage/...`) or for
 // every task (`task_id` == 0: the global `onSocket*` listeners). Listeners are called on the

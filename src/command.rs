@@ -23,6 +23,8 @@ pub struct ConnectRequest {
     /// Set for wss:// URLs.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub deadline: Instant,
+    /// When `ws_connect` was called: the profile's `fetch_start`.
+    pub profile: crate::profile::Profile,
     /// Heartbeat: ping after this long without traffic; fail when no answer within pong_timeout.
     pub ping_interval: Option<std::time::Duration>,
     pub pong_timeout: std::time::Duration,
@@ -40,6 +42,8 @@ pub enum Command {
     Close { task_id: i64, code: u16, reason: String, abort: bool, result: ResultCb },
     /// `abort`: the group's tasks to abort (see `Close`).
     CloseGroup { group: u64, code: u16, reason: String, abort: Vec<i64>, result: ResultCb },
+    /// `ws_network_changed`: probe every OPEN task of `group` (None: of every group).
+    NetworkChanged { group: Option<u64>, timeout: std::time::Duration },
     /// A failure found on the calling thread, delivered from the loop like every result.
     Report { task_id: i64, failure: Failure, result: ResultCb },
     /// A DNS answer from a resolver thread, or (`from_host`) the host's `ws_resolve_answer`.
@@ -57,7 +61,7 @@ impl Command {
         match self {
             Command::Connect(req, _) => req.task_id,
             Command::Send { task_id, .. } | Command::Close { task_id, .. } | Command::Resolved { task_id, .. } => *task_id,
-            Command::Report { .. } | Command::CloseGroup { .. } | Command::Shutdown(_) | Command::Resume => 0,
+            Command::Report { .. } | Command::CloseGroup { .. } | Command::NetworkChanged { .. } | Command::Shutdown(_) | Command::Resume => 0,
         }
     }
 }

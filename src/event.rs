@@ -9,6 +9,7 @@ use crate::callback::{c_string, Listener};
 use crate::error::fail_msg;
 use crate::ffi::types::*;
 use crate::registry::Registry;
+use crate::profile::Report;
 use crate::task::Output;
 
 fn empty_event(kind: u32, task_id: i64) -> ws_event {
@@ -19,6 +20,27 @@ fn empty_event(kind: u32, task_id: i64) -> ws_event {
         message: ws_message_event { data: ptr::null(), len: 0, kind: 0 },
         error: ws_error_event { code: 0, err_msg: ptr::null() },
         close: ws_close_event { code: 0, reason: ptr::null(), reason_len: 0, was_clean: false },
+        profile: ptr::null(),
+    }
+}
+
+/// The C view of a profile; its strings point into `p`.
+fn c_profile(p: &Report) -> ws_profile {
+    ws_profile {
+        fetch_start_us: p.fetch_start,
+        domain_lookup_start_us: p.lookup_start,
+        domain_lookup_end_us: p.lookup_end,
+        connect_start_us: p.connect_start,
+        tls_start_us: p.tls_start,
+        tls_end_us: p.tls_end,
+        connect_end_us: p.connect_end,
+        open_us: p.open,
+        fetch_start_unix_us: p.fetch_start_unix_us,
+        attempts: p.attempts,
+        tls_resumed: p.resumed,
+        tls_version: p.tls_version.as_ptr(),
+        tls_cipher: p.cipher.as_ptr(),
+        peer_address: p.peer.as_ptr(),
     }
 }
 
@@ -48,7 +70,8 @@ pub fn dispatch(registry: &Registry, task_id: i64, output: &Output, listeners: &
         return;
     }
     match output {
-        Output::Open { headers, protocol, extensions, compressed } => {
+        Output::Open { headers, protocol, extensions, compressed, profile } => {
+            let c_profile = c_profile(profile);
             let c_headers: Vec<ws_header> =
                 headers.iter().map(|(n, v)| ws_header { name: n.as_ptr(), value: v.as_ptr() }).collect();
             let mut ev = empty_event(WS_EVENT_OPEN, task_id);
@@ -59,6 +82,7 @@ pub fn dispatch(registry: &Registry, task_id: i64, output: &Output, listeners: &
                 extensions: extensions.as_ptr(),
                 compressed: *compressed,
             };
+            ev.profile = &c_profile;
             call_all(registry, &ev, listeners);
         }
         Output::Message { text, data } => {

@@ -390,6 +390,19 @@ impl EventLoop {
                     });
                 }
             }
+            Command::NetworkChanged { group, timeout } => {
+                let mut ids: Vec<i64> =
+                    self.tasks.values().filter(|t| group.is_none_or(|g| t.group == g)).map(|t| t.id).collect();
+                ids.sort_unstable();
+                for id in ids {
+                    self.contained(id, |lp| {
+                        if let Some(task) = lp.tasks.get_mut(&id) {
+                            task.probe(timeout, &mut lp.out);
+                            lp.settle(id);
+                        }
+                    });
+                }
+            }
             Command::Report { task_id, failure, result } => result.fail(task_id, &failure),
             Command::Resolved { task_id, addrs, from_host } => {
                 if !from_host {
@@ -449,11 +462,13 @@ impl EventLoop {
         } else if let Ok(ip) = host.parse::<IpAddr>() {
             task.resolved(Ok(vec![SocketAddr::new(ip, port)]), self.poll.registry(), &mut self.out);
         } else if let Some(resolver) = self.shared.config.resolver {
+            task.lookup_started();
             task.ask_host();
             self.settle(id);
             // Host code, with no borrow of the task held: it may answer from inside.
             return resolver.ask(id, &host, port);
         } else {
+            task.lookup_started();
             self.resolver.lookup(id, &host, port);
         }
         self.settle(id);

@@ -22,6 +22,7 @@ pub mod fuzzing;
 mod handshake;
 mod log;
 mod options;
+mod profile;
 mod registry;
 mod resolve;
 mod runtime;

@@ -23,6 +23,7 @@ use crate::connection::{Connection, Incoming, ReadError, Violation};
 use crate::error::{Api, Code, Failure};
 use crate::eyeballs::Schedule;
 use crate::frame::NO_STATUS;
+use crate::profile::{Profile, Report};
 use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::stream::Stream;
 use crate::tls::{tls_detail, TlsStream};
@@ -36,7 +37,7 @@ const ABNORMAL: u16 = 1006;
 
 pub enum Output {
     State(i32),
-    Open { headers: Vec<(CString, CString)>, protocol: CString, extensions: CString, compressed: bool },
+    Open { headers: Vec<(CString, CString)>, protocol: CString, extensions: CString, compressed: bool, profile: Box<Report> },
     Message { text: bool, data: Vec<u8> },
     Error { failure: Failure, api: Api },
     Close { code: u16, reason: String, clean: bool },
@@ -47,6 +48,7 @@ pub enum Output {
 struct Attempt {
     addr: SocketAddr,
     stream: TcpStream,
+    started: Instant,
 }
 
 enum Phase {
@@ -69,6 +71,12 @@ struct Heartbeat {
     check_at: Option<Instant>,
 }
 
+/// `ws_network_changed`: a ping went out at `sent`; the server must be heard from by `due`.
+struct Probe {
+    due: Instant,
+    timeout: Duration,
+}
+
 pub struct Task {
     pub id: i64,
     pub group: u64,
@@ -86,8 +94,8 @@ pub struct Task {
     attempt_delay: Duration,
     /// "address: cause" of each failed attempt, for the errMsg of a total failure.
     connect_errors: Vec<String>,
-    /// The address that connected.
-    peer: Option<SocketAddr>,
+    /// When each phase of the set-up happened, for the open event.
+    profile: Profile,
     tcp_no_delay: bool,
     socket_hook: Option<SocketHook>,
     max_message: usize,
@@ -99,6 +107,7 @@ pub struct Task {
     deadline: Option<Instant>,
     new_deadline: bool,
     heartbeat: Option<Heartbeat>,
+    probe: Option<Probe>,
     /// Set when the read budget ran out with data possibly left in the socket.
     pub more_to_read: bool,
     /// Set by the loop while the task's dispatcher is over its limit: no reading (back-pressure).
@@ -152,7 +161,7 @@ impl Task {
             schedule: None,
             attempt_delay: config.attempt_delay,
             connect_errors: Vec::new(),
-            peer: None,
+            profile: req.profile,
             tcp_no_delay: req.tcp_no_delay,
             socket_hook: req.socket_hook,
             max_message: config.max_message_size,
@@ -168,6 +177,7 @@ impl Task {
                 ping_sent: None,
                 check_at: None,
             }),
+            probe: None,
             more_to_read: false,
             read_paused: false,
             pending_failure: None,
@@ -183,7 +193,8 @@ impl Task {
         if std::mem::take(&mut self.new_deadline) {
             let heartbeat = self.heartbeat.as_ref().and_then(|h| h.check_at);
             let attempt = self.schedule.as_ref().and_then(Schedule::wake_at);
-            [self.deadline, heartbeat, attempt].into_iter().flatten().min()
+            let probe = self.probe.as_ref().map(|p| p.due);
+            [self.deadline, heartbeat, attempt, probe].into_iter().flatten().min()
         } else {
             None
         }
@@ -192,6 +203,11 @@ impl Task {
     fn set_deadline(&mut self, at: Instant) {
         self.deadline = Some(at);
         self.new_deadline = true;
+    }
+
+    /// A lookup (system resolver or the host's) begins now.
+    pub fn lookup_started(&mut self) {
+        self.profile.lookup_started(Instant::now());
     }
 
     /// The host's resolver was asked for this task's addresses.
@@ -216,6 +232,7 @@ impl Task {
         };
         match addrs {
             Ok(mut addrs) => {
+                self.profile.lookup_ended(Instant::now());
                 for a in addrs.iter_mut().filter(|a| a.port() == 0) {
                     a.set_port(self.port);
                 }
@@ -232,16 +249,18 @@ impl Task {
     fn start_due(&mut self, now: Instant, registry: &Registry, out: &mut Vec<Output>) {
         let (Phase::Connecting(attempts), Some(schedule)) = (&mut self.phase, &mut self.schedule) else { return };
         while let Some(addr) = schedule.due(now) {
+            self.profile.attempt_started();
+            let started = Instant::now();
             let id = self.id;
             let hook = self.socket_hook.map(|h| move |fd: i32| h.call(id, fd));
             let hook_ref = hook.as_ref().map(|h| h as crate::socket::Hook<'_>);
             let token = Token(id as usize);
-            let started = crate::socket::connect(addr, hook_ref).and_then(|mut s| {
+            let opened = crate::socket::connect(addr, hook_ref).and_then(|mut s| {
                 registry.register(&mut s, token, Interest::READABLE | Interest::WRITABLE)?;
                 Ok(s)
             });
-            match started {
-                Ok(stream) => attempts.push(Attempt { addr, stream }),
+            match opened {
+                Ok(stream) => attempts.push(Attempt { addr, stream, started }),
                 Err(e) => {
                     self.connect_errors.push(format!("{}: {}", addr, io_failure(Code::Connect, &e).detail));
                     schedule.failed();
@@ -306,10 +325,10 @@ impl Task {
     /// `Connection::read`).
     pub fn on_ready(&mut self, registry: &Registry, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
         if let Phase::Connecting(_) = &self.phase {
-            let Some(Attempt { addr, stream }) = self.settle_attempts(registry) else {
+            let Some(Attempt { addr, stream, started }) = self.settle_attempts(registry) else {
                 return self.start_due(Instant::now(), registry, out);
             };
-            self.peer = Some(addr);
+            self.profile.connected(started, Instant::now(), addr);
             self.phase = Phase::Closed;
             if self.tcp_no_delay {
                 let _ = stream.set_nodelay(true);
@@ -343,7 +362,14 @@ impl Task {
         short_read_drains: bool,
         out: &mut Vec<Output>,
     ) {
-        match hs.advance(&mut stream) {
+        let advanced = hs.advance(&mut stream);
+        if let Stream::Tls(tls) = &stream {
+            // The TLS handshake is driven by the WebSocket handshake's reads and writes.
+            if let Some(info) = tls.handshake_done().filter(|_| self.profile.tls_pending()) {
+                self.profile.tls_done(Instant::now(), info);
+            }
+        }
+        match advanced {
             Ok(Some(opened)) => {
                 let compressed = opened.deflate.is_some();
                 let conn = Connection::new(stream, opened.tail, opened.deflate, self.max_message);
@@ -356,7 +382,8 @@ impl Task {
                 }
                 out.push(Output::State(WS_OPEN));
                 let extensions = crate::callback::c_string(&opened.extensions);
-                out.push(Output::Open { headers: opened.headers, protocol: opened.protocol, extensions, compressed });
+                let profile = Box::new(self.profile.finish(Instant::now()));
+                out.push(Output::Open { headers: opened.headers, protocol: opened.protocol, extensions, compressed, profile });
                 // Frames may have arrived with the response; edge-triggered readiness won't repeat.
                 self.read(scratch, short_read_drains, out);
                 self.flush(out);
@@ -397,6 +424,7 @@ impl Task {
                     if let Some(h) = &mut self.heartbeat {
                         h.last_heard = Instant::now();
                     }
+                    self.probe = None; // the path works: any frame answers the probe
                 }
                 self.more_to_read = status.more;
             }
@@ -493,6 +521,7 @@ impl Task {
         // The heap holds one entry at the earliest of our deadlines; re-arm for the next one.
         self.new_deadline = true;
         self.check_heartbeat(now, out);
+        self.check_probe(now, out);
         if matches!(self.phase, Phase::Connecting(_)) && self.deadline.is_some_and(|d| d > now) {
             return self.start_due(now, registry, out);
         }
@@ -565,6 +594,37 @@ impl Task {
             h.check_at = Some(h.last_heard + h.interval);
         }
         self.new_deadline = true;
+    }
+
+    /// The device's network changed (`ws_network_changed`): an OPEN task pings at once and must
+    /// hear from the server within `timeout`, else it fails. A task not OPEN (or CLOSING) is left
+    /// alone; a second call while a probe is out keeps the earlier deadline.
+    pub fn probe(&mut self, timeout: Duration, out: &mut Vec<Output>) {
+        let Phase::Open(conn) = &mut self.phase else { return };
+        if !conn.can_write() || self.probe.is_some() {
+            return;
+        }
+        conn.ping();
+        self.probe = Some(Probe { due: Instant::now() + timeout, timeout });
+        self.new_deadline = true;
+        self.flush(out);
+    }
+
+    fn check_probe(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Some(probe) = &self.probe else { return };
+        if probe.due > now {
+            return;
+        }
+        let timeout = probe.timeout;
+        self.probe = None;
+        let Phase::Open(conn) = &self.phase else { return };
+        if self.read_paused || !conn.can_write() {
+            // Not reading (the host's dispatcher is behind), or closing under the close timeout:
+            // the silence says nothing about the path.
+            return;
+        }
+        let detail = format!("network changed: no answer to the probe within {} ms", timeout.as_millis());
+        self.fail(Failure::new(Code::Timeout, detail), None, out);
     }
 
     /// The close handshake completed.

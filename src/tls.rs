@@ -172,6 +172,15 @@ impl TlsStream {
         Ok(TlsStream { conn, sock })
     }
 
+    /// What the handshake settled on, once it is over (for the connection profile).
+    pub fn handshake_done(&self) -> Option<crate::profile::TlsInfo> {
+        if self.conn.is_handshaking() {
+            return None;
+        }
+        let resumed = self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        Some(crate::profile::tls_info(self.conn.protocol_version(), self.conn.negotiated_cipher_suite(), resumed))
+    }
+
     /// rustls holds records not yet written to the socket.
     pub fn holds_records(&self) -> bool {
         self.conn.wants_write()

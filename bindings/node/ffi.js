@@ -8,12 +8,19 @@ const path = require('path');
 
 const lib = koffi.load(process.env.LIBWS_SO || path.join(__dirname, '..', '..', 'target', 'release', 'libws.so'));
 const header = koffi.struct('ws_header', { name: 'const char *', value: 'const char *' });
+const profile = koffi.struct('ws_profile', {
+  fetch_start_us: 'uint64_t', domain_lookup_start_us: 'uint64_t', domain_lookup_end_us: 'uint64_t',
+  connect_start_us: 'uint64_t', tls_start_us: 'uint64_t', tls_end_us: 'uint64_t', connect_end_us: 'uint64_t',
+  open_us: 'uint64_t', fetch_start_unix_us: 'int64_t', attempts: 'uint32_t', tls_resumed: 'bool',
+  tls_version: 'const char *', tls_cipher: 'const char *', peer_address: 'const char *',
+});
 const event = koffi.struct('ws_event', {
   kind: 'uint32_t', task_id: 'int64_t',
   open: koffi.struct({ headers: 'ws_header *', header_count: 'size_t', protocol: 'const char *', extensions: 'const char *', compressed: 'bool' }),
   message: koffi.struct({ data: 'void *', len: 'size_t', kind: 'uint32_t' }),
   error: koffi.struct({ code: 'int32_t', err_msg: 'const char *' }),
   close: koffi.struct({ code: 'uint16_t', reason: 'const char *', reason_len: 'size_t', was_clean: 'bool' }),
+  profile: 'ws_profile *',
 });
 const result = koffi.struct('ws_result', { task_id: 'int64_t', code: 'int32_t', err_msg: 'const char *' });
 // user_data is declared intptr_t: we hand libws small integer keys, never JS memory.
@@ -58,12 +65,28 @@ function noThread(rc, key, api) {
   if (rc === -21) { const fn = callbacks.get(key); callbacks.delete(key); expect(-1); setImmediate(fn, { taskId: 0, code: rc, errMsg: `${api}:fail ${c.strerror(rc)}` }); }
   return Number(rc);
 }
+// WeChat's SocketTask.onOpen res.profile from ws_profile, as the header maps it: timestamps in
+// Unix milliseconds, durations in milliseconds; then what WeChat lacks.
+function wechatProfile(p) {
+  const us = (v) => Number(v), base = us(p.fetch_start_us), unix = us(p.fetch_start_unix_us);
+  const at = (v) => (unix + us(v) - base) / 1000, span = (a, b) => (us(b) - us(a)) / 1000;
+  return {
+    fetchStart: at(p.fetch_start_us), domainLookUpStart: at(p.domain_lookup_start_us),
+    domainLookUpEnd: at(p.domain_lookup_end_us), connectStart: at(p.connect_start_us),
+    connectEnd: at(p.connect_end_us), rtt: span(p.connect_start_us, p.connect_end_us),
+    handshakeCost: span(p.connect_end_us, p.open_us), cost: span(p.fetch_start_us, p.open_us),
+    tlsStart: us(p.tls_start_us) ? at(p.tls_start_us) : 0, tlsEnd: us(p.tls_end_us) ? at(p.tls_end_us) : 0,
+    tlsResumed: p.tls_resumed, tlsVersion: p.tls_version, tlsCipher: p.tls_cipher,
+    peerAddress: p.peer_address, attempts: p.attempts,
+  };
+}
 let onTaskEvent = () => {};
 const onEvent = koffi.register((p) => {
   calls[dispatching ? 'inside' : 'outside']++;
   const e = koffi.decode(p, event), m = e.message;
   const ev = { kind: e.kind, taskId: Number(e.task_id) };
   if (e.kind === 1) ev.header = Object.fromEntries((e.open.header_count ? koffi.decode(e.open.headers, header, Number(e.open.header_count)) : []).map((h) => [h.name, h.value]));
+  if (e.kind === 1 && e.profile) ev.profile = wechatProfile(koffi.decode(e.profile, profile));
   if (e.kind === 2) ev.data = m.kind === 1 ? (m.len ? koffi.decode(m.data, 'char', Number(m.len)) : '') : (m.len ? koffi.view(m.data, Number(m.len)).slice(0) : new ArrayBuffer(0));
   if (e.kind === 3) ev.error = { code: e.error.code, errMsg: e.error.err_msg };
   if (e.kind === 4) { ev.code = e.close.code; ev.reason = e.close.reason; expect(-1); }

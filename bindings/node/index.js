@@ -77,7 +77,7 @@ ffi.onTaskEvent((ev) => {
   const task = tasks.get(ev.taskId);
   const name = NAMES[ev.kind];
   let arg;
-  if (name === 'open') arg = { header: ev.header };
+  if (name === 'open') arg = { header: ev.header, profile: ev.profile };
   else if (name === 'message') arg = { data: ev.data };
   else if (name === 'error') arg = { errMsg: ev.error.errMsg };
   else arg = { code: ev.code, reason: ev.reason };

@@ -166,7 +166,28 @@ typedef struct {
     jint kind, code;
     jbyteArray a, b, c;
     jboolean flag;
+    jlongArray p; /* open: the profile's numbers (see Event.java) */
+    jbyteArray s; /* open: the profile's strings, "tls_version\0tls_cipher\0peer_address\0" */
 } event_args;
+
+/* The open event's profile (ws_event.profile) as Event.java reads it. */
+static void profile_args(JNIEnv *env, const ws_profile *p, event_args *x) {
+    if (p == NULL) {
+        return;
+    }
+    const jlong n[] = {(jlong)p->fetch_start_us, (jlong)p->domain_lookup_start_us, (jlong)p->domain_lookup_end_us,
+                       (jlong)p->connect_start_us, (jlong)p->tls_start_us, (jlong)p->tls_end_us,
+                       (jlong)p->connect_end_us, (jlong)p->open_us, (jlong)p->fetch_start_unix_us,
+                       (jlong)p->attempts, (jlong)p->tls_resumed};
+    x->p = (*env)->NewLongArray(env, (jsize)(sizeof n / sizeof n[0]));
+    if (x->p == NULL) {
+        clear_exception(env);
+    } else {
+        (*env)->SetLongArrayRegion(env, x->p, 0, (jsize)(sizeof n / sizeof n[0]), n);
+    }
+    const ws_header strings[] = {{p->tls_version, p->tls_cipher}, {p->peer_address, ""}};
+    x->s = header_block(env, strings, 2);
+}
 
 /* Copies an event into new Java arrays. Returns false only for a message whose bytes could not be
  * allocated (a listener must not see a message with its bytes missing) and for an unknown kind;
@@ -181,6 +202,7 @@ static bool make_args(JNIEnv *env, const ws_event *e, event_args *x) {
         x->b = header_block(env, e->open.headers, e->open.header_count);
         x->c = new_cstring_bytes(env, e->open.extensions);
         x->flag = (jboolean)e->open.compressed;
+        profile_args(env, e->profile, x);
         return true;
     case WS_EVENT_MESSAGE:
         x->a = new_bytes(env, e->message.data, e->message.len);
@@ -212,7 +234,8 @@ static void on_event(const ws_event *e, void *user_data) {
     if ((*env)->PushLocalFrame(env, 8) == 0) {
         event_args x;
         if (make_args(env, e, &x)) {
-            (*env)->CallVoidMethod(env, task, g_on_event, x.kind, (jlong)e->task_id, x.code, x.a, x.b, x.c, x.flag);
+            (*env)->CallVoidMethod(env, task, g_on_event, x.kind, (jlong)e->task_id, x.code, x.a, x.b, x.c, x.flag, x.p,
+                                   x.s);
         }
         clear_exception(env);
         (*env)->PopLocalFrame(env, NULL);
@@ -236,7 +259,7 @@ static void on_global_event(const ws_event *e, void *user_data) {
         event_args x;
         if (make_args(env, e, &x)) {
             (*env)->CallStaticVoidMethod(env, g_libws_class, g_on_global_event, (jlong)(intptr_t)user_data, x.kind,
-                                         (jlong)e->task_id, x.code, x.a, x.b, x.c, x.flag);
+                                         (jlong)e->task_id, x.code, x.a, x.b, x.c, x.flag, x.p, x.s);
         }
         clear_exception(env);
         (*env)->PopLocalFrame(env, NULL);
@@ -735,11 +758,11 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     if (g_task_class == NULL || g_libws_class == NULL || g_fd_class == NULL) {
         return JNI_ERR;
     }
-    g_on_event = (*env)->GetMethodID(env, g_task_class, "onEvent", "(IJI[B[B[BZ)V");
+    g_on_event = (*env)->GetMethodID(env, g_task_class, "onEvent", "(IJI[B[B[BZ[J[B)V");
     g_on_socket = (*env)->GetMethodID(env, g_task_class, "onSocketEvent", "(JLjava/io/FileDescriptor;)Z");
     g_on_result = (*env)->GetStaticMethodID(env, g_task_class, "onResultEvent",
                                             "(Lio/libws/WebSocketTask$ResultCallback;JI[B)V");
-    g_on_global_event = (*env)->GetStaticMethodID(env, g_libws_class, "onGlobalEvent", "(JIJI[B[B[BZ)V");
+    g_on_global_event = (*env)->GetStaticMethodID(env, g_libws_class, "onGlobalEvent", "(JIJI[B[B[BZ[J[B)V");
     g_on_log = (*env)->GetStaticMethodID(env, g_libws_class, "onLog", "(I[B)V");
     g_fd_init = (*env)->GetMethodID(env, g_fd_class, "<init>", "()V");
     jclass dispatcher_class = (*env)->FindClass(env, "io/libws/Dispatcher");

@@ -219,6 +219,7 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         tcp_no_delay: o.tcp_no_delay,
         tls,
         deadline: Instant::now() + timeout,
+        profile: crate::profile::Profile::start(),
         ping_interval: (o.ping_interval_ms > 0).then(|| Duration::from_millis(o.ping_interval_ms as u64)),
         pong_timeout: Duration::from_millis(match o.pong_timeout_ms {
             0 => o.ping_interval_ms,
@@ -621,6 +622,36 @@ pub unsafe extern "C" fn ws_close_group(
 ) -> i32 {
     guard(WS_ERR_PANIC, || close_group(group, code, reason, ResultCb::new(Api::Close, on_result, user_data)))
 }
+
+/// The device's network changed (Wi-Fi to cellular, a new default network from Android's
+/// `ConnectivityManager.NetworkCallback`, iOS `NWPathMonitor`): connections on the old path may
+/// be dead without a sign, and TCP would take minutes to notice. Every OPEN task of `group` (of
+/// every group when `all_groups` is true; `group` is then ignored) sends a ping at once and must
+/// hear anything from the server (its pong, a message) within `probe_timeout_ms` (0: 3000);
+/// a task that does not fails with an error event `WS_ERR_TIMEOUT` (`"onSocketError:fail network
+/// changed: no answer to the probe within N ms"`) and close 1006. Tasks that answer carry on
+/// untouched; CONNECTING and CLOSING tasks are left to their own timeouts. A task whose reading is
+/// paused by its dispatcher (`ws_dispatcher_options.max_pending_bytes`) when its deadline comes is
+/// not failed. A second call while a task's probe is out keeps the earlier deadline.
+///
+/// Returns `WS_OK` (also when no runtime is running: there is nothing to probe, and none is
+/// started), or `WS_ERR_SHUTTING_DOWN` once `ws_shutdown` has stopped taking commands. No result
+/// callback. May be called from any thread, including from inside a libws callback.
+#[no_mangle]
+pub extern "C" fn ws_network_changed(group: u64, all_groups: bool, probe_timeout_ms: u32) -> i32 {
+    guard(WS_ERR_PANIC, || {
+        // Not runtime::get(): no runtime is started just for this.
+        let Some(shared) = runtime::current() else { return WS_OK };
+        let timeout = Duration::from_millis(match probe_timeout_ms {
+            0 => DEFAULT_PROBE_TIMEOUT_MS,
+            ms => ms,
+        } as u64);
+        push(&shared, Command::NetworkChanged { group: (!all_groups).then_some(group), timeout })
+    })
+}
+
+/// `ws_network_changed`'s deadline when the host gives none.
+const DEFAULT_PROBE_TIMEOUT_MS: u32 = 3000;
 
 /// Adds an event listener for one task (`task_id` > 0: `SocketTask.onOpen/onMessage/...`) or for
 /// every task (`task_id` == 0: the global `onSocket*` listeners). Listeners are called on the

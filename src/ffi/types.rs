@@ -145,6 +145,71 @@ pub struct ws_open_event {
     pub compressed: bool,
 }
 
+/// The connection profile of `WS_EVENT_OPEN` (`ws_event.profile`): when each phase of the
+/// set-up happened and what the connection turned out to be. Every `*_us` field is a timestamp in
+/// microseconds on libws's monotonic clock (one clock for every task of the process, its origin
+/// just before the first `ws_connect`: compare them with each other, not with other clocks); a
+/// phase that did not happen has the time of the phase before it, as in WeChat, except the TLS
+/// times of ws://, which are 0. In order: `fetch_start_us <= domain_lookup_start_us <=
+/// domain_lookup_end_us <= connect_start_us <= tls_start_us <= tls_end_us == connect_end_us <=
+/// open_us` (for ws://, `connect_end_us` is when TCP connected).
+///
+/// WeChat's `SocketTask.onOpen` `res.profile` (numbers in milliseconds; its timestamps are Unix
+/// epoch milliseconds) is filled from it as follows, with `ms(t) = (fetch_start_unix_us + (t -
+/// fetch_start_us)) / 1000.0`:
+///
+/// | WeChat              | from `ws_profile`                                  |
+/// |---------------------|----------------------------------------------------|
+/// | `fetchStart`        | `ms(fetch_start_us)`                               |
+/// | `domainLookUpStart` | `ms(domain_lookup_start_us)`                       |
+/// | `domainLookUpEnd`   | `ms(domain_lookup_end_us)`                         |
+/// | `connectStart`      | `ms(connect_start_us)`                             |
+/// | `connectEnd`        | `ms(connect_end_us)` (TLS included, as WeChat's)   |
+/// | `rtt`               | `(connect_end_us - connect_start_us) / 1000.0`     |
+/// | `handshakeCost`     | `(open_us - connect_end_us) / 1000.0`              |
+/// | `cost`              | `(open_us - fetch_start_us) / 1000.0`              |
+///
+/// `rtt` is WeChat's "time of one connection, connect and TLS included"; `handshakeCost` its
+/// "handshake time", here the WebSocket upgrade (request sent to response checked); `cost` its
+/// "time from the request to the answer".
+#[repr(C)]
+pub struct ws_profile {
+    /// `ws_connect` was called.
+    pub fetch_start_us: u64,
+    /// The lookup of the URL's host began (system resolver or `ws_config.resolver`);
+    /// `fetch_start_us` when none was made (an IP address URL, `ws_connect_options.addresses`).
+    pub domain_lookup_start_us: u64,
+    /// The addresses arrived; `domain_lookup_start_us` when no lookup was made.
+    pub domain_lookup_end_us: u64,
+    /// The TCP connection attempt that won began (Happy Eyeballs may have started others
+    /// earlier: see `attempts`), like WeChat's connectStart after a transport error.
+    pub connect_start_us: u64,
+    /// wss://: the TLS handshake began (TCP connected); 0 for ws://.
+    pub tls_start_us: u64,
+    /// wss://: the TLS handshake finished; 0 for ws://.
+    pub tls_end_us: u64,
+    /// The connection was ready for the WebSocket handshake: TLS finished (wss://) or TCP
+    /// connected (ws://).
+    pub connect_end_us: u64,
+    /// The server's handshake response was checked: the task became OPEN.
+    pub open_us: u64,
+    /// The wall-clock time at `fetch_start_us`, in microseconds since the Unix epoch: the anchor
+    /// that turns the monotonic timestamps into WeChat's (see above).
+    pub fetch_start_unix_us: i64,
+    /// The TCP connection attempts made (one per address tried, the winner included).
+    pub attempts: u32,
+    /// wss://: the TLS session was resumed (an abbreviated handshake with a session ticket from
+    /// an earlier connection to the server); false for a full handshake and for ws://.
+    pub tls_resumed: bool,
+    /// wss://: the TLS version, `"TLSv1.3"` or `"TLSv1.2"`; `""` for ws://.
+    pub tls_version: *const c_char,
+    /// wss://: the cipher suite's IANA name (as OpenSSL names TLS 1.3 suites), e.g.
+    /// `"TLS_AES_256_GCM_SHA384"`; `""` for ws://.
+    pub tls_cipher: *const c_char,
+    /// The address connected to, `"127.0.0.1:8080"` or `"[::1]:8080"`.
+    pub peer_address: *const c_char,
+}
+
 /// `WS_EVENT_MESSAGE`: one whole message. `data` is not NUL-terminated; it may be NULL when
 /// `len` is 0. Text is valid UTF-8.
 #[repr(C)]
@@ -190,6 +255,10 @@ pub struct ws_event {
     pub message: ws_message_event,
     pub error: ws_error_event,
     pub close: ws_close_event,
+    /// `WS_EVENT_OPEN`: the connection profile (see `ws_profile`); NULL for the other kinds.
+    /// Appended after `close` in libws 0.1 (issue 14): the event is libws's, so a host built
+    /// against an older header, which reads only the members before it, is not affected.
+    pub profile: *const ws_profile,
 }
 
 /// Called for each event, on the libws thread (or, for a task bound to a dispatcher, inside

@@ -26,13 +26,31 @@ test('echo: string and ArrayBuffer, readyState as the listeners saw it, close 40
   const bin = t.log.find((e) => e[0] === 'message' && e[1].data instanceof ArrayBuffer);
   assert.deepStrictEqual([...new Uint8Array(bin[1].data)], [0, 1, 255]);
   assert.deepStrictEqual(t.log.filter((e) => !e[0].startsWith('send')), [
-    ['success', OK], ['complete', OK], ['then', Taro.SocketTask.CONNECTING], ['open', { header: t.log[3][1].header }],
+    ['success', OK], ['complete', OK], ['then', Taro.SocketTask.CONNECTING], ['open', { header: t.log[3][1].header, profile: t.log[3][1].profile }],
     ['message', { data: 'héllo' }], ['message', bin[1]],
     ['close.success', { errMsg: 'closeSocket:ok' }], ['close.complete', { errMsg: 'closeSocket:ok' }],
     ['close', { code: 4000, reason: 'done' }],
   ]);
   assert.strictEqual(typeof t.log[3][1].header, 'object');
   assert.deepStrictEqual(t.log.filter((e) => e[0] === 'send.success').length, 1);
+});
+
+test('onOpen carries WeChat\'s profile: Unix ms timestamps in order, rtt/handshakeCost/cost, and libws\'s extras', async () => {
+  const before = Date.now();
+  const t = connect(url('/echo'));
+  const task = await t.ready;
+  await waitFor(() => t.names().includes('open'), 'onOpen');
+  const p = t.log.find((e) => e[0] === 'open')[1].profile;
+  const order = ['fetchStart', 'domainLookUpStart', 'domainLookUpEnd', 'connectStart', 'connectEnd'];
+  for (const k of [...order, 'rtt', 'handshakeCost', 'cost']) assert.strictEqual(typeof p[k], 'number', k);
+  for (let i = 1; i < order.length; i++) assert.ok(p[order[i]] >= p[order[i - 1]], `${order[i]} >= ${order[i - 1]}`);
+  assert.ok(p.fetchStart >= before - 1 && p.fetchStart <= Date.now(), `fetchStart ${p.fetchStart} is Date.now()'s clock`);
+  assert.ok(Math.abs(p.rtt - (p.connectEnd - p.connectStart)) < 0.01, 'rtt = connectEnd - connectStart');
+  assert.ok(p.cost >= p.rtt + p.handshakeCost - 0.01, 'cost covers the connection and the handshake');
+  assert.deepStrictEqual([p.tlsStart, p.tlsEnd, p.tlsResumed, p.tlsVersion, p.tlsCipher, p.attempts], [0, 0, false, '', '', 1]);
+  assert.strictEqual(p.peerAddress, `127.0.0.1:${new URL(url('/echo')).port}`);
+  task.close();
+  await waitFor(t.closed, 'onClose');
 });
 
 test('6 connections at once: 5 open, the 6th fails "exceed max concurrent count (5)" with no event', async () => {

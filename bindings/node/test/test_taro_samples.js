@@ -52,7 +52,7 @@ async function closeExample(busyArg) {
       assert.deepStrictEqual(out, {
         code: 0,
         log: ['WebSocket Disabled!'],
-        seen: [['open', ['header']], ['close', 1000, '']],
+        seen: [['open', ['header', 'profile']], ['close', 1000, '']],
       }, `run ${i}`);
     }
   }

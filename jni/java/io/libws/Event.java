@@ -11,7 +11,9 @@ import java.util.TreeMap;
  * Turns one libws event, as the shim hands it over (copied bytes in generic slots), into a call of
  * a listener. The slots by kind (libws.h's WS_EVENT_*):
  * <ul>
- * <li>OPEN (1): a = protocol, b = headers ("name\0value\0..."), c = extensions, flag = compressed</li>
+ * <li>OPEN (1): a = protocol, b = headers ("name\0value\0..."), c = extensions, flag = compressed;
+ * p = the profile's numbers (ws_profile's eight timestamps in order, fetch_start_unix_us, attempts,
+ * tls_resumed as 0/1), s = its strings ("tls_version\0tls_cipher\0peer_address\0")</li>
  * <li>MESSAGE (2): a = data, flag = text</li>
  * <li>ERROR (3): code, a = errMsg</li>
  * <li>CLOSE (4): code, a = reason, flag = wasClean</li>
@@ -26,10 +28,10 @@ final class Event {
     private Event() {}
 
     static void deliver(Libws.GlobalListener l, int kind, long taskId, int code, byte[] a, byte[] b, byte[] c,
-            boolean flag) {
+            boolean flag, long[] p, byte[] s) {
         switch (kind) {
             case OPEN:
-                l.onOpen(taskId, new WebSocketTask.Open(decode(a), headers(b), decode(c), flag));
+                l.onOpen(taskId, new WebSocketTask.Open(decode(a), headers(b), decode(c), flag, profile(p, s)));
                 break;
             case MESSAGE:
                 if (flag) {
@@ -47,6 +49,18 @@ final class Event {
             default:
                 break; // a kind newer than this binding
         }
+    }
+
+    /** The open event's profile; null if the shim could not copy it. */
+    private static WebSocketTask.Profile profile(long[] p, byte[] s) {
+        if (p == null || p.length < 11) {
+            return null;
+        }
+        List<String> strings = splitNul(s);
+        while (strings.size() < 3) {
+            strings.add("");
+        }
+        return new WebSocketTask.Profile(p, strings.get(0), strings.get(1), strings.get(2));
     }
 
     static String decode(byte[] utf8) {

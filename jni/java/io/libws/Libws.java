@@ -250,11 +250,11 @@ public final class Libws {
 
     /** Called by the shim on the libws thread for a global listener's event (see {@link Event}). */
     private static void onGlobalEvent(long key, int kind, long taskId, int code, byte[] a, byte[] b, byte[] c,
-            boolean flag) {
+            boolean flag, long[] p, byte[] s) {
         try {
             GlobalListener l = globals.get(key);
             if (l != null) {
-                Event.deliver(l, kind, taskId, code, a, b, c, flag);
+                Event.deliver(l, kind, taskId, code, a, b, c, flag, p, s);
             }
         } catch (Throwable t) {
             WebSocketTask.report(t);

@@ -145,18 +145,89 @@ public final class WebSocketTask {
         public final String extensions;
         /** True when permessage-deflate was negotiated ({@link ConnectOptions.Builder#perMessageDeflate} and the server agreed). */
         public final boolean compressed;
+        /** The connection profile (libws.h's {@code ws_profile}); null only if it could not be copied. */
+        public final Profile profile;
 
-        Open(String protocol, Map<String, String> headers, String extensions, boolean compressed) {
+        Open(String protocol, Map<String, String> headers, String extensions, boolean compressed, Profile profile) {
             this.protocol = protocol;
             this.headers = headers;
             this.extensions = extensions;
             this.compressed = compressed;
+            this.profile = profile;
         }
 
         @Override
         public String toString() {
             return "Open{protocol=" + protocol + ", extensions=" + extensions + ", compressed=" + compressed
                     + ", headers=" + headers + "}";
+        }
+    }
+
+    /**
+     * The connection profile of the open event (libws.h's {@code ws_profile}): timestamps in
+     * microseconds on libws's monotonic clock, in order {@code fetchStartUs <= domainLookupStartUs <=
+     * domainLookupEndUs <= connectStartUs <= tlsStartUs <= tlsEndUs == connectEndUs <= openUs} (the
+     * TLS times are 0 for ws://; a phase that did not happen has the time of the one before).
+     * {@link #toWeChat()} gives WeChat's {@code SocketTask.onOpen} {@code res.profile}.
+     */
+    public static final class Profile {
+        public final long fetchStartUs, domainLookupStartUs, domainLookupEndUs, connectStartUs, tlsStartUs, tlsEndUs,
+                connectEndUs, openUs;
+        /** The wall-clock time at {@link #fetchStartUs}, microseconds since the Unix epoch. */
+        public final long fetchStartUnixUs;
+        /** The TCP connection attempts made (Happy Eyeballs), the winner included. */
+        public final int attempts;
+        /** wss://: the TLS session was resumed. */
+        public final boolean tlsResumed;
+        /** wss://: "TLSv1.3" or "TLSv1.2"; the cipher suite's IANA name; "" for ws://. */
+        public final String tlsVersion, tlsCipher;
+        /** The address connected to, "127.0.0.1:8080" or "[::1]:8080". */
+        public final String peerAddress;
+
+        Profile(long[] p, String tlsVersion, String tlsCipher, String peerAddress) {
+            fetchStartUs = p[0];
+            domainLookupStartUs = p[1];
+            domainLookupEndUs = p[2];
+            connectStartUs = p[3];
+            tlsStartUs = p[4];
+            tlsEndUs = p[5];
+            connectEndUs = p[6];
+            openUs = p[7];
+            fetchStartUnixUs = p[8];
+            attempts = (int) p[9];
+            tlsResumed = p[10] != 0;
+            this.tlsVersion = tlsVersion;
+            this.tlsCipher = tlsCipher;
+            this.peerAddress = peerAddress;
+        }
+
+        /** A timestamp as WeChat gives it: Unix epoch milliseconds. */
+        public double unixMs(long us) {
+            return (fetchStartUnixUs + (us - fetchStartUs)) / 1000.0;
+        }
+
+        /**
+         * WeChat's {@code res.profile}: fetchStart, domainLookUpStart, domainLookUpEnd, connectStart,
+         * connectEnd (Unix ms), rtt (connectEnd - connectStart), handshakeCost (open - connectEnd) and
+         * cost (open - fetchStart), in ms, as libws.h maps them.
+         */
+        public Map<String, Double> toWeChat() {
+            Map<String, Double> m = new java.util.LinkedHashMap<>();
+            m.put("fetchStart", unixMs(fetchStartUs));
+            m.put("domainLookUpStart", unixMs(domainLookupStartUs));
+            m.put("domainLookUpEnd", unixMs(domainLookupEndUs));
+            m.put("connectStart", unixMs(connectStartUs));
+            m.put("connectEnd", unixMs(connectEndUs));
+            m.put("rtt", (connectEndUs - connectStartUs) / 1000.0);
+            m.put("handshakeCost", (openUs - connectEndUs) / 1000.0);
+            m.put("cost", (openUs - fetchStartUs) / 1000.0);
+            return java.util.Collections.unmodifiableMap(m);
+        }
+
+        @Override
+        public String toString() {
+            return "Profile" + toWeChat() + "{attempts=" + attempts + ", tls=" + tlsVersion + " " + tlsCipher
+                    + (tlsResumed ? " resumed" : "") + ", peer=" + peerAddress + "}";
         }
     }
 
@@ -392,11 +463,12 @@ public final class WebSocketTask {
     }
 
     /** One event of this task (slots as in {@link Event}); the adapter below hands it to the listener. */
-    private void onEvent(int kind, long taskId, int code, byte[] a, byte[] b, byte[] c, boolean flag) {
+    private void onEvent(int kind, long taskId, int code, byte[] a, byte[] b, byte[] c, boolean flag, long[] p,
+            byte[] s) {
         try {
             Listener l = listenerFor(taskId);
             if (l != null) {
-                Event.deliver(new ListenerAdapter(l), kind, taskId, code, a, b, c, flag);
+                Event.deliver(new ListenerAdapter(l), kind, taskId, code, a, b, c, flag, p, s);
             }
         } catch (Throwable t) {
             report(t);

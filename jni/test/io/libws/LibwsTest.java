@@ -71,6 +71,8 @@ final class LibwsTest {
         run("logger: lines arrive in Java at the levels asked; off; a throwing logger is contained",
             LibwsTest::logger);
         run("wss://: per-task and runtime CA PEM, the dangerous switches", LibwsTest::tls);
+        run("the open event's profile: ordered for ws:// and wss://, TLS resumed on the second wss://",
+            LibwsTest::profile);
         run("readyState(id), strerror, version", LibwsTest::statics);
     }
 
@@ -664,6 +666,68 @@ final class LibwsTest {
         } finally {
             Libws.shutdown();
         }
+    }
+
+    // ---- the connection profile -----------------------------------------------------------------------
+
+    /** A Recorder that keeps the Open it got. */
+    private static final class Profiled extends Recorder {
+        volatile Open open;
+
+        @Override
+        public void onOpen(Open o) {
+            open = o;
+            super.onOpen(o);
+        }
+    }
+
+    private static WebSocketTask.Profile checkProfile(Profiled r, boolean tls, String what) throws Exception {
+        expectOpen(r, what);
+        WebSocketTask.Profile p = r.open.profile;
+        check(p != null, what + ": Open.profile is set");
+        long[] t = {p.fetchStartUs, p.domainLookupStartUs, p.domainLookupEndUs, p.connectStartUs,
+                    tls ? p.tlsStartUs : p.connectStartUs, tls ? p.tlsEndUs : p.connectEndUs, p.connectEndUs, p.openUs};
+        for (int i = 1; i < t.length; i++) {
+            check(t[i] >= t[i - 1], what + ": timestamps in order: " + Arrays.toString(t));
+        }
+        check(t[0] > 0, what + ": fetchStartUs > 0");
+        checkEq(1, p.attempts, what + ": attempts");
+        check(Math.abs(p.fetchStartUnixUs / 1000 - System.currentTimeMillis()) < 60_000, what + ": the Unix anchor");
+        Map<String, Double> w = p.toWeChat();
+        checkEq(Arrays.asList("fetchStart", "domainLookUpStart", "domainLookUpEnd", "connectStart", "connectEnd", "rtt",
+                              "handshakeCost", "cost"), new ArrayList<>(w.keySet()), what + ": WeChat's fields");
+        check(w.get("cost") >= w.get("rtt") && w.get("connectEnd") >= w.get("fetchStart"), what + ": " + w);
+        if (tls) {
+            checkEq("TLSv1.3", p.tlsVersion, what + ": TLS version");
+            check(p.tlsCipher.startsWith("TLS_"), what + ": cipher " + p.tlsCipher);
+            checkEq(p.tlsEndUs, p.connectEndUs, what + ": connectEnd includes TLS");
+        } else {
+            check(p.tlsStartUs == 0 && p.tlsEndUs == 0 && !p.tlsResumed && p.tlsVersion.isEmpty()
+                  && p.tlsCipher.isEmpty(), what + ": no TLS fields for ws://: " + p);
+        }
+        return p;
+    }
+
+    static void profile() throws Exception {
+        Profiled r = new Profiled();
+        WebSocketTask t = WebSocketTask.connect(url(), null, null, r);
+        WebSocketTask.Profile p = checkProfile(r, false, "ws://");
+        checkEq("127.0.0.1:" + port(), p.peerAddress, "ws://: peer address");
+        checkEq(p.fetchStartUs, p.domainLookupEndUs, "ws:// to an IP: no lookup");
+        closeAndWait(t, r);
+
+        String wss = System.getProperty("io.libws.test.wss");
+        byte[] ca = Files.readAllBytes(Paths.get(System.getProperty("io.libws.test.ca")));
+        checkEq(0, Libws.shutdown(), "shutdown"); // a fresh TLS session cache
+        ConnectOptions o = new ConnectOptions.Builder(wss).caPem(ca).build();
+        boolean[] resumed = new boolean[2];
+        for (int i = 0; i < 2; i++) {
+            Profiled w = new Profiled();
+            WebSocketTask s = WebSocketTask.connect(o, w);
+            resumed[i] = checkProfile(w, true, "wss:// #" + (i + 1)).tlsResumed;
+            closeAndWait(s, w);
+        }
+        checkEq("[false, true]", Arrays.toString(resumed), "wss://: full, then resumed");
     }
 
     // ---- statics -----------------------------------------------------------------------------------------
