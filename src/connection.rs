@@ -1,20 +1,16 @@
-//! The WebSocket message layer of one open connection (RFC 6455 §5, RFC 7692 §6): frames in
-//! through tungstenite's header codec, messages out as masked frames through one writev.
-//!
-//! Incoming payload bytes go straight from the loop's read buffer into the message being built
-//! (or into the decompressor), so a frame is never buffered whole, UTF-8 and size limits fail
-//! as soon as the bytes that break them arrive, and an idle connection holds no buffers.
+//! The I/O driver of one open connection: moves bytes from the `Stream` into the `Decoder`
+//! and from the outgoing queue to the `Stream` through one writev, answers pings and the
+//! close frame, and over wss:// holds a send's result until rustls has written its records.
 
 use std::collections::VecDeque;
-use std::io::{self, Cursor, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
-use tungstenite::error::{Error as WsError, ProtocolError};
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
-use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::Control;
 
 use crate::callback::ResultCb;
-use crate::deflate::{Deflater, InflateError, Inflater, Params};
-use crate::frame::{parse_close, OutFrame, MAX_HEADER};
+use crate::decoder::{DecodeError, Decoded, Decoder};
+use crate::deflate::{Deflater, Params};
+use crate::frame::OutFrame;
 use crate::stream::Stream;
 
 /// Frames gathered into one writev.
@@ -40,12 +36,12 @@ pub enum ReadError {
     Violation { detail: String, close_code: u16, kind: Violation },
 }
 
-/// Which kind of violation, for the error code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Violation {
-    Protocol,
-    Utf8,
-    TooBig,
+pub use crate::decoder::Violation;
+
+impl From<DecodeError> for ReadError {
+    fn from(e: DecodeError) -> ReadError {
+        ReadError::Violation { detail: e.detail, close_code: e.close_code, kind: e.kind }
+    }
 }
 
 /// How a read pass ended.
@@ -54,24 +50,6 @@ pub struct ReadStatus {
     pub heard: bool,
     /// The read budget ran out with data possibly left in the socket.
     pub more: bool,
-}
-
-/// The frame whose payload is arriving.
-struct FrameIn {
-    opcode: OpCode,
-    is_final: bool,
-    remaining: u64,
-}
-
-/// The data message being assembled.
-struct MessageIn {
-    text: bool,
-    compressed: bool,
-    data: Vec<u8>,
-    /// Bytes received on the wire (compressed size when compressed).
-    wire: usize,
-    /// `data[..utf8_checked]` is known valid UTF-8 (text only).
-    utf8_checked: usize,
 }
 
 /// One queued outgoing frame and the result to report once it is written.
@@ -84,16 +62,10 @@ struct Queued {
 
 pub struct Connection {
     stream: Stream,
-    max_message: usize,
-    /// A frame header split across reads.
-    head: [u8; MAX_HEADER],
-    head_len: usize,
-    frame: Option<FrameIn>,
-    message: Option<MessageIn>,
-    control: Vec<u8>,
+    decoder: Decoder,
     /// Bytes read with the handshake response, parsed before the socket.
     tail: Vec<u8>,
-    deflate: Option<(Deflater, Inflater)>,
+    deflater: Option<Deflater>,
     queue: VecDeque<Queued>,
     /// wss://: frames rustls took whole, with their payload length, until it has written their
     /// records to the socket. Always empty for ws://.
@@ -101,34 +73,19 @@ pub struct Connection {
     /// Payload bytes of `queue` and `in_flight`: what `max_send_queue` bounds.
     queued_bytes: usize,
     close_sent: bool,
-    close_received: bool,
-}
-
-fn violation(kind: Violation, close_code: u16, detail: impl Into<String>) -> ReadError {
-    ReadError::Violation { detail: detail.into(), close_code, kind }
-}
-
-fn protocol(detail: impl Into<String>) -> ReadError {
-    violation(Violation::Protocol, 1002, format!("protocol error: {}", detail.into()))
 }
 
 impl Connection {
     pub fn new(stream: Stream, tail: Vec<u8>, deflate: Option<Params>, max_message: usize) -> Connection {
         Connection {
             stream,
-            max_message,
-            head: [0; MAX_HEADER],
-            head_len: 0,
-            frame: None,
-            message: None,
-            control: Vec::new(),
+            decoder: Decoder::new(max_message, deflate),
             tail,
-            deflate: deflate.map(|p| (Deflater::new(&p), Inflater::new(&p))),
+            deflater: deflate.map(|p| Deflater::new(&p)),
             queue: VecDeque::new(),
             in_flight: VecDeque::new(),
             queued_bytes: 0,
             close_sent: false,
-            close_received: false,
         }
     }
 
@@ -163,14 +120,14 @@ impl Connection {
         }
         for _ in 0..budget {
             let n = match self.stream.read(scratch) {
-                Ok(0) => return Err(ReadError::Eof { clean: self.close_received }),
+                Ok(0) => return Err(ReadError::Eof { clean: self.decoder.closed() }),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus { heard, more: false }),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // Once the server's close frame arrived the handshake is done on its side; a
                 // server that then aborts (RST) instead of FIN still closed cleanly (RFC 6455
                 // §7.1.5: the code is the one received).
-                Err(_) if self.close_received => return Err(ReadError::Eof { clean: true }),
+                Err(_) if self.decoder.closed() => return Err(ReadError::Eof { clean: true }),
                 Err(e) => return Err(ReadError::Io(e)),
             };
             heard = true;
@@ -183,184 +140,35 @@ impl Connection {
         Ok(ReadStatus { heard, more: true })
     }
 
-    /// Parses bytes from the wire.
-    fn consume(&mut self, mut data: &[u8], deliver: &mut dyn FnMut(Incoming)) -> Result<(), ReadError> {
-        while !data.is_empty() {
-            if self.close_received {
-                return Ok(()); // nothing may follow a close frame
-            }
-            match &mut self.frame {
-                None => {
-                    let used = self.read_header(data)?;
-                    data = &data[used..];
-                    if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
-                        self.end_frame(deliver)?;
-                    }
-                }
-                Some(frame) => {
-                    let n = (frame.remaining.min(data.len() as u64)) as usize;
-                    frame.remaining -= n as u64;
-                    let rest = frame.remaining;
-                    let is_control = matches!(frame.opcode, OpCode::Control(_));
-                    if is_control {
-                        self.control.extend_from_slice(&data[..n]);
-                    } else {
-                        self.payload(&data[..n], rest)?;
-                    }
-                    data = &data[n..];
-                    if rest == 0 {
-                        self.end_frame(deliver)?;
-                    }
-                }
+    /// Hands bytes from the wire to the decoder; answers pings and the close frame.
+    fn consume(&mut self, data: &[u8], deliver: &mut dyn FnMut(Incoming)) -> Result<(), ReadError> {
+        let mut pongs = Vec::new();
+        let mut close = None;
+        let result = self.decoder.feed(data, &mut |decoded| match decoded {
+            Decoded::Message { text, data } => deliver(Incoming::Message { text, data }),
+            Decoded::Ping(payload) => pongs.push(payload),
+            Decoded::Pong(_) => {}
+            Decoded::Close(code, reason) => close = Some((code, reason)),
+        });
+        for payload in pongs {
+            if !self.close_sent {
+                self.pong(payload);
             }
         }
-        Ok(())
-    }
-
-    /// Takes a frame header from `data` (completing a split one); returns the bytes used.
-    fn read_header(&mut self, data: &[u8]) -> Result<usize, ReadError> {
-        let had = self.head_len;
-        let parsed = if had == 0 {
-            let mut cursor = Cursor::new(data);
-            FrameHeader::parse(&mut cursor).map(|h| h.map(|(h, len)| (h, len, cursor.position() as usize)))
-        } else {
-            let take = (MAX_HEADER - had).min(data.len());
-            self.head[had..had + take].copy_from_slice(&data[..take]);
-            let mut cursor = Cursor::new(&self.head[..had + take]);
-            FrameHeader::parse(&mut cursor).map(|h| h.map(|(h, len)| (h, len, cursor.position() as usize - had)))
-        };
-        match parsed {
-            Ok(Some((header, len, used))) => {
-                self.head_len = 0;
-                self.start_frame(header, len)?;
-                Ok(used)
+        if let Some((code, reason)) = close {
+            if !self.close_sent {
+                // Echo the code (RFC 6455 §5.5.1); an empty close is answered empty.
+                self.close(code, "");
             }
-            Ok(None) => {
-                // Incomplete: keep what we have (at most 13 bytes) for the next read.
-                let take = (MAX_HEADER - had).min(data.len());
-                if had == 0 {
-                    self.head[..take].copy_from_slice(&data[..take]);
-                }
-                self.head_len = had + take;
-                Ok(take)
-            }
-            Err(WsError::Protocol(ProtocolError::InvalidOpcode(op))) => Err(protocol(format!("reserved opcode {}", op))),
-            Err(e) => Err(protocol(e.to_string())),
+            deliver(Incoming::Close(code, reason));
         }
-    }
-
-    /// Checks a new frame's header against RFC 6455 §5.2-5.5 and RFC 7692 §6.
-    fn start_frame(&mut self, h: FrameHeader, len: u64) -> Result<(), ReadError> {
-        if h.rsv2 || h.rsv3 {
-            return Err(protocol("reserved bits RSV2/RSV3 set"));
-        }
-        if h.mask.is_some() {
-            return Err(protocol("the server sent a masked frame"));
-        }
-        match h.opcode {
-            OpCode::Control(_) => {
-                if !h.is_final {
-                    return Err(protocol("fragmented control frame"));
-                }
-                if len > 125 {
-                    return Err(protocol(format!("control frame of {} bytes (the limit is 125)", len)));
-                }
-                if h.rsv1 {
-                    return Err(protocol("RSV1 set on a control frame"));
-                }
-                self.control.clear();
-            }
-            OpCode::Data(Data::Continue) => {
-                if self.message.is_none() {
-                    return Err(protocol("continuation frame with no message to continue"));
-                }
-                if h.rsv1 {
-                    return Err(protocol("RSV1 set on a continuation frame"));
-                }
-            }
-            OpCode::Data(kind) => {
-                if self.message.is_some() {
-                    return Err(protocol("a new message started before the previous one ended"));
-                }
-                if h.rsv1 && self.deflate.is_none() {
-                    return Err(protocol("RSV1 set but no extension was negotiated"));
-                }
-                let text = matches!(kind, Data::Text);
-                // Nothing is reserved for the announced length: memory follows the bytes (payload).
-                self.message = Some(MessageIn { text, compressed: h.rsv1, data: Vec::new(), wire: 0, utf8_checked: 0 });
-            }
-        }
-        if let (OpCode::Data(_), Some(m)) = (h.opcode, &mut self.message) {
-            m.wire = m.wire.saturating_add(len.min(usize::MAX as u64) as usize);
-            if m.wire > self.max_message {
-                return Err(too_big(m.wire, self.max_message, ""));
-            }
-        }
-        self.frame = Some(FrameIn { opcode: h.opcode, is_final: h.is_final, remaining: len });
-        Ok(())
-    }
-
-    /// A piece of a data frame's payload; `rest` more bytes of the frame are announced.
-    fn payload(&mut self, bytes: &[u8], rest: u64) -> Result<(), ReadError> {
-        let m = self.message.as_mut().expect("data frames belong to a message");
-        if m.compressed {
-            let (_, inflater) = self.deflate.as_mut().expect("compressed messages need the extension");
-            inflater.inflate(bytes, &mut m.data, self.max_message).map_err(|e| inflate_error(e, self.max_message))?;
-        } else {
-            if m.data.capacity() - m.data.len() < bytes.len() {
-                m.data.reserve_exact(growth(m.data.len(), bytes.len(), rest));
-            }
-            m.data.extend_from_slice(bytes);
-        }
-        if m.text {
-            check_utf8(m, false)?;
-        }
-        Ok(())
-    }
-
-    fn end_frame(&mut self, deliver: &mut dyn FnMut(Incoming)) -> Result<(), ReadError> {
-        let frame = self.frame.take().expect("a frame is in progress");
-        match frame.opcode {
-            OpCode::Control(Control::Ping) => {
-                let payload = std::mem::take(&mut self.control);
-                if !self.close_sent {
-                    self.pong(payload);
-                }
-            }
-            OpCode::Control(Control::Pong) => {}
-            OpCode::Control(Control::Close) => {
-                let (code, reason) = parse_close(&self.control).map_err(|(detail, code)| {
-                    let kind = if code == 1007 { Violation::Utf8 } else { Violation::Protocol };
-                    violation(kind, code, format!("protocol error: {}", detail))
-                })?;
-                self.close_received = true;
-                if !self.close_sent {
-                    // Echo the code (RFC 6455 §5.5.1); an empty close is answered empty.
-                    self.close(code, "");
-                }
-                deliver(Incoming::Close(code, reason));
-            }
-            OpCode::Control(Control::Reserved(op)) => return Err(protocol(format!("reserved opcode {}", op))),
-            OpCode::Data(_) if frame.is_final => {
-                let mut m = self.message.take().expect("data frames belong to a message");
-                if m.compressed {
-                    let (_, inflater) = self.deflate.as_mut().expect("compressed messages need the extension");
-                    inflater.finish(&mut m.data, self.max_message).map_err(|e| inflate_error(e, self.max_message))?;
-                }
-                if m.text {
-                    check_utf8(&mut m, true)?;
-                }
-                deliver(Incoming::Message { text: m.text, data: m.data });
-            }
-            OpCode::Data(_) => {}
-        }
-        Ok(())
+        result.map_err(ReadError::from)
     }
 
     /// Queues a message; `result` is reported when all of it was written.
     pub fn send(&mut self, text: bool, data: Vec<u8>, result: ResultCb) {
-        let frame = match &mut self.deflate {
-            Some((deflater, _)) if deflater.enabled() => {
+        let frame = match &mut self.deflater {
+            Some(deflater) if deflater.enabled() => {
                 let compressed = deflater.compress(&data);
                 OutFrame::data(text, true, compressed)
             }
@@ -484,40 +292,6 @@ impl Connection {
     }
 }
 
-fn growth(held: usize, arriving: usize, rest: u64) -> usize {
-    const MIN_STEP: usize = 64 * 1024;
-    let step = held.max(MIN_STEP) as u64;
-    arriving.max(rest.saturating_add(arriving as u64).min(step) as usize)
-}
-
-fn too_big(size: usize, max: usize, what: &str) -> ReadError {
-    violation(
-        Violation::TooBig,
-        1009,
-        format!("message of at least {} bytes{} is larger than the limit of {}", size, what, max),
-    )
-}
-
-fn inflate_error(e: InflateError, max: usize) -> ReadError {
-    match e {
-        InflateError::TooBig => too_big(max.saturating_add(1), max, " after decompression"),
-        InflateError::Corrupt(detail) => {
-            violation(Violation::Protocol, 1007, format!("protocol error: corrupt compressed data ({})", detail))
-        }
-    }
-}
-
-/// Checks the text received so far; incomplete trailing sequences wait for more bytes unless
-/// the message ended.
-fn check_utf8(m: &mut MessageIn, end: bool) -> Result<(), ReadError> {
-    match std::str::from_utf8(&m.data[m.utf8_checked..]) {
-        Ok(_) => m.utf8_checked = m.data.len(),
-        Err(e) if e.error_len().is_none() && !end => m.utf8_checked += e.valid_up_to(),
-        Err(_) => return Err(violation(Violation::Utf8, 1007, "server sent invalid UTF-8 text")),
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,15 +348,4 @@ mod tests {
         assert_eq!(conn.queued_bytes(), 2 + 3 + 7 + 1 + 2);
     }
 
-    #[test]
-    fn growth_follows_the_bytes_not_the_announced_length() {
-        // A frame announcing 2^62 bytes: 64 KiB at first, then doubling with what arrived.
-        assert_eq!(growth(0, 100, 1 << 62), 64 * 1024);
-        assert_eq!(growth(1 << 20, 64 * 1024, u64::MAX), 1 << 20);
-        // A small or a last piece: exactly what the frame still holds.
-        assert_eq!(growth(0, 32, 0), 32);
-        assert_eq!(growth(4 << 20, 65536, 1000), 66536);
-        // Never less than the bytes in hand.
-        assert_eq!(growth(0, 1 << 20, 0), 1 << 20);
-    }
 }

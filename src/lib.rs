@@ -8,6 +8,7 @@ mod command;
 mod config;
 mod connection;
 mod deflate;
+mod decoder;
 mod dispatcher;
 mod dns;
 mod error;
