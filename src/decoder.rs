@@ -152,7 +152,7 @@ impl Decoder {
         let used = match &mut self.frame {
             None => {
                 let used = self.read_header(data)?;
-                if !self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
+                if self.frame.as_ref().is_none_or(|f| f.remaining > 0) {
                     return Ok(used);
                 }
                 used

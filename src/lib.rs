@@ -19,6 +19,7 @@ pub mod ffi;
 mod handshake;
 mod log;
 mod options;
+mod outbox;
 mod registry;
 mod runtime;
 mod socket;
