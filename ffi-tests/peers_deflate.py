@@ -32,6 +32,9 @@ once the connection is over.
                        {"close_code", "sent_all", "compressed_len", "end"}
   /corrupt?id=X        negotiates, then sends an RSV1 text frame whose payload is not deflate data
                        (a reserved block type). Record: {"close_code", "end"}
+  /over-limit-then-corrupt?id=X&n=N  negotiates, then sends an RSV1 binary frame whose payload
+                       inflates to N bytes of "a" and then holds a reserved block type. Record
+                       as /corrupt
   /rsv1-plain?id=X     does NOT negotiate (no extension header, whatever the offer), then sends a
                        text frame "hello" with RSV1 set. Record: {"close_code", "end"}
   /rsv1-continuation?id=X  negotiates, then sends a fragmented compressed message whose
@@ -428,7 +431,11 @@ async def route(reader, writer):
             await sender
             await put_record(rid, record)
             return
-        if path == "/corrupt":
+        if path == "/over-limit-then-corrupt":
+            # The sync flush's empty stored block put back, then a block of reserved type 3.
+            payload = deflate_raw(b"a" * int(query["n"])) + TAIL + b"\xff\xff"
+            writer.write(frame(0x2, payload, rsv1=True))
+        elif path == "/corrupt":
             writer.write(frame(0x1, b"\xff\xff\xff\xff garbage, not deflate \xff\xff", rsv1=True))
         elif path == "/rsv1-continuation":
             payload = deflate_raw(b"hello hello hello hello")

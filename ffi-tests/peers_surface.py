@@ -11,6 +11,8 @@ EOF. The frame and handshake helpers are peers_faults.py's. The request path pic
                      then echoes messages and answers the close frame
   /http10            "HTTP/1.0 101 Switching Protocols" with an otherwise valid upgrade, then
                      reads until the client goes
+  /head-size?bytes=N a valid 101 whose head (through its blank line) is exactly N bytes, padded
+                     by an "X-Pad" header, then echoes messages and answers the close frame
   anything else      a valid 101, then one text message: the request line's target exactly as
                      received (e.g. "/%E8%B7%AF?q=%E5%80%BC"), then close 1000
 """
@@ -42,6 +44,10 @@ class Handler(socketserver.BaseRequestHandler):
         if parts.path == "/many-headers":
             n = int(query.get("n", "100"))
             sock.sendall(upgrade(key, extra=[f"X-Filler-{i}: {i}" for i in range(n)]))
+            read_until_end(sock, {}, answer_close=True, answer_pings=True, echo=True)
+        elif parts.path == "/head-size":
+            pad = int(query["bytes"]) - len(upgrade(key)) - len("X-Pad: \r\n")
+            sock.sendall(upgrade(key, extra=["X-Pad: " + "a" * pad]))
             read_until_end(sock, {}, answer_close=True, answer_pings=True, echo=True)
         elif parts.path == "/http10":
             sock.sendall(upgrade(key, status_line="HTTP/1.0 101 Switching Protocols"))

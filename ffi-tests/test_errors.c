@@ -55,7 +55,9 @@ static void case_invalid_urls(void) {
     const uint64_t group = 600;
     char http[128];
     snprintf(http, sizeof http, "http://%s/echo", env_or_die("WS_BASE") + strlen("ws://"));
-    const char *urls[] = {NULL, "", "ws://", "ws://host:99999/", "foo", http, "ws://ho st/", "ftp://x/", "ws:///path"};
+    const char *urls[] = {NULL, "", "ws://", "ws://host:99999/", "foo", http, "ws://ho st/", "ftp://x/", "ws:///path",
+                          /* a colon in a host outside brackets: once taken as the host "a:b", or "::" */
+                          "ws://a:b:80/", "ws://::1/"};
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         ws_connect_options o = rec_options(urls[i], NULL, NULL);
         o.group = group;

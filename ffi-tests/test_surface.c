@@ -190,8 +190,10 @@ static void case_connect_struct_size_must_be_a_released_one(void) {
                             3,
                             4,
                             sizeof(ws_connect_options) - 1,
-                            /* - 8 is the first layout's size (no `dispatcher`): released */
-                            sizeof(ws_connect_options) - 16,
+                            /* offsetof(dispatcher) and offsetof(addresses) are the sizes of the
+                             * earlier layouts: released */
+                            sizeof(ws_connect_options) - 8,
+                            offsetof(ws_connect_options, dispatcher) - 8,
                             sizeof(ws_connect_options) + 1,
                             sizeof(ws_connect_options) + 8,
                             UINT32_MAX,
@@ -301,6 +303,26 @@ static void case_struct_sizes_for_ffi_hosts(void) {
     free(dispatcher_options);
 }
 
+/* The response head limit is 64 KiB exactly: 65536 bytes open, 65537 fail. (Before, a head over
+ * the limit opened when the read that completed it started at or below 65536 bytes.) */
+static void case_head_limit_is_exact(void) {
+    char url[128];
+    task_rec *rec = rec_new("65536-byte head");
+    int64_t id = CONNECT(peer_url(url, sizeof url, "/head-size?bytes=65536"), rec, 7204);
+    if (id > 0 && WAIT_OPEN(rec)) {
+        const char *pad = open_header(rec_find(rec, WS_EVENT_OPEN, 0), "X-Pad");
+        CHECK(pad && strlen(pad) == 65536 - 138); /* the rest of the head is 138 bytes */
+        CLOSE_AND_WAIT(id, rec);
+        CHECK_CLOSE(rec, 1000, true, NULL);
+    }
+    rec = rec_new("65537-byte head");
+    id = CONNECT(peer_url(url, sizeof url, "/head-size?bytes=65537"), rec, 7204);
+    if (id <= 0 || !WAIT_CLOSE(rec)) return;
+    CHECK_SEQUENCE(rec, id);
+    CHECK_ERROR(rec, WS_ERR_HANDSHAKE, "connectSocket:fail handshake failed: response head larger than 65536 bytes");
+    CHECK_CLOSE(rec, 1006, false, NULL);
+}
+
 int main(void) {
     tests_begin("test_surface");
     if (peer_start(&g_peer, "peers_surface.py")) {
@@ -308,6 +330,7 @@ int main(void) {
         RUN_CASE(case_real_server_sees_the_url_percent_encoded);
         RUN_CASE(case_response_with_100_headers_opens);
         RUN_CASE(case_http10_101_is_refused);
+        RUN_CASE(case_head_limit_is_exact);
     }
     RUN_CASE(case_struct_sizes_for_ffi_hosts);
     RUN_CASE(case_config_struct_size_must_be_a_released_one);

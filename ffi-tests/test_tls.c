@@ -899,6 +899,50 @@ static void run_case(const char *name, bool (*fn)(void)) {
     fflush(stdout);
 }
 
+/* Opens /session and returns what the server said of its TLS session: "resumed" or "full". */
+static const char *session_of(conn_opts o) {
+    conn *c = new_conn();
+    int64_t id;
+    if (!open_ok(url_of(S_GOOD, "wss", "/session"), o, c, &id)) return "no connection";
+    msg m;
+    if (!next_message(c, &m, WAIT_MS)) return "no message";
+    const char *said = m.len == 7 && memcmp(m.data, "resumed", 7) == 0 ? "resumed"
+                       : m.len == 4 && memcmp(m.data, "full", 4) == 0 ? "full"
+                                                                      : "unexpected";
+    close_ok(c, id, 1000, NULL, NULL);
+    return said;
+}
+
+/* 11. TLS session resumption across tasks (issue 14, item 3): in a fresh runtime the first
+ * connection to a server is a full handshake and the second resumes it (TLS 1.3 ticket), with a
+ * per-task CA (each such task used to get a ClientConfig of its own, so it never resumed) and
+ * with the runtime's CA. */
+static bool case_session_resumption(void) {
+    int32_t rc = ws_shutdown();
+    CHECK(rc == WS_OK, "ws_shutdown returned %d", rc);
+    conn_opts own = {.ca = g_ca, .ca_len = g_ca_len, .group = 120};
+    const char *first = session_of(own), *second = session_of(own);
+    CHECK(strcmp(first, "full") == 0, "per-task CA: first connection %s, want full", first);
+    CHECK(strcmp(second, "resumed") == 0, "per-task CA: second connection %s, want resumed", second);
+
+    rc = ws_shutdown();
+    CHECK(rc == WS_OK, "ws_shutdown returned %d", rc);
+    ws_config cfg;
+    CHECK(ws_config_init(&cfg) == WS_OK, "ws_config_init failed");
+    cfg.ca_pem = (const uint8_t *)g_ca;
+    cfg.ca_pem_len = g_ca_len;
+    rc = ws_init(&cfg);
+    CHECK(rc == WS_OK, "ws_init with the test CA returned %d (%s)", rc, ws_strerror(rc));
+    conn_opts runtime_ca = {.group = 121};
+    first = session_of(runtime_ca);
+    second = session_of(runtime_ca);
+    CHECK(strcmp(first, "full") == 0, "runtime CA: first connection %s, want full", first);
+    CHECK(strcmp(second, "resumed") == 0, "runtime CA: second connection %s, want resumed", second);
+    rc = ws_shutdown();
+    CHECK(rc == WS_OK, "ws_shutdown returned %d", rc);
+    return true;
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (access(PYTHON, X_OK) != 0 || access(SERVER_SCRIPT, R_OK) != 0) {
@@ -945,6 +989,7 @@ int main(void) {
         run_case("8 close handshake over TLS: code and reason reach the server", case_close_handshake);
         run_case("9 runtime-wide CA via ws_init; garbage PEM refused", case_runtime_ca);
         run_case("10 runtime-wide dangerous_skip_certificate_verification", case_runtime_skip);
+        run_case("11 TLS session resumption across tasks (per-task and runtime CA)", case_session_resumption);
     }
 
     g_case = "teardown";

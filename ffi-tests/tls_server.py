@@ -26,6 +26,8 @@ The WebSocket servers pick their behaviour from the request path:
   /echo          echo every message back with the same type (text or binary), any size
   /record?id=X   count the messages received and, when the client closes, record the close code
                  and reason it sent under X
+  /session       send one text message, "resumed" or "full": whether this TLS connection resumed
+                 an earlier session (Python ssl's session_reused; TLS 1.3 session tickets)
   /report?id=X   send one text message: compact sorted JSON {"code", "messages", "reason"} recorded
                  for X (waits up to 10 s for X to be recorded; {"code": null, ...} if it never is)
   anything else  close with 4404 "unknown path"
@@ -146,6 +148,11 @@ async def serve_websockets(port, ssl_context):
             if path == "/echo":
                 async for message in ws:
                     await ws.send(message)
+            elif path == "/session":
+                ssl_object = ws.transport.get_extra_info("ssl_object")
+                reused = ssl_object is not None and ssl_object.session_reused
+                await ws.send("resumed" if reused else "full")
+                await ws.wait_closed()
             elif path == "/record":
                 await record(ws, query.get("id", ""), changed)
             elif path == "/report":

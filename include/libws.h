@@ -185,6 +185,15 @@
 // with `ws_dispatch`. Made by `ws_dispatcher_new`, freed by `ws_dispatcher_free`.
 typedef struct ws_dispatcher ws_dispatcher;
 
+// The host's resolver (`ws_config.resolver`), e.g. an HTTP DNS client: called on the libws
+// thread with the task's id (the request id to answer), its URL's host name (NUL-terminated,
+// valid during the call) and port. It must not block: it starts the lookup and returns; the
+// host answers later, from any thread (or from inside this call), with `ws_resolve_answer`.
+// The task's connect timeout keeps running meanwhile: without an answer in time the task fails
+// with `WS_ERR_TIMEOUT` (`"connectSocket:fail timeout: no answer from the resolver for
+// \"host\""`). The URL's host stays the TLS server name and the Host header.
+typedef void (*ws_resolve_cb)(int64_t request_id, const char *host, uint16_t port, void *user_data);
+
 // Runtime configuration for `ws_init`. Fill with `ws_config_init`, then change fields; every
 // zero field means its default.
 typedef struct ws_config {
@@ -217,6 +226,20 @@ typedef struct ws_config {
   // expired) for every wss:// task, like the "don't verify" switch of WeChat's developer tools.
   // Anyone on the network path can then read and change the traffic. Default false.
   bool dangerous_skip_certificate_verification;
+  // Happy Eyeballs (RFC 8305): how long, in ms, a connection attempt to one address runs
+  // alone before the next address is tried in parallel (an attempt that fails starts the
+  // next at once). Attempts already started keep running until one connects; the others are
+  // then closed. Addresses are tried with the families interleaved, starting with the family
+  // of the resolver's first address. Default 250 (the RFC's); values below 10 are raised to
+  // 10 (the RFC's floor). A `ws_config` of the earlier layout, without this field and the
+  // ones after it, is still accepted.
+  uint32_t connection_attempt_delay_ms;
+  // The host's resolver (see `ws_resolve_cb`), asked for the host name of every task whose
+  // URL names a host (not an IP address) and that gave no `ws_connect_options.addresses`.
+  // NULL (the default): libws resolves names with the system's resolver (getaddrinfo, on
+  // threads of its own).
+  ws_resolve_cb resolver;
+  void *resolver_user_data;
 } ws_config;
 
 // One HTTP header: two NUL-terminated strings.
@@ -376,6 +399,18 @@ typedef struct ws_connect_options {
   // `WS_ERR_INVALID_ARGUMENT`. A struct of the earlier layout without this field (struct_size
   // 144 on 64-bit targets) is still accepted: no dispatcher named.
   struct ws_dispatcher *dispatcher;
+  // The host's own addresses for the URL's host (`address_count` NUL-terminated strings), e.g.
+  // from its HTTP DNS service or cache: each an IP address with or without a port (`1.2.3.4`,
+  // `1.2.3.4:8443`, `::1`, `[::1]:8443`; without one, the URL's port). libws then does no
+  // lookup of its own and tries them with Happy Eyeballs (see
+  // `ws_config.connection_attempt_delay_ms`), the families interleaved starting with the first
+  // address's. The URL's host stays the TLS server name and the Host header. A string that is
+  // not an IP address is refused with `WS_ERR_INVALID_ARGUMENT`
+  // (`"connectSocket:fail addresses[1]: \"x\" is not an IP address ..."`). NULL / 0 (the
+  // default): the runtime's resolver (`ws_config.resolver`), else the system's. Copied by
+  // `ws_connect`. Struct sizes of earlier layouts without these fields are still accepted.
+  const char *const *addresses;
+  size_t address_count;
 } ws_connect_options;
 
 // A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.
@@ -470,6 +505,28 @@ int32_t ws_init(const struct ws_config *config);
 // `WS_OK` (also when nothing was running), or `WS_ERR_WRONG_THREAD` when called from a libws
 // callback, including one run by `ws_dispatch`.
 int32_t ws_shutdown(void);
+
+// Answers a request of the host's resolver (`ws_config.resolver`), from any thread, also from
+// inside the resolver callback. `request_id` is the id the resolver was called with (the
+// task's). Either `err_msg` (NUL-terminated UTF-8: the lookup failed; `addresses` is then
+// ignored) or `address_count` addresses (NUL-terminated strings, each an IP address with or
+// without a port, as in `ws_connect_options.addresses`; without one, the URL's port). Everything
+// is copied before the call returns.
+//
+// A failed lookup fails the task with `WS_ERR_DNS`: `"connectSocket:fail could not resolve host
+// \"<host>\": <err_msg>"`. The addresses are tried with Happy Eyeballs, in the order given.
+//
+// Returns `WS_OK` when the answer was taken (an answer to a task that no longer waits for one,
+// a second answer or one after its connect timeout, is ignored); `WS_ERR_INVALID_ARGUMENT` for
+// an answer with no address and no err_msg, a NULL entry or a string that is not an IP address:
+// the task then fails with `WS_ERR_DNS` ("... the resolver's answer was refused:
+// addresses[1]: \"x\" is not an IP address ..."); `WS_ERR_UNKNOWN_TASK` for an id never
+// handed out; `WS_ERR_CLOSED` when the task is closed (it timed out or was closed);
+// `WS_ERR_SHUTTING_DOWN` while `ws_shutdown` runs.
+int32_t ws_resolve_answer(int64_t request_id,
+                          const char *const *addresses,
+                          size_t address_count,
+                          const char *err_msg);
 
 // Opens a WebSocket (the mini-program `connectSocket`).
 //

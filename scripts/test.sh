@@ -44,6 +44,7 @@ header_check() {
 
 stage header_check
 stage cargo test --release
+stage fuzz/run.sh 30
 stage ffi-tests/run.sh
 stage scripts/arm64/run.sh
 stage ffi-tests/autobahn/run.sh

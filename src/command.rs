@@ -17,6 +17,8 @@ pub struct ConnectRequest {
     pub request: Request,
     pub host: String,
     pub port: u16,
+    /// The host's own addresses for `host`: no lookup then.
+    pub addresses: Option<Vec<SocketAddr>>,
     pub tcp_no_delay: bool,
     /// Set for wss:// URLs.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -40,8 +42,8 @@ pub enum Command {
     CloseGroup { group: u64, code: u16, reason: String, abort: Vec<i64>, result: ResultCb },
     /// A failure found on the calling thread, delivered from the loop like every result.
     Report { task_id: i64, failure: Failure, result: ResultCb },
-    /// A DNS answer from a resolver thread.
-    Resolved { task_id: i64, addrs: Result<Vec<SocketAddr>, String> },
+    /// A DNS answer from a resolver thread, or (`from_host`) the host's `ws_resolve_answer`.
+    Resolved { task_id: i64, addrs: Result<Vec<SocketAddr>, String>, from_host: bool },
     /// `ws_shutdown`, or `ws_shutdown_async` with the result that reports the end.
     Shutdown(Option<ResultCb>),
     /// A dispatcher's queue went down: read the sockets paused for it again.

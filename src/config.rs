@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use crate::ffi::types::ws_config;
+use crate::callback::UserData;
+use crate::resolve::HostResolver;
 use crate::tls::TlsOptions;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +15,10 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub close_timeout: Duration,
     pub tls: TlsOptions,
+    /// Happy Eyeballs' Connection Attempt Delay (at least `eyeballs::MIN_DELAY`).
+    pub attempt_delay: Duration,
+    /// The host's resolver, if it gave one.
+    pub resolver: Option<HostResolver>,
 }
 
 impl Default for Config {
@@ -24,6 +30,8 @@ impl Default for Config {
             connect_timeout: Duration::from_millis(60_000),
             close_timeout: Duration::from_millis(5_000),
             tls: TlsOptions::default(),
+            attempt_delay: crate::eyeballs::DEFAULT_DELAY,
+            resolver: None,
         }
     }
 }
@@ -55,6 +63,8 @@ impl Config {
                 system_roots: c.use_system_roots,
                 skip_verification: c.dangerous_skip_certificate_verification,
             },
+            attempt_delay: ms(c.connection_attempt_delay_ms, d.attempt_delay).max(crate::eyeballs::MIN_DELAY),
+            resolver: c.resolver.map(|_| HostResolver { cb: c.resolver, user_data: UserData(c.resolver_user_data) }),
         }
     }
 }
@@ -76,6 +86,9 @@ mod tests {
             ca_pem_len: 0,
             use_system_roots: false,
             dangerous_skip_certificate_verification: false,
+            connection_attempt_delay_ms: 0,
+            resolver: None,
+            resolver_user_data: std::ptr::null_mut(),
         };
         assert_eq!(unsafe { Config::from_c(&c) }, Config::default());
         let c = ws_config { max_connections_per_group: 100, connect_timeout_ms: 10, ..c };
@@ -83,5 +96,7 @@ mod tests {
         assert_eq!(got.max_connections_per_group, 100);
         assert_eq!(got.connect_timeout, Duration::from_millis(10));
         assert_eq!(got.max_message_size, 64 << 20);
+        let got = unsafe { Config::from_c(&ws_config { connection_attempt_delay_ms: 3, ..c }) };
+        assert_eq!(got.attempt_delay, Duration::from_millis(10), "the RFC's floor");
     }
 }

@@ -173,13 +173,18 @@ impl Inflater {
                     return Err(InflateError::TooBig);
                 }
                 // Grow geometrically, but never past one byte over the limit: a zip bomb stops here.
+                // Saturating: a limit of usize::MAX ("none") once wrapped to no room, and spun.
                 let room = (limit.saturating_add(1) - out.len()).min(out.capacity().max(input.len() * 4).max(4096));
                 out.reserve_exact(room);
             }
             let before_out = out.len();
-            let status = z
-                .decompress_vec(&input[consumed..], out, FlushDecompress::None)
-                .map_err(|e| InflateError::Corrupt(e.to_string()))?;
+            let status = match z.decompress_vec(&input[consumed..], out, FlushDecompress::None) {
+                Ok(status) => status,
+                // zlib may read past a full output to bad data; the limit was passed first, as
+                // smaller reads would have seen.
+                Err(_) if out.len() > limit => return Err(InflateError::TooBig),
+                Err(e) => return Err(InflateError::Corrupt(e.to_string())),
+            };
             if out.len() > limit {
                 return Err(InflateError::TooBig);
             }
@@ -285,6 +290,17 @@ mod tests {
         let mut i = Inflater::new(&base);
         assert_eq!(i.inflate(&bomb, &mut out, 1 << 20), Err(InflateError::TooBig));
         assert!(out.capacity() <= (1 << 20) + 1, "grew to {}", out.capacity());
+    }
+
+    #[test]
+    fn no_limit_inflates() {
+        let base = params("permessage-deflate").unwrap();
+        let compressed = Deflater::new(&base).compress(b"hello hello hello");
+        let mut out = Vec::new();
+        let mut i = Inflater::new(&base);
+        i.inflate(&compressed, &mut out, usize::MAX).unwrap();
+        i.finish(&mut out, usize::MAX).unwrap();
+        assert_eq!(out, b"hello hello hello");
     }
 
     #[test]

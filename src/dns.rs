@@ -79,7 +79,7 @@ impl Mailbox {
     /// has emptied the mailbox no thread is using the queue.
     fn post(&self, task_id: i64, addrs: Result<Vec<SocketAddr>, String>) {
         if let Some(queue) = self.queue.lock().as_ref() {
-            let _ = queue.push(Command::Resolved { task_id, addrs });
+            let _ = queue.push(Command::Resolved { task_id, addrs, from_host: false });
         }
     }
 }

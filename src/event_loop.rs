@@ -391,9 +391,14 @@ impl EventLoop {
                 }
             }
             Command::Report { task_id, failure, result } => result.fail(task_id, &failure),
-            Command::Resolved { task_id, addrs } => {
-                self.resolver.answered(task_id);
+            Command::Resolved { task_id, addrs, from_host } => {
+                if !from_host {
+                    self.resolver.answered(task_id);
+                }
                 if let Some(task) = self.tasks.get_mut(&task_id) {
+                    if from_host && !task.asked_host() {
+                        return; // not a task waiting for the host's answer
+                    }
                     task.resolved(addrs, self.poll.registry(), &mut self.out);
                     self.settle(task_id);
                 }
@@ -426,6 +431,7 @@ impl EventLoop {
             self.bound.insert(id, d);
         }
         let (host, port) = (req.host.clone(), req.port);
+        let addresses = req.addresses.take();
         let mut task = Task::new(req, &self.shared.config);
         result.ok(id);
         if self.stopping.is_some() {
@@ -438,8 +444,15 @@ impl EventLoop {
         log!(WS_LOG_DEBUG, "task {} connecting to {}:{}", id, host, port);
         self.tasks.insert(id, task);
         let task = self.tasks.get_mut(&id).expect("just inserted");
-        if let Ok(ip) = host.parse::<IpAddr>() {
+        if let Some(addrs) = addresses {
+            task.resolved(Ok(addrs), self.poll.registry(), &mut self.out);
+        } else if let Ok(ip) = host.parse::<IpAddr>() {
             task.resolved(Ok(vec![SocketAddr::new(ip, port)]), self.poll.registry(), &mut self.out);
+        } else if let Some(resolver) = self.shared.config.resolver {
+            task.ask_host();
+            self.settle(id);
+            // Host code, with no borrow of the task held: it may answer from inside.
+            return resolver.ask(id, &host, port);
         } else {
             self.resolver.lookup(id, &host, port);
         }
@@ -478,7 +491,7 @@ impl EventLoop {
         for id in due {
             self.contained(id, |lp| {
                 if let Some(task) = lp.tasks.get_mut(&id) {
-                    task.on_timer(now, &mut lp.out);
+                    task.on_timer(now, lp.poll.registry(), &mut lp.out);
                     lp.settle(id);
                 }
             });

@@ -101,7 +101,8 @@ impl Handshake {
             if let Some(opened) = self.parse()? {
                 return Ok(Some(opened));
             }
-            if self.response.len() > MAX_RESPONSE {
+            // parse() saw the first MAX_RESPONSE bytes and found no end of the head in them.
+            if self.response.len() >= MAX_RESPONSE {
                 return Err(failure(format!("response head larger than {} bytes", MAX_RESPONSE)));
             }
             match stream.read(&mut chunk) {
@@ -114,16 +115,19 @@ impl Handshake {
         }
     }
 
-    /// Parses and checks the response once its head is complete.
+    /// Parses and checks the response once its head is complete. Only the first MAX_RESPONSE
+    /// bytes are parsed, so how the bytes arrived cannot decide between a head over the limit
+    /// opening and failing.
     fn parse(&mut self) -> Result<Option<Opened>, Failure> {
+        let head = &self.response[..self.response.len().min(MAX_RESPONSE)];
         let mut few = [httparse::EMPTY_HEADER; USUAL_HEADERS];
         let mut many;
         let mut response = httparse::Response::new(&mut few);
-        let mut parsed = response.parse(&self.response);
+        let mut parsed = response.parse(head);
         if let Err(httparse::Error::TooManyHeaders) = parsed {
-            many = vec![httparse::EMPTY_HEADER; self.response.iter().filter(|&&b| b == b'\n').count()];
+            many = vec![httparse::EMPTY_HEADER; head.iter().filter(|&&b| b == b'\n').count()];
             response = httparse::Response::new(&mut many);
-            parsed = response.parse(&self.response);
+            parsed = response.parse(head);
         }
         let head_len = match parsed {
             Ok(httparse::Status::Complete(n)) => n,
@@ -293,6 +297,17 @@ mod tests {
         }
         let e = run(None, &ok_response(&filler(5000))).unwrap_err();
         assert!(e.detail.contains("response head larger than 65536 bytes"), "{}", e.detail);
+    }
+
+    #[test]
+    fn head_limit_is_exact() {
+        let head = |n: usize| ok_response(&format!("X-Pad: {}\r\n", "a".repeat(n - ok_response("X-Pad: \r\n").len())));
+        assert!(run(None, &head(MAX_RESPONSE)).unwrap().is_some());
+        // Before: 4096-byte reads reached exactly 65536 bytes, so one more read completed and opened.
+        for n in [MAX_RESPONSE + 1, MAX_RESPONSE + 100] {
+            let e = run(None, &head(n)).unwrap_err();
+            assert!(e.detail.contains("response head larger than 65536 bytes"), "{}", e.detail);
+        }
     }
 
     #[test]

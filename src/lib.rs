@@ -7,20 +7,25 @@ mod callback;
 mod command;
 mod config;
 mod connection;
-mod deflate;
 mod decoder;
+mod deflate;
 mod dispatcher;
 mod dns;
 mod error;
 mod event;
 mod event_loop;
+mod eyeballs;
 mod frame;
 pub mod ffi;
+/// Property checks for fuzz/ and tests/fuzz_corpus.rs; not API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod log;
 mod options;
 mod outbox;
 mod registry;
+mod resolve;
 mod runtime;
 mod socket;
 mod stream;

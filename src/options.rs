@@ -1,6 +1,8 @@
 //! Pure checks on what a caller hands us: the URL, extra request headers, subprotocols, and the
 //! close code and reason. No I/O here, so all of it is unit-tested below.
 
+use std::net::{IpAddr, SocketAddr};
+
 use crate::error::{Code, Failure};
 use crate::ffi::types::WS_MAX_CLOSE_REASON;
 
@@ -98,18 +100,18 @@ pub fn parse_url(url: &str) -> Result<Url, Failure> {
         };
         (host, port)
     } else {
-        match authority.rsplit_once(':') {
+        let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (authority, None),
+        };
+        // A name or IPv4 address; a colon here (an IPv6 address needs brackets) is bad too.
+        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_') {
+            return Err(bad_url(url, "bad character in host"));
         }
+        (host, port)
     };
     if host.is_empty() {
         return Err(bad_url(url, "missing host"));
-    }
-    if !host.contains(':')
-        && !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
-        return Err(bad_url(url, "bad character in host"));
     }
     let port = match port_text {
         None => {
@@ -132,6 +134,23 @@ pub fn parse_url(url: &str) -> Result<Url, Failure> {
         encode_target(resource)
     };
     Ok(Url { secure, host: host.to_ascii_lowercase(), port, resource })
+}
+
+/// Parses one address the host gives for the URL's host (`ws_connect_options.addresses`, a
+/// resolver's answer): an IP address, with or without a port (`1.2.3.4`, `1.2.3.4:8443`, `::1`,
+/// `[::1]`, `[::1]:8443`); without one, `default_port` (the URL's).
+pub fn parse_address(text: &[u8], default_port: u16) -> Result<SocketAddr, String> {
+    let shown = String::from_utf8_lossy(text);
+    let bad = || format!("\"{}\" is not an IP address (expected e.g. 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443)", shown);
+    let text = std::str::from_utf8(text).map_err(|_| bad())?;
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        if addr.port() == 0 {
+            return Err(format!("\"{}\": port 0", shown));
+        }
+        return Ok(addr);
+    }
+    let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+    bare.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, default_port)).map_err(|_| bad())
 }
 
 /// Headers the handshake itself writes, or that WeChat forbids (Referer): a caller may not set them.
@@ -247,12 +266,30 @@ mod tests {
             ("ws://[::1/", "unterminated"),
             ("ws://[zz]/", "IPv6"),
             ("ws://ho%st/", "bad character"),
+            ("ws://a:b:80/", "bad character"),
+            ("ws://::1/", "bad character"),
         ] {
             let err = parse_url(url).unwrap_err();
             assert_eq!(err.code, Code::InvalidUrl, "{}", url);
             assert!(err.detail.contains(why), "{}: {}", url, err.detail);
             assert!(err.detail.contains(&format!("\"{}\"", url)));
         }
+    }
+
+    #[test]
+    fn address_rules() {
+        let ok = |t: &str| parse_address(t.as_bytes(), 80).unwrap().to_string();
+        assert_eq!(ok("1.2.3.4"), "1.2.3.4:80");
+        assert_eq!(ok("1.2.3.4:8443"), "1.2.3.4:8443");
+        assert_eq!(ok("::1"), "[::1]:80");
+        assert_eq!(ok("[::1]"), "[::1]:80");
+        assert_eq!(ok("[::1]:9"), "[::1]:9");
+        for bad in ["", "example.com", "1.2.3", "1.2.3.4:", "1.2.3.4:x", "[::1", "::1]:9", " 1.2.3.4"] {
+            let e = parse_address(bad.as_bytes(), 80).unwrap_err();
+            assert!(e.contains("is not an IP address"), "{}: {}", bad, e);
+        }
+        assert!(parse_address(b"1.2.3.4:0", 80).unwrap_err().contains("port 0"));
+        assert!(parse_address(b"\xff", 80).is_err());
     }
 
     #[test]

@@ -35,9 +35,15 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Calls holding a `Handle`: the loop does not close its queue while there are any.
     calls: AtomicUsize,
-    /// The TLS client configuration for `config.tls`, built on first wss:// use.
-    tls: Mutex<Option<Arc<rustls::ClientConfig>>>,
+    /// TLS client configurations by their options (the runtime's, and each task's own merged with
+    /// them), most recently used last. Sharing one is what lets a later connection resume a
+    /// session: rustls keeps its session cache in the `ClientConfig`.
+    tls: Mutex<Vec<(TlsOptions, Arc<rustls::ClientConfig>)>>,
 }
+
+/// TLS configurations kept (each with its session cache of up to 256 servers, about 11 KiB
+/// before any session).
+const TLS_CONFIGS: usize = 16;
 
 /// One call's hold on the runtime: while it lives, the loop still takes commands.
 pub struct Handle(Arc<Shared>);
@@ -62,23 +68,32 @@ impl Handle {
 }
 
 impl Shared {
-    /// The runtime's TLS configuration; with `extra` (a task's own options) a new one merging both.
+    /// The TLS configuration for the runtime's options, or with `extra` (a task's own) for both
+    /// merged. Configurations are cached by content, so tasks with the same options share one
+    /// (and its session cache: a reconnect resumes).
     pub fn tls_config(&self, extra: Option<TlsOptions>) -> Result<Arc<rustls::ClientConfig>, Failure> {
+        let mut options = self.config.tls.clone();
         if let Some(extra) = extra {
-            let mut merged = self.config.tls.clone();
-            if !merged.extra_ca_pem.is_empty() {
-                merged.extra_ca_pem.push(b'\n');
+            if !options.extra_ca_pem.is_empty() {
+                options.extra_ca_pem.push(b'\n');
             }
-            merged.extra_ca_pem.extend_from_slice(&extra.extra_ca_pem);
-            merged.skip_verification |= extra.skip_verification;
-            return crate::tls::client_config(&merged);
+            options.extra_ca_pem.extend_from_slice(&extra.extra_ca_pem);
+            options.skip_verification |= extra.skip_verification;
         }
-        let mut slot = self.tls.lock();
-        if let Some(config) = slot.as_ref() {
-            return Ok(Arc::clone(config));
+        let mut cache = self.tls.lock();
+        if let Some(i) = cache.iter().position(|(o, _)| *o == options) {
+            let entry = cache.remove(i);
+            let config = Arc::clone(&entry.1);
+            cache.push(entry);
+            return Ok(config);
         }
-        let config = crate::tls::client_config(&self.config.tls)?;
-        *slot = Some(Arc::clone(&config));
+        drop(cache); // building parses PEM and roots: not under the lock
+        let config = crate::tls::client_config(&options)?;
+        let mut cache = self.tls.lock();
+        if cache.len() >= TLS_CONFIGS {
+            cache.remove(0);
+        }
+        cache.push((options, Arc::clone(&config)));
         Ok(config)
     }
 }
@@ -116,7 +131,7 @@ fn start(config: Config) -> Result<Running, Failure> {
         registry: Registry::default(),
         stopping: AtomicBool::new(false),
         calls: AtomicUsize::new(0),
-        tls: Mutex::new(None),
+        tls: Mutex::new(Vec::new()),
     });
     let for_loop = Arc::clone(&shared);
     let thread = std::thread::Builder::new()

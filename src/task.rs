@@ -3,7 +3,6 @@
 //! happened as `Output`s; it never calls C code itself, so the loop can deliver outputs with no
 //! borrow of the task held.
 
-use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
 use std::net::SocketAddr;
@@ -22,6 +21,7 @@ use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::connection::{Connection, Incoming, ReadError, Violation};
 use crate::error::{Api, Code, Failure};
+use crate::eyeballs::Schedule;
 use crate::frame::NO_STATUS;
 use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::stream::Stream;
@@ -43,9 +43,16 @@ pub enum Output {
     Result(ResultCb, Result<(), Failure>),
 }
 
+/// One TCP connection attempt in flight.
+struct Attempt {
+    addr: SocketAddr,
+    stream: TcpStream,
+}
+
 enum Phase {
     Resolving,
-    Connecting(TcpStream),
+    /// Happy Eyeballs: every attempt started and not failed yet (see `Task::schedule`).
+    Connecting(Vec<Attempt>),
     Handshaking(Stream, Box<Handshake>),
     Open(Box<Connection>),
     Closed,
@@ -69,10 +76,18 @@ pub struct Task {
     request: Option<Request>,
     /// For wss://: the TLS configuration and the server name to verify.
     tls: Option<(Arc<ClientConfig>, String)>,
-    addrs: VecDeque<SocketAddr>,
-    last_connect_error: Option<String>,
-    /// The address of the TCP connection in progress, for the error message.
-    current_addr: Option<SocketAddr>,
+    /// The URL's host and port.
+    host: String,
+    port: u16,
+    /// Waiting for the host's resolver (`ws_config.resolver`) to answer.
+    asked_host: bool,
+    /// The addresses not tried yet, and when the next attempt is due.
+    schedule: Option<Schedule>,
+    attempt_delay: Duration,
+    /// "address: cause" of each failed attempt, for the errMsg of a total failure.
+    connect_errors: Vec<String>,
+    /// The address that connected.
+    peer: Option<SocketAddr>,
     tcp_no_delay: bool,
     socket_hook: Option<SocketHook>,
     max_message: usize,
@@ -131,9 +146,13 @@ impl Task {
             phase: Phase::Resolving,
             request: Some(req.request),
             tls: req.tls.map(|c| (c, req.host.clone())),
-            addrs: VecDeque::new(),
-            last_connect_error: None,
-            current_addr: None,
+            host: req.host.clone(),
+            port: req.port,
+            asked_host: false,
+            schedule: None,
+            attempt_delay: config.attempt_delay,
+            connect_errors: Vec::new(),
+            peer: None,
             tcp_no_delay: req.tcp_no_delay,
             socket_hook: req.socket_hook,
             max_message: config.max_message_size,
@@ -159,18 +178,12 @@ impl Task {
         matches!(self.phase, Phase::Closed)
     }
 
-    fn token(&self) -> Token {
-        Token(self.id as usize)
-    }
-
     /// A deadline set since the last call, for the loop's timer heap.
     pub fn take_new_deadline(&mut self) -> Option<Instant> {
         if std::mem::take(&mut self.new_deadline) {
             let heartbeat = self.heartbeat.as_ref().and_then(|h| h.check_at);
-            match (self.deadline, heartbeat) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
+            let attempt = self.schedule.as_ref().and_then(Schedule::wake_at);
+            [self.deadline, heartbeat, attempt].into_iter().flatten().min()
         } else {
             None
         }
@@ -181,63 +194,123 @@ impl Task {
         self.new_deadline = true;
     }
 
-    /// The addresses to try, from DNS or an IP literal.
+    /// The host's resolver was asked for this task's addresses.
+    pub fn ask_host(&mut self) {
+        self.asked_host = true;
+    }
+
+    /// Waiting for the host resolver's answer.
+    pub fn asked_host(&self) -> bool {
+        self.asked_host && matches!(self.phase, Phase::Resolving)
+    }
+
+    /// The addresses to try, from DNS, the host or an IP literal. Port 0 (an address the host's
+    /// resolver gave without a port) means the URL's.
     pub fn resolved(&mut self, addrs: Result<Vec<SocketAddr>, String>, registry: &Registry, out: &mut Vec<Output>) {
         if !matches!(self.phase, Phase::Resolving) {
             return;
         }
+        let addrs = match addrs {
+            Err(detail) if self.asked_host => Err(format!("could not resolve host \"{}\": {}", self.host, detail)),
+            other => other,
+        };
         match addrs {
-            Ok(addrs) => {
-                self.addrs = addrs.into();
-                self.connect_next(registry, out);
+            Ok(mut addrs) => {
+                for a in addrs.iter_mut().filter(|a| a.port() == 0) {
+                    a.set_port(self.port);
+                }
+                self.schedule = Some(Schedule::new(addrs, self.attempt_delay));
+                self.phase = Phase::Connecting(Vec::new());
+                self.start_due(Instant::now(), registry, out);
             }
             Err(detail) => self.fail(Failure::new(Code::Dns, detail), None, out),
         }
     }
 
-    /// Starts a TCP connection to the next address, or fails when none is left.
-    fn connect_next(&mut self, registry: &Registry, out: &mut Vec<Output>) {
-        while let Some(addr) = self.addrs.pop_front() {
+    /// Starts the attempts that are due (Happy Eyeballs); fails the task when every address
+    /// failed.
+    fn start_due(&mut self, now: Instant, registry: &Registry, out: &mut Vec<Output>) {
+        let (Phase::Connecting(attempts), Some(schedule)) = (&mut self.phase, &mut self.schedule) else { return };
+        while let Some(addr) = schedule.due(now) {
             let id = self.id;
             let hook = self.socket_hook.map(|h| move |fd: i32| h.call(id, fd));
             let hook_ref = hook.as_ref().map(|h| h as crate::socket::Hook<'_>);
-            let attempt = crate::socket::connect(addr, hook_ref).and_then(|mut s| {
-                registry.register(&mut s, self.token(), Interest::READABLE | Interest::WRITABLE)?;
+            let token = Token(id as usize);
+            let started = crate::socket::connect(addr, hook_ref).and_then(|mut s| {
+                registry.register(&mut s, token, Interest::READABLE | Interest::WRITABLE)?;
                 Ok(s)
             });
-            match attempt {
-                Ok(stream) => {
-                    self.current_addr = Some(addr);
-                    self.phase = Phase::Connecting(stream);
-                    return;
+            match started {
+                Ok(stream) => attempts.push(Attempt { addr, stream }),
+                Err(e) => {
+                    self.connect_errors.push(format!("{}: {}", addr, io_failure(Code::Connect, &e).detail));
+                    schedule.failed();
                 }
-                Err(e) => self.last_connect_error = Some(format!("{}: {}", addr, io_failure(Code::Connect, &e).detail)),
             }
         }
-        let detail = self.last_connect_error.take().unwrap_or_else(|| "no address to connect to".into());
-        self.fail(Failure::new(Code::Connect, format!("could not connect to {}", detail)), None, out);
+        self.new_deadline = true;
+        if attempts.is_empty() && schedule.is_empty() {
+            let detail = match self.connect_errors.is_empty() {
+                true => "no address to connect to".to_string(),
+                false => self.connect_errors.join(", "),
+            };
+            self.fail(Failure::new(Code::Connect, format!("could not connect to {}", detail)), None, out);
+        }
+    }
+
+    /// Looks at every attempt in flight: the first connected one wins and the others are closed;
+    /// failed ones are dropped (the next address is then due at once). Returns the winner.
+    fn settle_attempts(&mut self, registry: &Registry) -> Option<Attempt> {
+        let Phase::Connecting(attempts) = &mut self.phase else { return None };
+        let mut winner = None;
+        let mut i = 0;
+        while i < attempts.len() {
+            let stream = &attempts[i].stream;
+            let error = match stream.take_error() {
+                Ok(Some(e)) | Err(e) => Some(e),
+                Ok(None) => match stream.peer_addr() {
+                    Ok(_) => None,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        i += 1;
+                        continue;
+                    }
+                    Err(e) => Some(e),
+                },
+            };
+            let mut attempt = attempts.swap_remove(i);
+            match error {
+                Some(e) => {
+                    let _ = registry.deregister(&mut attempt.stream);
+                    self.connect_errors.push(format!("{}: {}", attempt.addr, io_failure(Code::Connect, &e).detail));
+                    if let Some(s) = &mut self.schedule {
+                        s.failed();
+                    }
+                }
+                None => {
+                    winner = Some(attempt);
+                    break;
+                }
+            }
+        }
+        if winner.is_some() {
+            for mut loser in attempts.drain(..) {
+                let _ = registry.deregister(&mut loser.stream);
+            }
+            self.schedule = None;
+        }
+        winner
     }
 
     /// The socket is ready (readable, writable or both): make all the progress we can.
     /// `short_read_drains`: the readiness event did not report the peer closed (see
     /// `Connection::read`).
     pub fn on_ready(&mut self, registry: &Registry, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
-        if let Phase::Connecting(stream) = &self.phase {
-            let error = match stream.take_error() {
-                Ok(Some(e)) | Err(e) => Some(e),
-                Ok(None) => match stream.peer_addr() {
-                    Ok(_) => None,
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                    Err(e) => Some(e),
-                },
+        if let Phase::Connecting(_) = &self.phase {
+            let Some(Attempt { addr, stream }) = self.settle_attempts(registry) else {
+                return self.start_due(Instant::now(), registry, out);
             };
-            if let Some(e) = error {
-                let addr = self.current_addr.map(|a| a.to_string()).unwrap_or_else(|| "server".into());
-                self.last_connect_error = Some(format!("{}: {}", addr, io_failure(Code::Connect, &e).detail));
-                let _ = std::mem::replace(&mut self.phase, Phase::Resolving);
-                return self.connect_next(registry, out);
-            }
-            let Phase::Connecting(stream) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
+            self.peer = Some(addr);
+            self.phase = Phase::Closed;
             if self.tcp_no_delay {
                 let _ = stream.set_nodelay(true);
             }
@@ -416,10 +489,13 @@ impl Task {
     }
 
     /// A timer fired: the connect or close timeout, or a heartbeat check.
-    pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Output>) {
+    pub fn on_timer(&mut self, now: Instant, registry: &Registry, out: &mut Vec<Output>) {
         // The heap holds one entry at the earliest of our deadlines; re-arm for the next one.
         self.new_deadline = true;
         self.check_heartbeat(now, out);
+        if matches!(self.phase, Phase::Connecting(_)) && self.deadline.is_some_and(|d| d > now) {
+            return self.start_due(now, registry, out);
+        }
         match self.deadline {
             Some(d) if d <= now => {}
             _ => return,
@@ -434,6 +510,18 @@ impl Task {
                 } else {
                     self.fail(Failure::new(Code::Timeout, "timeout: the server did not finish the close handshake"), None, out);
                 }
+            }
+            Phase::Resolving if self.asked_host => {
+                let detail = format!("timeout: no answer from the resolver for \"{}\"", self.host);
+                self.fail(Failure::new(Code::Timeout, detail), None, out)
+            }
+            Phase::Connecting(ref attempts) => {
+                let mut causes = self.connect_errors.clone();
+                causes.extend(attempts.iter().map(|a| format!("{}: no answer", a.addr)));
+                let untried = self.schedule.as_ref().map(|s| s.remaining()).into_iter().flatten();
+                causes.extend(untried.map(|a| format!("{}: not tried", a)));
+                let f = Failure::new(Code::Timeout, format!("timeout: could not connect to {}", causes.join(", ")));
+                self.fail(f, None, out)
             }
             _ => self.fail(Failure::new(Code::Timeout, "timeout"), None, out),
         }

@@ -16,7 +16,7 @@ use crate::error::{Code, Failure};
 use crate::socket;
 
 /// Which servers to trust. The default trusts the Mozilla roots shipped in the library.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TlsOptions {
     /// Extra trusted CA certificates, PEM.
     pub extra_ca_pem: Vec<u8>,

@@ -1,8 +1,7 @@
 'use strict';
-// libws's C API through koffi (declarations matching include/libws.h; no C of our own) and the one
-// dispatcher of this Node thread: libws queues every result and event of our tasks on it, and we
-// run them here, inside ws_dispatch, when libuv sees its pipe readable. Nothing runs on libws's
-// thread, so nothing ever blocks it or the JS thread.
+// libws's C API through koffi (declarations matching include/libws.h; no C of our own) and this
+// Node thread's dispatcher: libws queues our tasks' results and events on it and we run them here,
+// inside ws_dispatch, when libuv sees its pipe readable; nothing blocks libws's thread or JS.
 const koffi = require('koffi');
 const net = require('net');
 const path = require('path');
@@ -27,6 +26,7 @@ const connectOptions = koffi.struct('ws_connect_options', {
   group: 'uint64_t', ping_interval_ms: 'uint32_t', pong_timeout_ms: 'uint32_t', on_socket: 'void *',
   socket_user_data: 'void *', ca_pem: 'void *', ca_pem_len: 'size_t',
   dangerous_skip_certificate_verification: 'bool', per_message_deflate: 'bool', dispatcher: 'void *',
+  addresses: 'const char **', address_count: 'size_t',
 });
 const c = {
   connect: lib.func('int64_t ws_connect(const ws_connect_options *o)'),
@@ -44,9 +44,11 @@ if (koffi.sizeof(connectOptions) !== Number(c.optionsSize())) throw new Error('w
 const callbacks = new Map(); // user_data key -> JS function, until libws calls it (once)
 // pending: results and close events still to come; the pipe keeps Node alive while > 0.
 let nextKey = 1, pending = 0, yieldAsked = false;
+const calls = { inside: 0, outside: 0 }; let dispatching = false; // callbacks run only inside ws_dispatch
 function expect(n) { pending += n; if (pending > 0) pipe.ref(); else pipe.unref(); }
 function keep(fn) { const key = nextKey++; callbacks.set(key, fn); expect(1); return key; }
 const onResult = koffi.register((r, key) => {
+  calls[dispatching ? 'inside' : 'outside']++;
   const fn = callbacks.get(key); callbacks.delete(key); expect(-1);
   const res = koffi.decode(r, result);
   fn({ taskId: Number(res.task_id), code: res.code, errMsg: res.err_msg });
@@ -58,6 +60,7 @@ function noThread(rc, key, api) {
 }
 let onTaskEvent = () => {};
 const onEvent = koffi.register((p) => {
+  calls[dispatching ? 'inside' : 'outside']++;
   const e = koffi.decode(p, event), m = e.message;
   const ev = { kind: e.kind, taskId: Number(e.task_id) };
   if (e.kind === 1) ev.header = Object.fromEntries((e.open.header_count ? koffi.decode(e.open.headers, header, Number(e.open.header_count)) : []).map((h) => [h.name, h.value]));
@@ -70,19 +73,20 @@ const onEvent = koffi.register((p) => {
 const out = [null];
 if (c.dispatcherNew(null, out) !== 0) throw new Error('ws_dispatcher_new failed'); // default options
 const dispatcher = out[0];
-c.dispatch(dispatcher, 0); // makes it this thread's: results of calls on unknown ids come here too
+dispatching = true; c.dispatch(dispatcher, 0); dispatching = false; // makes it this thread's: results of calls on unknown ids come here too
 const pipe = new net.Socket({ fd: c.dispatcherFd(dispatcher), readable: true, writable: false });
 pipe.unref();
 // One item at a time, so a callback can ask to let promise reactions run before the next item
 // (connectSocket's .then must add onOpen before the open event is dispatched).
 function drain() {
-  while (!yieldAsked && c.dispatch(dispatcher, 1) > 0);
+  dispatching = true; try { while (!yieldAsked && c.dispatch(dispatcher, 1) > 0); } finally { dispatching = false; }
   if (yieldAsked) { yieldAsked = false; setImmediate(drain); }
 }
 pipe.on('data', drain);
 
 module.exports = {
   onTaskEvent(fn) { onTaskEvent = fn; },
+  calls, // for tests: callbacks run inside ws_dispatch and outside it (must stay 0)
   yieldAfterThis() { yieldAsked = true; },
   readyState: (id) => c.readyState(id),
   connect(o, done) {

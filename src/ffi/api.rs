@@ -19,7 +19,8 @@ use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher};
 use crate::error::{Api, Code, Failure};
 use crate::log::log;
-use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_url};
+use crate::resolve::parse_answer;
+use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_address, parse_url};
 use crate::registry::{absent, Route};
 use crate::runtime::{self, Handle, Shared};
 use crate::tls::TlsOptions;
@@ -75,6 +76,8 @@ struct Prepared {
     secure: bool,
     host: String,
     port: u16,
+    /// The host's own addresses for `host` (`ws_connect_options.addresses`), if it gave any.
+    addresses: Option<Vec<std::net::SocketAddr>>,
 }
 
 /// Checks the connect options and builds the handshake request.
@@ -116,7 +119,14 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     if o.per_message_deflate {
         request.headers_mut().insert("Sec-WebSocket-Extensions", value(crate::deflate::OFFER));
     }
-    Ok(Prepared { request, secure: url.secure, host: url.host, port: url.port })
+    let mut addresses = Vec::new();
+    for (i, &a) in c_slice(o.addresses, o.address_count, "addresses")?.iter().enumerate() {
+        let a = c_bytes(a).ok_or_else(|| Failure::new(Code::InvalidArgument, format!("addresses[{}] is NULL", i)))?;
+        let addr = parse_address(a, url.port).map_err(|why| Failure::new(Code::InvalidArgument, format!("addresses[{}]: {}", i, why)))?;
+        addresses.push(addr);
+    }
+    let addresses = (!addresses.is_empty()).then_some(addresses);
+    Ok(Prepared { request, secure: url.secure, host: url.host, port: url.port, addresses })
 }
 
 /// Where the result of a call about `task_id` goes: the task's dispatcher; for a closed or unknown
@@ -205,6 +215,7 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         request: prepared.request,
         host: prepared.host,
         port: prepared.port,
+        addresses: prepared.addresses,
         tcp_no_delay: o.tcp_no_delay,
         tls,
         deadline: Instant::now() + timeout,
@@ -363,6 +374,9 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             ca_pem_len: 0,
             use_system_roots: false,
             dangerous_skip_certificate_verification: false,
+            connection_attempt_delay_ms: d.attempt_delay.as_millis() as u32,
+            resolver: None,
+            resolver_user_data: std::ptr::null_mut(),
         });
         WS_OK
     })
@@ -459,6 +473,61 @@ pub extern "C" fn ws_shutdown() -> i32 {
         Ok(()) => WS_OK,
         Err(f) => f.code as i32,
     })
+}
+
+/// Answers a request of the host's resolver (`ws_config.resolver`), from any thread, also from
+/// inside the resolver callback. `request_id` is the id the resolver was called with (the
+/// task's). Either `err_msg` (NUL-terminated UTF-8: the lookup failed; `addresses` is then
+/// ignored) or `address_count` addresses (NUL-terminated strings, each an IP address with or
+/// without a port, as in `ws_connect_options.addresses`; without one, the URL's port). Everything
+/// is copied before the call returns.
+///
+/// A failed lookup fails the task with `WS_ERR_DNS`: `"connectSocket:fail could not resolve host
+/// \"<host>\": <err_msg>"`. The addresses are tried with Happy Eyeballs, in the order given.
+///
+/// Returns `WS_OK` when the answer was taken (an answer to a task that no longer waits for one,
+/// a second answer or one after its connect timeout, is ignored); `WS_ERR_INVALID_ARGUMENT` for
+/// an answer with no address and no err_msg, a NULL entry or a string that is not an IP address:
+/// the task then fails with `WS_ERR_DNS` ("... the resolver's answer was refused:
+/// addresses[1]: \"x\" is not an IP address ..."); `WS_ERR_UNKNOWN_TASK` for an id never
+/// handed out; `WS_ERR_CLOSED` when the task is closed (it timed out or was closed);
+/// `WS_ERR_SHUTTING_DOWN` while `ws_shutdown` runs.
+#[no_mangle]
+pub unsafe extern "C" fn ws_resolve_answer(
+    request_id: i64,
+    addresses: *const *const c_char,
+    address_count: usize,
+    err_msg: *const c_char,
+) -> i32 {
+    guard(WS_ERR_PANIC, || resolve_answer(request_id, addresses, address_count, err_msg))
+}
+
+unsafe fn resolve_answer(task_id: i64, addresses: *const *const c_char, count: usize, err_msg: *const c_char) -> i32 {
+    let shared = match runtime::get() {
+        Ok(s) => s,
+        Err(f) => return f.code as i32,
+    };
+    if shared.is_stopping() {
+        return WS_ERR_SHUTTING_DOWN;
+    }
+    if let Err(f) = shared.registry.live_state(task_id) {
+        return f.code as i32;
+    }
+    let refused = |why: String| (Err(format!("the resolver's answer was refused: {}", why)), WS_ERR_INVALID_ARGUMENT);
+    let (addrs, code) = match c_bytes(err_msg) {
+        Some(msg) => (Err(String::from_utf8_lossy(msg).into_owned()), WS_OK),
+        None => match c_slice(addresses, count, "addresses") {
+            Err(f) => refused(f.detail),
+            Ok(list) => match parse_answer(list.iter().map(|&p| c_bytes(p))) {
+                Ok(a) => (Ok(a), WS_OK),
+                Err(why) => refused(why),
+            },
+        },
+    };
+    match push(&shared, Command::Resolved { task_id, addrs, from_host: true }) {
+        WS_OK => code,
+        other => other,
+    }
 }
 
 /// Opens a WebSocket (the mini-program `connectSocket`).

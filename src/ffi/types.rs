@@ -253,7 +253,30 @@ pub struct ws_config {
     /// expired) for every wss:// task, like the "don't verify" switch of WeChat's developer tools.
     /// Anyone on the network path can then read and change the traffic. Default false.
     pub dangerous_skip_certificate_verification: bool,
+    /// Happy Eyeballs (RFC 8305): how long, in ms, a connection attempt to one address runs
+    /// alone before the next address is tried in parallel (an attempt that fails starts the
+    /// next at once). Attempts already started keep running until one connects; the others are
+    /// then closed. Addresses are tried with the families interleaved, starting with the family
+    /// of the resolver's first address. Default 250 (the RFC's); values below 10 are raised to
+    /// 10 (the RFC's floor). A `ws_config` of the earlier layout, without this field and the
+    /// ones after it, is still accepted.
+    pub connection_attempt_delay_ms: u32,
+    /// The host's resolver (see `ws_resolve_cb`), asked for the host name of every task whose
+    /// URL names a host (not an IP address) and that gave no `ws_connect_options.addresses`.
+    /// NULL (the default): libws resolves names with the system's resolver (getaddrinfo, on
+    /// threads of its own).
+    pub resolver: ws_resolve_cb,
+    pub resolver_user_data: *mut c_void,
 }
+
+/// The host's resolver (`ws_config.resolver`), e.g. an HTTP DNS client: called on the libws
+/// thread with the task's id (the request id to answer), its URL's host name (NUL-terminated,
+/// valid during the call) and port. It must not block: it starts the lookup and returns; the
+/// host answers later, from any thread (or from inside this call), with `ws_resolve_answer`.
+/// The task's connect timeout keeps running meanwhile: without an answer in time the task fails
+/// with `WS_ERR_TIMEOUT` (`"connectSocket:fail timeout: no answer from the resolver for
+/// \"host\""`). The URL's host stays the TLS server name and the Host header.
+pub type ws_resolve_cb = Option<unsafe extern "C" fn(request_id: i64, host: *const c_char, port: u16, user_data: *mut c_void)>;
 
 /// Options for `ws_connect`. Fill with `ws_connect_options_init`, then set fields; zero values
 /// are the defaults. The library copies everything it needs before `ws_connect` returns.
@@ -320,6 +343,18 @@ pub struct ws_connect_options {
     /// `WS_ERR_INVALID_ARGUMENT`. A struct of the earlier layout without this field (struct_size
     /// 144 on 64-bit targets) is still accepted: no dispatcher named.
     pub dispatcher: *mut ws_dispatcher,
+    /// The host's own addresses for the URL's host (`address_count` NUL-terminated strings), e.g.
+    /// from its HTTP DNS service or cache: each an IP address with or without a port (`1.2.3.4`,
+    /// `1.2.3.4:8443`, `::1`, `[::1]:8443`; without one, the URL's port). libws then does no
+    /// lookup of its own and tries them with Happy Eyeballs (see
+    /// `ws_config.connection_attempt_delay_ms`), the families interleaved starting with the first
+    /// address's. The URL's host stays the TLS server name and the Host header. A string that is
+    /// not an IP address is refused with `WS_ERR_INVALID_ARGUMENT`
+    /// (`"connectSocket:fail addresses[1]: \"x\" is not an IP address ..."`). NULL / 0 (the
+    /// default): the runtime's resolver (`ws_config.resolver`), else the system's. Copied by
+    /// `ws_connect`. Struct sizes of earlier layouts without these fields are still accepted.
+    pub addresses: *const *const c_char,
+    pub address_count: usize,
 }
 
 /// A dispatcher (opaque): a queue of results and events that the host runs on its own thread

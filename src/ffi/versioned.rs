@@ -24,18 +24,47 @@ pub trait Versioned: Sized {
     /// (and place the new field at or past the old size: bytes inside the old size, its padding
     /// included, are copied as the host left them).
     const SIZES: &'static [usize];
+
+    /// How many bytes of a struct of released size `size` to read: all of them, unless a newer
+    /// version's first field starts inside that size's tail padding (then only up to that field,
+    /// so the host's padding bytes are not read as the new field).
+    fn read_len(size: usize) -> usize {
+        size
+    }
 }
 
 impl Versioned for ws_config {
     const NAME: &'static str = "ws_config";
-    const SIZES: &'static [usize] = &[size_of::<ws_config>()];
+    /// The first layout ended with `dangerous_skip_certificate_verification`; the second appended
+    /// `connection_attempt_delay_ms` and the resolver.
+    /// `connection_attempt_delay_ms` (a u32) starts inside the first layout's tail padding, so
+    /// that layout is read only up to it. (`resolver` makes the struct longer.)
+    const SIZES: &'static [usize] = &[FIRST_CONFIG_SIZE, size_of::<ws_config>()];
+
+    fn read_len(size: usize) -> usize {
+        if size == FIRST_CONFIG_SIZE {
+            offset_of!(ws_config, connection_attempt_delay_ms)
+        } else {
+            size
+        }
+    }
 }
+
+/// `sizeof(ws_config)` of the first layout: every field up to the last bool, padded to the
+/// pointer size (56 bytes on 64-bit targets).
+const FIRST_CONFIG_SIZE: usize =
+    (offset_of!(ws_config, dangerous_skip_certificate_verification) + 1).next_multiple_of(std::mem::align_of::<*const u8>());
 
 impl Versioned for ws_connect_options {
     const NAME: &'static str = "ws_connect_options";
     /// The first layout ended with `per_message_deflate` (144 bytes on 64-bit targets); the
-    /// second appended `dispatcher`, which starts exactly at the old size.
-    const SIZES: &'static [usize] = &[offset_of!(ws_connect_options, dispatcher), size_of::<ws_connect_options>()];
+    /// second appended `dispatcher`, which starts exactly at the old size; the third `addresses`
+    /// and `address_count`.
+    const SIZES: &'static [usize] = &[
+        offset_of!(ws_connect_options, dispatcher),
+        offset_of!(ws_connect_options, addresses),
+        size_of::<ws_connect_options>(),
+    ];
 }
 
 impl Versioned for ws_dispatcher_options {
@@ -77,7 +106,7 @@ pub unsafe fn read_sized<T: Versioned>(ptr: *const T) -> Result<T, Failure> {
     let size = declared_size(ptr);
     check_size::<T>(size)?;
     let mut value = MaybeUninit::<T>::zeroed();
-    std::ptr::copy_nonoverlapping(ptr as *const u8, value.as_mut_ptr() as *mut u8, size.min(size_of::<T>()));
+    std::ptr::copy_nonoverlapping(ptr as *const u8, value.as_mut_ptr() as *mut u8, T::read_len(size).min(size_of::<T>()));
     Ok(value.assume_init())
 }
 
@@ -121,13 +150,24 @@ mod tests {
     }
 
     #[test]
+    fn an_old_config_padding_is_not_read_as_the_new_field() {
+        let mut bytes = [0xffu8; size_of::<ws_config>()];
+        bytes[..4].copy_from_slice(&(FIRST_CONFIG_SIZE as u32).to_ne_bytes());
+        let got = unsafe { read_sized(bytes.as_ptr() as *const ws_config) }.unwrap_or_else(|f| panic!("{}", f.detail));
+        assert_eq!(got.connection_attempt_delay_ms, 0, "the old layout's padding stays unread");
+    }
+
+    #[test]
     fn todays_sizes_are_the_released_ones() {
-        assert_eq!(ws_config::SIZES, &[size_of::<ws_config>()]);
+        assert_eq!(ws_config::SIZES, &[FIRST_CONFIG_SIZE, size_of::<ws_config>()]);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(FIRST_CONFIG_SIZE, 56, "the size libws 0.1.0 shipped");
         assert_eq!(ws_connect_options::SIZES.last(), Some(&size_of::<ws_connect_options>()));
         // The first layout: every field up to per_message_deflate, padded to the pointer size.
         let first = offset_of!(ws_connect_options, per_message_deflate) + 1;
         let first = first.next_multiple_of(std::mem::align_of::<*const u8>());
-        assert_eq!(ws_connect_options::SIZES, &[first, size_of::<ws_connect_options>()]);
+        let second = offset_of!(ws_connect_options, dispatcher) + size_of::<*mut u8>();
+        assert_eq!(ws_connect_options::SIZES, &[first, second, size_of::<ws_connect_options>()]);
         #[cfg(target_pointer_width = "64")]
         assert_eq!(first, 144, "the size libws 0.1.0 shipped");
         assert!(check_size::<ws_connect_options>(12).is_err());

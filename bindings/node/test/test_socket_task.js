@@ -124,4 +124,10 @@ test('sendSocketMessage and closeSocket act on the last task; their Promises set
   await assert.rejects(Taro.closeSocket(), { errMsg: `closeSocket:fail socketTaskId ${(await t.ready).socketTaskId} is closed` });
 });
 
+test('every callback so far ran inside ws_dispatch on this thread, none relayed from libws\'s thread', async () => {
+  const { calls } = require('../ffi');
+  assert.ok(calls.inside > 20, `only ${calls.inside} callbacks seen`);
+  assert.strictEqual(calls.outside, 0);
+});
+
 run();
