@@ -240,6 +240,20 @@ typedef struct ws_config {
   // threads of its own).
   ws_resolve_cb resolver;
   void *resolver_user_data;
+  // wss://: public key pins for every task (`certificate_pin_count` NUL-terminated strings),
+  // each `sha256/<base64>`: the SHA-256 of a certificate's SubjectPublicKeyInfo, as OkHttp's
+  // `CertificatePinner` and HPKP write it (`openssl x509 -pubkey -noout | openssl pkey -pubin
+  // -outform der | openssl dgst -sha256 -binary | base64`). The chain is verified as usual
+  // first; then one certificate of it (the server's, an intermediate, or the trusted root the
+  // chain leads to) must match a pin, or the task fails with `WS_ERR_TLS`
+  // (`"connectSocket:fail certificate: pinning failed: ... the chain's pins (server first):
+  // sha256/..., ...; pinned: sha256/..."`). Pins never weaken verification; with
+  // `dangerous_skip_certificate_verification` they are still checked, against the
+  // certificates the server sent. A task's own pins (`ws_connect_options.certificate_pins`)
+  // are added to these. A string that is not a pin makes `ws_init` return
+  // `WS_ERR_INVALID_ARGUMENT`. NULL / 0 (the default): no pinning. Copied by `ws_init`.
+  const char *const *certificate_pins;
+  size_t certificate_pin_count;
 } ws_config;
 
 // One HTTP header: two NUL-terminated strings.
@@ -411,6 +425,13 @@ typedef struct ws_connect_options {
   // `ws_connect`. Struct sizes of earlier layouts without these fields are still accepted.
   const char *const *addresses;
   size_t address_count;
+  // wss://: public key pins for this task (`sha256/<base64>` strings), added to the runtime's
+  // (`ws_config.certificate_pins`, which says how they are checked). A string that is not a
+  // pin is refused with `WS_ERR_INVALID_ARGUMENT` (`"connectSocket:fail certificate_pins[0]:
+  // \"x\" is not a pin ..."`). NULL / 0 (the default): only the runtime's pins. Copied by
+  // `ws_connect`.
+  const char *const *certificate_pins;
+  size_t certificate_pin_count;
 } ws_connect_options;
 
 // A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.
@@ -475,7 +496,7 @@ size_t ws_connect_options_size(void);
 //
 // Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
 // `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not the size of a released
-// `ws_config` (see `ws_config.struct_size`); `WS_ERR_WRONG_THREAD`
+// `ws_config` (see `ws_config.struct_size`), bad CA PEM or a bad pin; `WS_ERR_WRONG_THREAD`
 // from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
 // The library copies the config; the caller keeps ownership of it.
 int32_t ws_init(const struct ws_config *config);

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use crate::ffi::api::c_pins;
 use crate::ffi::types::ws_config;
 use crate::callback::UserData;
+use crate::error::Failure;
 use crate::resolve::HostResolver;
 use crate::tls::TlsOptions;
 
@@ -45,27 +47,31 @@ fn or_default<T: PartialEq + Default>(value: T, default: T) -> T {
 }
 
 impl Config {
-    /// Reads a C config, zero fields meaning their defaults.
+    /// Reads a C config, zero fields meaning their defaults. Fails on a bad pin.
     ///
-    /// SAFETY: `c.ca_pem` is NULL or points to `c.ca_pem_len` readable bytes.
-    pub unsafe fn from_c(c: &ws_config) -> Config {
+    /// SAFETY: `c.ca_pem` is NULL or points to `c.ca_pem_len` readable bytes;
+    /// `c.certificate_pins` is NULL or points to `c.certificate_pin_count` strings.
+    pub unsafe fn from_c(c: &ws_config) -> Result<Config, Failure> {
         let ca = if c.ca_pem.is_null() { &[][..] } else { std::slice::from_raw_parts(c.ca_pem, c.ca_pem_len) };
         let d = Config::default();
         let ms = |v: u32, d: Duration| if v == 0 { d } else { Duration::from_millis(v as u64) };
-        Config {
+        let mut tls = TlsOptions {
+            extra_ca_pem: ca.to_vec(),
+            system_roots: c.use_system_roots,
+            skip_verification: c.dangerous_skip_certificate_verification,
+            ..Default::default()
+        };
+        tls.add_pins(c_pins(c.certificate_pins, c.certificate_pin_count, "ws_config.certificate_pins")?);
+        Ok(Config {
             max_connections_per_group: or_default(c.max_connections_per_group, d.max_connections_per_group),
             max_message_size: or_default(usize::try_from(c.max_message_size).unwrap_or(usize::MAX), d.max_message_size),
             max_send_queue: or_default(usize::try_from(c.max_send_queue).unwrap_or(usize::MAX), d.max_send_queue),
             connect_timeout: ms(c.connect_timeout_ms, d.connect_timeout),
             close_timeout: ms(c.close_timeout_ms, d.close_timeout),
-            tls: TlsOptions {
-                extra_ca_pem: ca.to_vec(),
-                system_roots: c.use_system_roots,
-                skip_verification: c.dangerous_skip_certificate_verification,
-            },
+            tls,
             attempt_delay: ms(c.connection_attempt_delay_ms, d.attempt_delay).max(crate::eyeballs::MIN_DELAY),
             resolver: c.resolver.map(|_| HostResolver { cb: c.resolver, user_data: UserData(c.resolver_user_data) }),
-        }
+        })
     }
 }
 
@@ -89,14 +95,19 @@ mod tests {
             connection_attempt_delay_ms: 0,
             resolver: None,
             resolver_user_data: std::ptr::null_mut(),
+            certificate_pins: std::ptr::null(),
+            certificate_pin_count: 0,
         };
-        assert_eq!(unsafe { Config::from_c(&c) }, Config::default());
+        assert_eq!(unsafe { Config::from_c(&c) }.ok(), Some(Config::default()));
         let c = ws_config { max_connections_per_group: 100, connect_timeout_ms: 10, ..c };
-        let got = unsafe { Config::from_c(&c) };
+        let got = unsafe { Config::from_c(&c) }.unwrap();
         assert_eq!(got.max_connections_per_group, 100);
         assert_eq!(got.connect_timeout, Duration::from_millis(10));
         assert_eq!(got.max_message_size, 64 << 20);
-        let got = unsafe { Config::from_c(&ws_config { connection_attempt_delay_ms: 3, ..c }) };
+        let got = unsafe { Config::from_c(&ws_config { connection_attempt_delay_ms: 3, ..c }) }.unwrap();
         assert_eq!(got.attempt_delay, Duration::from_millis(10), "the RFC's floor");
+        let bad = [c"sha256/AAAA".as_ptr()];
+        let f = unsafe { Config::from_c(&ws_config { certificate_pins: bad.as_ptr(), certificate_pin_count: 1, ..c }) };
+        assert!(f.unwrap_err().detail.starts_with("ws_config.certificate_pins[0]: \"sha256/AAAA\" is not a pin"));
     }
 }

@@ -22,6 +22,7 @@ pub mod fuzzing;
 mod handshake;
 mod log;
 mod options;
+mod pin;
 mod registry;
 mod resolve;
 mod runtime;

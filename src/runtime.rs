@@ -79,6 +79,7 @@ impl Shared {
             }
             options.extra_ca_pem.extend_from_slice(&extra.extra_ca_pem);
             options.skip_verification |= extra.skip_verification;
+            options.add_pins(extra.pins);
         }
         let mut cache = self.tls.lock();
         if let Some(i) = cache.iter().position(|(o, _)| *o == options) {

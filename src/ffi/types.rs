@@ -267,6 +267,20 @@ pub struct ws_config {
     /// threads of its own).
     pub resolver: ws_resolve_cb,
     pub resolver_user_data: *mut c_void,
+    /// wss://: public key pins for every task (`certificate_pin_count` NUL-terminated strings),
+    /// each `sha256/<base64>`: the SHA-256 of a certificate's SubjectPublicKeyInfo, as OkHttp's
+    /// `CertificatePinner` and HPKP write it (`openssl x509 -pubkey -noout | openssl pkey -pubin
+    /// -outform der | openssl dgst -sha256 -binary | base64`). The chain is verified as usual
+    /// first; then one certificate of it (the server's, an intermediate, or the trusted root the
+    /// chain leads to) must match a pin, or the task fails with `WS_ERR_TLS`
+    /// (`"connectSocket:fail certificate: pinning failed: ... the chain's pins (server first):
+    /// sha256/..., ...; pinned: sha256/..."`). Pins never weaken verification; with
+    /// `dangerous_skip_certificate_verification` they are still checked, against the
+    /// certificates the server sent. A task's own pins (`ws_connect_options.certificate_pins`)
+    /// are added to these. A string that is not a pin makes `ws_init` return
+    /// `WS_ERR_INVALID_ARGUMENT`. NULL / 0 (the default): no pinning. Copied by `ws_init`.
+    pub certificate_pins: *const *const c_char,
+    pub certificate_pin_count: usize,
 }
 
 /// The host's resolver (`ws_config.resolver`), e.g. an HTTP DNS client: called on the libws
@@ -355,6 +369,13 @@ pub struct ws_connect_options {
     /// `ws_connect`. Struct sizes of earlier layouts without these fields are still accepted.
     pub addresses: *const *const c_char,
     pub address_count: usize,
+    /// wss://: public key pins for this task (`sha256/<base64>` strings), added to the runtime's
+    /// (`ws_config.certificate_pins`, which says how they are checked). A string that is not a
+    /// pin is refused with `WS_ERR_INVALID_ARGUMENT` (`"connectSocket:fail certificate_pins[0]:
+    /// \"x\" is not a pin ..."`). NULL / 0 (the default): only the runtime's pins. Copied by
+    /// `ws_connect`.
+    pub certificate_pins: *const *const c_char,
+    pub certificate_pin_count: usize,
 }
 
 /// A dispatcher (opaque): a queue of results and events that the host runs on its own thread
