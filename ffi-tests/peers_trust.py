@@ -22,12 +22,12 @@ Files written:
   untrusted.pem / untrusted.key   a client certificate from a CA the server does not know
 Exits when stdin closes.
 """
-import asyncio
 import base64
 import hashlib
 import os
 import ssl
 import sys
+import threading
 
 import trustme
 from cryptography import x509
@@ -92,25 +92,27 @@ def make(directory):
     return contexts
 
 
-async def main():
-    from websockets.asyncio.server import serve
+def main():
+    # The sync (threaded, blocking ssl) server: a refused client certificate gets OpenSSL's alert
+    # on the wire, as from a production server (asyncio's SSL transport drops it and just closes).
     from websockets.exceptions import ConnectionClosed
+    from websockets.sync.server import serve
 
     contexts = make(os.environ["TRUST_DIR"])
 
-    async def echo(ws):
+    def echo(ws):
         try:
-            async for message in ws:
-                await ws.send(message)
+            for message in ws:
+                ws.send(message)
         except ConnectionClosed:
             pass
 
-    servers = [await serve(echo, "127.0.0.1", 0, ssl=ctx, compression=None, ping_interval=None).__aenter__()
-               for ctx in contexts]
-    ports = [s.sockets[0].getsockname()[1] for s in servers]
-    print("READY %d %d" % tuple(ports), flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    servers = [serve(echo, "127.0.0.1", 0, ssl=ctx, compression=None) for ctx in contexts]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    print("READY %d %d" % tuple(s.socket.getsockname()[1] for s in servers), flush=True)
+    sys.stdin.read()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

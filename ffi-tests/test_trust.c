@@ -52,6 +52,15 @@ static task_rec *run(const char *name, const char *url, trust t) {
     o.dangerous_skip_certificate_verification = t.skip;
     o.certificate_pins = t.pins;
     o.certificate_pin_count = t.pin_count;
+    size_t cert_len = 0, key_len = 0;
+    if (t.cert) {
+        o.client_cert_pem = (const uint8_t *)read_all(t.cert, &cert_len);
+        o.client_cert_pem_len = cert_len;
+    }
+    if (t.key) {
+        o.client_key_pem = (const uint8_t *)read_all(t.key, &key_len);
+        o.client_key_pem_len = key_len;
+    }
     int64_t id = ws_connect(&o);
     if (!CHECK_RESULT(box, id > 0 ? WS_OK : id, WS_OK, "connectSocket:ok")) return rec;
     wait_for(rec_has_open_or_close, rec);
@@ -193,6 +202,71 @@ static void runtime_pins(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Client certificates (a server with CERT_REQUIRED)                                           */
+
+static void client_certificate_is_accepted_in_each_key_format(void) {
+    opens("PKCS#8", g_mtls, (trust){NULL, 0, true, false, "client.pem", "client_pkcs8.key"});
+    opens("SEC1", g_mtls, (trust){NULL, 0, true, false, "client.pem", "client_sec1.key"});
+    opens("PKCS#1 (RSA)", g_mtls, (trust){NULL, 0, true, false, "client_rsa.pem", "client_rsa_pkcs1.key"});
+}
+
+/* The server refuses the handshake; TLS 1.3 tells the client with an alert after its Finished. */
+static void no_client_certificate_is_refused(void) {
+    const char *msg = fails_tls("none", g_mtls, (trust){NULL, 0, true, false, NULL, NULL}, "connectSocket:fail ");
+    CHECK_CONTAINS(msg, "TLS handshake failed");
+}
+
+static void untrusted_client_certificate_is_refused(void) {
+    const char *msg = fails_tls("untrusted", g_mtls, (trust){NULL, 0, true, false, "untrusted.pem", "untrusted.key"},
+                                "connectSocket:fail ");
+    CHECK_CONTAINS(msg, "TLS handshake failed");
+}
+
+/* The same options on the other server: a certificate nobody asks for changes nothing. */
+static void client_certificate_unasked_is_harmless(void) {
+    opens("unasked", g_server, (trust){NULL, 0, true, false, "client.pem", "client_pkcs8.key"});
+}
+
+static void bad_client_certificates_are_refused_at_the_call(void) {
+    struct { const char *cert, *key, *msg; } cases[] = {
+        {"client.pem", "other.key", "connectSocket:fail client certificate: the private key does not match the certificate"},
+        {"client.pem", NULL, "connectSocket:fail client_cert_pem and client_key_pem must be given together"},
+        {NULL, "client_pkcs8.key", "connectSocket:fail client_cert_pem and client_key_pem must be given together"},
+        {"client.pem", "pins", "connectSocket:fail client_key_pem: no usable private key (PKCS#8, SEC1 or PKCS#1 PEM"},
+        {"client_pkcs8.key", "client_pkcs8.key", "connectSocket:fail client_cert_pem: no CERTIFICATE found"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        result_box *box = new_box();
+        ws_connect_options o = rec_options(g_mtls, NULL, box);
+        size_t n;
+        if (cases[i].cert) o.client_cert_pem = (const uint8_t *)read_all(cases[i].cert, &n), o.client_cert_pem_len = n;
+        if (cases[i].key) o.client_key_pem = (const uint8_t *)read_all(cases[i].key, &n), o.client_key_pem_len = n;
+        CHECK_RESULT(box, ws_connect(&o), WS_ERR_INVALID_ARGUMENT, cases[i].msg);
+    }
+    CHECK_BOXES_CALLED_ONCE();
+}
+
+/* Runtime-wide: every task presents it; a bad pair makes ws_init fail. */
+static void runtime_client_certificate(void) {
+    size_t cert_len, key_len;
+    ws_config cfg;
+    ws_config_init(&cfg);
+    cfg.client_cert_pem = (const uint8_t *)read_all("client.pem", &cert_len);
+    cfg.client_cert_pem_len = cert_len;
+    cfg.client_key_pem = (const uint8_t *)read_all("other.key", &key_len);
+    cfg.client_key_pem_len = key_len;
+    CHECK_EQ(ws_shutdown(), WS_OK);
+    CHECK_EQ(ws_init(&cfg), WS_ERR_INVALID_ARGUMENT);
+    cfg.client_key_pem = (const uint8_t *)read_all("client_sec1.key", &key_len);
+    cfg.client_key_pem_len = key_len;
+    if (!runtime_with(&cfg)) return;
+    opens("runtime identity", g_mtls, (trust){NULL, 0, true, false, NULL, NULL});
+    fails_tls("task identity replaces it", g_mtls, (trust){NULL, 0, true, false, "untrusted.pem", "untrusted.key"},
+              "connectSocket:fail TLS handshake failed");
+    runtime_with(NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
     (void)st, (void)type, (void)ftw;
@@ -224,6 +298,12 @@ int main(void) {
     RUN_CASE(pins_apply_when_verification_is_skipped);
     RUN_CASE(bad_pins_are_refused_at_the_call);
     RUN_CASE(runtime_pins);
+    RUN_CASE(client_certificate_is_accepted_in_each_key_format);
+    RUN_CASE(no_client_certificate_is_refused);
+    RUN_CASE(untrusted_client_certificate_is_refused);
+    RUN_CASE(client_certificate_unasked_is_harmless);
+    RUN_CASE(bad_client_certificates_are_refused_at_the_call);
+    RUN_CASE(runtime_client_certificate);
 
     int rc = tests_end();
     peer_stop(&g_peer);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::ffi::api::c_pins;
+use crate::ffi::api::{c_pem, c_pins};
 use crate::ffi::types::ws_config;
 use crate::callback::UserData;
 use crate::error::Failure;
@@ -49,16 +49,18 @@ fn or_default<T: PartialEq + Default>(value: T, default: T) -> T {
 impl Config {
     /// Reads a C config, zero fields meaning their defaults. Fails on a bad pin.
     ///
-    /// SAFETY: `c.ca_pem` is NULL or points to `c.ca_pem_len` readable bytes;
+    /// SAFETY: `c.ca_pem`, `c.client_cert_pem`, `c.client_key_pem` are NULL or point to their
+    /// `_len` readable bytes;
     /// `c.certificate_pins` is NULL or points to `c.certificate_pin_count` strings.
     pub unsafe fn from_c(c: &ws_config) -> Result<Config, Failure> {
-        let ca = if c.ca_pem.is_null() { &[][..] } else { std::slice::from_raw_parts(c.ca_pem, c.ca_pem_len) };
         let d = Config::default();
         let ms = |v: u32, d: Duration| if v == 0 { d } else { Duration::from_millis(v as u64) };
         let mut tls = TlsOptions {
-            extra_ca_pem: ca.to_vec(),
+            extra_ca_pem: c_pem(c.ca_pem, c.ca_pem_len),
             system_roots: c.use_system_roots,
             skip_verification: c.dangerous_skip_certificate_verification,
+            client_cert_pem: c_pem(c.client_cert_pem, c.client_cert_pem_len),
+            client_key_pem: c_pem(c.client_key_pem, c.client_key_pem_len),
             ..Default::default()
         };
         tls.add_pins(c_pins(c.certificate_pins, c.certificate_pin_count, "ws_config.certificate_pins")?);
@@ -97,6 +99,10 @@ mod tests {
             resolver_user_data: std::ptr::null_mut(),
             certificate_pins: std::ptr::null(),
             certificate_pin_count: 0,
+            client_cert_pem: std::ptr::null(),
+            client_cert_pem_len: 0,
+            client_key_pem: std::ptr::null(),
+            client_key_pem_len: 0,
         };
         assert_eq!(unsafe { Config::from_c(&c) }.ok(), Some(Config::default()));
         let c = ws_config { max_connections_per_group: 100, connect_timeout_ms: 10, ..c };

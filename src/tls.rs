@@ -10,7 +10,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme,
 };
@@ -32,6 +32,10 @@ pub struct TlsOptions {
     /// Sorted and without duplicates, so equal sets compare equal (the runtime caches
     /// configurations by these options).
     pub pins: Vec<Pin>,
+    /// The client certificate chain (PEM), end entity first, for servers that ask for one.
+    pub client_cert_pem: Vec<u8>,
+    /// Its private key (PEM: PKCS#8, SEC1 or PKCS#1).
+    pub client_key_pem: Vec<u8>,
 }
 
 impl TlsOptions {
@@ -121,9 +125,42 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Failure>
             algorithms: provider().signature_verification_algorithms,
         }),
     };
-    let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+    let mut config = match client_identity(options)? {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+            let why = match e {
+                rustls::Error::InconsistentKeys(_) => "the private key does not match the certificate".to_string(),
+                other => other.to_string(),
+            };
+            Failure::new(Code::InvalidArgument, format!("client certificate: {}", why))
+        })?,
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The client certificate chain and key, if given; both or neither.
+fn client_identity(options: &TlsOptions) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
+    let bad = |detail: String| Failure::new(Code::InvalidArgument, detail);
+    match (options.client_cert_pem.is_empty(), options.client_key_pem.is_empty()) {
+        (true, true) => return Ok(None),
+        (false, false) => {}
+        _ => return Err(bad("client_cert_pem and client_key_pem must be given together".into())),
+    }
+    let chain = CertificateDer::pem_slice_iter(&options.client_cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("client_cert_pem: bad PEM: {:?}", e)))?;
+    if chain.is_empty() {
+        return Err(bad("client_cert_pem: no CERTIFICATE found in the PEM".into()));
+    }
+    if chain.iter().any(|c| webpki::EndEntityCert::try_from(c).is_err()) {
+        return Err(bad("client_cert_pem: a certificate does not parse".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&options.client_key_pem).map_err(|e| {
+        bad(format!("client_key_pem: no usable private key (PKCS#8, SEC1 or PKCS#1 PEM, not encrypted): {:?}", e))
+    })?;
+    Ok(Some((chain, key)))
 }
 
 /// The trusted roots: the Mozilla set, the system's if asked, and the extra CAs.

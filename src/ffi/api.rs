@@ -40,6 +40,17 @@ pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> 
     }
 }
 
+/// Copies `len` bytes of PEM; none when `ptr` is NULL.
+///
+/// SAFETY: `ptr` is NULL or points to `len` readable bytes.
+pub(crate) unsafe fn c_pem(ptr: *const u8, len: usize) -> Vec<u8> {
+    if ptr.is_null() {
+        Vec::new()
+    } else {
+        std::slice::from_raw_parts(ptr, len).to_vec()
+    }
+}
+
 /// Reads `count` pins (`what` names the field in the errMsg).
 ///
 /// SAFETY: `ptr` is NULL or points to `count` NULL or NUL-terminated strings.
@@ -195,9 +206,11 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
     };
     let tls = if prepared.secure {
         let mut own = TlsOptions {
-            extra_ca_pem: if o.ca_pem.is_null() { Vec::new() } else { std::slice::from_raw_parts(o.ca_pem, o.ca_pem_len).to_vec() },
+            extra_ca_pem: c_pem(o.ca_pem, o.ca_pem_len),
             system_roots: false,
             skip_verification: o.dangerous_skip_certificate_verification,
+            client_cert_pem: c_pem(o.client_cert_pem, o.client_cert_pem_len),
+            client_key_pem: c_pem(o.client_key_pem, o.client_key_pem_len),
             ..Default::default()
         };
         match c_pins(o.certificate_pins, o.certificate_pin_count, "certificate_pins") {
@@ -399,6 +412,10 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             resolver_user_data: std::ptr::null_mut(),
             certificate_pins: std::ptr::null(),
             certificate_pin_count: 0,
+            client_cert_pem: std::ptr::null(),
+            client_cert_pem_len: 0,
+            client_key_pem: std::ptr::null(),
+            client_key_pem_len: 0,
         });
         WS_OK
     })

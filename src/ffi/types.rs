@@ -281,6 +281,21 @@ pub struct ws_config {
     /// `WS_ERR_INVALID_ARGUMENT`. NULL / 0 (the default): no pinning. Copied by `ws_init`.
     pub certificate_pins: *const *const c_char,
     pub certificate_pin_count: usize,
+    /// wss://, mutual TLS: the client certificate for every task, presented when a server asks
+    /// for one: `client_cert_pem_len` bytes of PEM, the certificate first, then any
+    /// intermediates. Needs `client_key_pem`. A task's own
+    /// (`ws_connect_options.client_cert_pem`) replaces it. NULL / 0 (the default): none; a
+    /// server that requires one then refuses the handshake (`WS_ERR_TLS`). Copied by `ws_init`.
+    pub client_cert_pem: *const u8,
+    pub client_cert_pem_len: usize,
+    /// The private key of `client_cert_pem`: `client_key_pem_len` bytes of unencrypted PEM,
+    /// PKCS#8 (`BEGIN PRIVATE KEY`), SEC1 (`BEGIN EC PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE
+    /// KEY`). A key that does not parse or does not match the certificate, a certificate that
+    /// does not parse, or one given without the other makes `ws_init` return
+    /// `WS_ERR_INVALID_ARGUMENT`. Copied by `ws_init`; libws keeps the key in memory while a
+    /// configuration uses it.
+    pub client_key_pem: *const u8,
+    pub client_key_pem_len: usize,
 }
 
 /// The host's resolver (`ws_config.resolver`), e.g. an HTTP DNS client: called on the libws
@@ -376,6 +391,15 @@ pub struct ws_connect_options {
     /// `ws_connect`.
     pub certificate_pins: *const *const c_char,
     pub certificate_pin_count: usize,
+    /// wss://, mutual TLS: this task's client certificate and key (PEM, as
+    /// `ws_config.client_cert_pem` / `client_key_pem` describe), replacing the runtime's. A bad
+    /// or mismatched pair is refused at the call with `WS_ERR_INVALID_ARGUMENT`
+    /// (`"connectSocket:fail client certificate: the private key does not match the
+    /// certificate"`). NULL / 0 (the default): the runtime's, if any. Copied by `ws_connect`.
+    pub client_cert_pem: *const u8,
+    pub client_cert_pem_len: usize,
+    pub client_key_pem: *const u8,
+    pub client_key_pem_len: usize,
 }
 
 /// A dispatcher (opaque): a queue of results and events that the host runs on its own thread
