@@ -167,6 +167,13 @@
 // another thread runs it on the same dispatcher.
 #define WS_ERR_BUSY (-27)
 
+// The proxy (`ws_connect_options.proxy`, `ws_config.proxy`) did not open the tunnel: it
+// refused (an HTTP status other than 2xx, its status line in the errMsg; a SOCKS5 reply code,
+// named), its answer was malformed, it closed the connection, or it did not answer within the
+// connect timeout. The errMsg names the proxy (`proxy http://127.0.0.1:3128: ...`), never its
+// credentials.
+#define WS_ERR_PROXY (-28)
+
 // Log level for `ws_set_logger` (a logger set at level N gets messages of levels 1..=N):
 // something went wrong inside libws (e.g. the libws thread caught a panic).
 #define WS_LOG_ERROR 1
@@ -269,6 +276,19 @@ typedef struct ws_config {
   // configuration uses it.
   const uint8_t *client_key_pem;
   size_t client_key_pem_len;
+  // The proxy every task connects through (unless it sets its own, or `no_proxy`), as a
+  // NUL-terminated URL: `http://[user:password@]host[:port]` (HTTP `CONNECT`, port 80 by
+  // default; credentials sent as Basic) or `socks5://[user:password@]host[:port]` (RFC 1928
+  // with RFC 1929 username/password; port 1080 by default; `socks5h://` the same). User name
+  // and password may be %-escaped. ws:// and wss:// both go through the tunnel (TLS runs end
+  // to end with the server). The proxy's host is resolved (and its addresses tried with Happy
+  // Eyeballs, each socket through the socket hook); the server's name goes to the proxy,
+  // which resolves it. The connect timeout covers the proxy's answer. A proxy that refuses,
+  // answers garbage, closes or does not answer in time fails the task with `WS_ERR_PROXY`.
+  // Credentials never appear in errMsgs or logs. A URL that does not parse makes `ws_init`
+  // return `WS_ERR_INVALID_ARGUMENT`. NULL or "" (the default): no proxy. Copied by
+  // `ws_init`.
+  const char *proxy;
 } ws_config;
 
 // One HTTP header: two NUL-terminated strings.
@@ -456,6 +476,16 @@ typedef struct ws_connect_options {
   size_t client_cert_pem_len;
   const uint8_t *client_key_pem;
   size_t client_key_pem_len;
+  // This task's proxy URL (the forms of `ws_config.proxy`), used instead of the runtime's.
+  // With a proxy, `addresses` are not used (the proxy resolves the server's name). A URL that
+  // does not parse is refused with `WS_ERR_INVALID_ARGUMENT` (`"connectSocket:fail proxy:
+  // scheme must be http://, socks5:// or socks5h://"`; the URL itself is not repeated, it
+  // may hold a password). NULL or "" (the default): the runtime's proxy, if any. Copied by
+  // `ws_connect`.
+  const char *proxy;
+  // Connect directly even if the runtime has a proxy (`ws_config.proxy`), e.g. for a server
+  // on the local network. Default false.
+  bool no_proxy;
 } ws_connect_options;
 
 // A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.

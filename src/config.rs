@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::ffi::api::{c_pem, c_pins};
+use crate::ffi::api::{c_pem, c_pins, c_proxy};
 use crate::ffi::types::ws_config;
 use crate::callback::UserData;
 use crate::error::Failure;
@@ -21,6 +21,8 @@ pub struct Config {
     pub attempt_delay: Duration,
     /// The host's resolver, if it gave one.
     pub resolver: Option<HostResolver>,
+    /// The proxy every task goes through unless it says otherwise.
+    pub proxy: Option<crate::proxy::Proxy>,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             tls: TlsOptions::default(),
             attempt_delay: crate::eyeballs::DEFAULT_DELAY,
             resolver: None,
+            proxy: None,
         }
     }
 }
@@ -73,6 +76,7 @@ impl Config {
             tls,
             attempt_delay: ms(c.connection_attempt_delay_ms, d.attempt_delay).max(crate::eyeballs::MIN_DELAY),
             resolver: c.resolver.map(|_| HostResolver { cb: c.resolver, user_data: UserData(c.resolver_user_data) }),
+            proxy: c_proxy(c.proxy, "ws_config.proxy")?,
         })
     }
 }
@@ -103,6 +107,7 @@ mod tests {
             client_cert_pem_len: 0,
             client_key_pem: std::ptr::null(),
             client_key_pem_len: 0,
+            proxy: std::ptr::null(),
         };
         assert_eq!(unsafe { Config::from_c(&c) }.ok(), Some(Config::default()));
         let c = ws_config { max_connections_per_group: 100, connect_timeout_ms: 10, ..c };
@@ -115,5 +120,11 @@ mod tests {
         let bad = [c"sha256/AAAA".as_ptr()];
         let f = unsafe { Config::from_c(&ws_config { certificate_pins: bad.as_ptr(), certificate_pin_count: 1, ..c }) };
         assert!(f.unwrap_err().detail.starts_with("ws_config.certificate_pins[0]: \"sha256/AAAA\" is not a pin"));
+        let proxy = c"socks5://u:secret@h:1";
+        let got = unsafe { Config::from_c(&ws_config { proxy: proxy.as_ptr(), ..c }) }.unwrap();
+        assert_eq!(got.proxy.map(|p| p.to_string()).as_deref(), Some("socks5://h:1"));
+        let bad = c"ftp://u:secret@h";
+        let f = unsafe { Config::from_c(&ws_config { proxy: bad.as_ptr(), ..c }) }.unwrap_err();
+        assert!(f.detail.starts_with("ws_config.proxy: scheme") && !f.detail.contains("secret"), "{}", f.detail);
     }
 }

@@ -23,6 +23,7 @@ mod handshake;
 mod log;
 mod options;
 mod pin;
+mod proxy;
 mod registry;
 mod resolve;
 mod runtime;

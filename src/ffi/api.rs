@@ -51,6 +51,21 @@ pub(crate) unsafe fn c_pem(ptr: *const u8, len: usize) -> Vec<u8> {
     }
 }
 
+/// Reads a proxy URL; NULL or "" is none. The errMsg never repeats the URL (it may hold a
+/// password).
+///
+/// SAFETY: `ptr` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn c_proxy(ptr: *const c_char, what: &str) -> Result<Option<crate::proxy::Proxy>, Failure> {
+    let bad = |why: String| Failure::new(Code::InvalidArgument, format!("{}: {}", what, why));
+    match c_bytes(ptr) {
+        None | Some(b"") => Ok(None),
+        Some(text) => {
+            let text = std::str::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
+            crate::proxy::parse(text).map(Some).map_err(bad)
+        }
+    }
+}
+
 /// Reads `count` pins (`what` names the field in the errMsg).
 ///
 /// SAFETY: `ptr` is NULL or points to `count` NULL or NUL-terminated strings.
@@ -225,6 +240,12 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
     } else {
         None
     };
+    let proxy = match c_proxy(o.proxy, "proxy") {
+        Ok(_) if o.no_proxy => None,
+        Ok(Some(p)) => Some(p),
+        Ok(None) => shared.config.proxy.clone(),
+        Err(f) => return report(&shared, 0, f, result) as i64,
+    };
     let listener = o.on_event.map(|_| Listener {
         handle: 0,
         task_id: 0,
@@ -259,6 +280,7 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         } as u64),
         socket_hook: o.on_socket.map(|_| SocketHook { cb: o.on_socket, user_data: UserData(o.socket_user_data) }),
         dispatcher: bound,
+        proxy,
     };
     match push(&shared, Command::Connect(Box::new(request), result)) {
         WS_OK => task_id,
@@ -416,6 +438,7 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             client_cert_pem_len: 0,
             client_key_pem: std::ptr::null(),
             client_key_pem_len: 0,
+            proxy: std::ptr::null(),
         });
         WS_OK
     })
@@ -992,6 +1015,7 @@ mod tests {
             WS_ERR_UNKNOWN_LISTENER,
             WS_ERR_ALREADY_RUNNING,
             WS_ERR_BUSY,
+            WS_ERR_PROXY,
         ];
         let codes: Vec<i32> = Code::ALL.iter().map(|c| *c as i32).collect();
         assert_eq!(constants.to_vec(), codes);

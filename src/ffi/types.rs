@@ -102,6 +102,12 @@ pub const WS_ERR_ALREADY_RUNNING: i32 = -26;
 /// not dispatched, queued items, a group default, `ws_dispatch` running), or `ws_dispatch` while
 /// another thread runs it on the same dispatcher.
 pub const WS_ERR_BUSY: i32 = -27;
+/// The proxy (`ws_connect_options.proxy`, `ws_config.proxy`) did not open the tunnel: it
+/// refused (an HTTP status other than 2xx, its status line in the errMsg; a SOCKS5 reply code,
+/// named), its answer was malformed, it closed the connection, or it did not answer within the
+/// connect timeout. The errMsg names the proxy (`proxy http://127.0.0.1:3128: ...`), never its
+/// credentials.
+pub const WS_ERR_PROXY: i32 = -28;
 
 /// One HTTP header: two NUL-terminated strings.
 #[repr(C)]
@@ -296,6 +302,19 @@ pub struct ws_config {
     /// configuration uses it.
     pub client_key_pem: *const u8,
     pub client_key_pem_len: usize,
+    /// The proxy every task connects through (unless it sets its own, or `no_proxy`), as a
+    /// NUL-terminated URL: `http://[user:password@]host[:port]` (HTTP `CONNECT`, port 80 by
+    /// default; credentials sent as Basic) or `socks5://[user:password@]host[:port]` (RFC 1928
+    /// with RFC 1929 username/password; port 1080 by default; `socks5h://` the same). User name
+    /// and password may be %-escaped. ws:// and wss:// both go through the tunnel (TLS runs end
+    /// to end with the server). The proxy's host is resolved (and its addresses tried with Happy
+    /// Eyeballs, each socket through the socket hook); the server's name goes to the proxy,
+    /// which resolves it. The connect timeout covers the proxy's answer. A proxy that refuses,
+    /// answers garbage, closes or does not answer in time fails the task with `WS_ERR_PROXY`.
+    /// Credentials never appear in errMsgs or logs. A URL that does not parse makes `ws_init`
+    /// return `WS_ERR_INVALID_ARGUMENT`. NULL or "" (the default): no proxy. Copied by
+    /// `ws_init`.
+    pub proxy: *const c_char,
 }
 
 /// The host's resolver (`ws_config.resolver`), e.g. an HTTP DNS client: called on the libws
@@ -400,6 +419,16 @@ pub struct ws_connect_options {
     pub client_cert_pem_len: usize,
     pub client_key_pem: *const u8,
     pub client_key_pem_len: usize,
+    /// This task's proxy URL (the forms of `ws_config.proxy`), used instead of the runtime's.
+    /// With a proxy, `addresses` are not used (the proxy resolves the server's name). A URL that
+    /// does not parse is refused with `WS_ERR_INVALID_ARGUMENT` (`"connectSocket:fail proxy:
+    /// scheme must be http://, socks5:// or socks5h://"`; the URL itself is not repeated, it
+    /// may hold a password). NULL or "" (the default): the runtime's proxy, if any. Copied by
+    /// `ws_connect`.
+    pub proxy: *const c_char,
+    /// Connect directly even if the runtime has a proxy (`ws_config.proxy`), e.g. for a server
+    /// on the local network. Default false.
+    pub no_proxy: bool,
 }
 
 /// A dispatcher (opaque): a queue of results and events that the host runs on its own thread
