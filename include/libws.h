@@ -167,6 +167,13 @@
 // another thread runs it on the same dispatcher.
 #define WS_ERR_BUSY (-27)
 
+// The proxy (`ws_connect_options.proxy`, `ws_config.proxy`) did not open the tunnel: it
+// refused (an HTTP status other than 2xx, its status line in the errMsg; a SOCKS5 reply code,
+// named), its answer was malformed, it closed the connection, or it did not answer within the
+// connect timeout. The errMsg names the proxy (`proxy http://127.0.0.1:3128: ...`), never its
+// credentials.
+#define WS_ERR_PROXY (-28)
+
 // Log level for `ws_set_logger` (a logger set at level N gets messages of levels 1..=N):
 // something went wrong inside libws (e.g. the libws thread caught a panic).
 #define WS_LOG_ERROR 1
@@ -240,6 +247,48 @@ typedef struct ws_config {
   // threads of its own).
   ws_resolve_cb resolver;
   void *resolver_user_data;
+  // wss://: public key pins for every task (`certificate_pin_count` NUL-terminated strings),
+  // each `sha256/<base64>`: the SHA-256 of a certificate's SubjectPublicKeyInfo, as OkHttp's
+  // `CertificatePinner` and HPKP write it (`openssl x509 -pubkey -noout | openssl pkey -pubin
+  // -outform der | openssl dgst -sha256 -binary | base64`). The chain is verified as usual
+  // first; then one certificate of it (the server's, an intermediate, or the trusted root the
+  // chain leads to) must match a pin, or the task fails with `WS_ERR_TLS`
+  // (`"connectSocket:fail certificate: pinning failed: ... the chain's pins (server first):
+  // sha256/..., ...; pinned: sha256/..."`). Pins never weaken verification; with
+  // `dangerous_skip_certificate_verification` they are still checked, against the
+  // certificates the server sent. A task's own pins (`ws_connect_options.certificate_pins`)
+  // are added to these. A string that is not a pin makes `ws_init` return
+  // `WS_ERR_INVALID_ARGUMENT`. NULL / 0 (the default): no pinning. Copied by `ws_init`.
+  const char *const *certificate_pins;
+  size_t certificate_pin_count;
+  // wss://, mutual TLS: the client certificate for every task, presented when a server asks
+  // for one: `client_cert_pem_len` bytes of PEM, the certificate first, then any
+  // intermediates. Needs `client_key_pem`. A task's own
+  // (`ws_connect_options.client_cert_pem`) replaces it. NULL / 0 (the default): none; a
+  // server that requires one then refuses the handshake (`WS_ERR_TLS`). Copied by `ws_init`.
+  const uint8_t *client_cert_pem;
+  size_t client_cert_pem_len;
+  // The private key of `client_cert_pem`: `client_key_pem_len` bytes of unencrypted PEM,
+  // PKCS#8 (`BEGIN PRIVATE KEY`), SEC1 (`BEGIN EC PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE
+  // KEY`). A key that does not parse or does not match the certificate, a certificate that
+  // does not parse, or one given without the other makes `ws_init` return
+  // `WS_ERR_INVALID_ARGUMENT`. Copied by `ws_init`; libws keeps the key in memory while a
+  // configuration uses it.
+  const uint8_t *client_key_pem;
+  size_t client_key_pem_len;
+  // The proxy every task connects through (unless it sets its own, or `no_proxy`), as a
+  // NUL-terminated URL: `http://[user:password@]host[:port]` (HTTP `CONNECT`, port 80 by
+  // default; credentials sent as Basic) or `socks5://[user:password@]host[:port]` (RFC 1928
+  // with RFC 1929 username/password; port 1080 by default; `socks5h://` the same). User name
+  // and password may be %-escaped. ws:// and wss:// both go through the tunnel (TLS runs end
+  // to end with the server). The proxy's host is resolved (and its addresses tried with Happy
+  // Eyeballs, each socket through the socket hook); the server's name goes to the proxy,
+  // which resolves it. The connect timeout covers the proxy's answer. A proxy that refuses,
+  // answers garbage, closes or does not answer in time fails the task with `WS_ERR_PROXY`.
+  // Credentials never appear in errMsgs or logs. A URL that does not parse makes `ws_init`
+  // return `WS_ERR_INVALID_ARGUMENT`. NULL or "" (the default): no proxy. Copied by
+  // `ws_init`.
+  const char *proxy;
 } ws_config;
 
 // One HTTP header: two NUL-terminated strings.
@@ -479,6 +528,32 @@ typedef struct ws_connect_options {
   // `ws_connect`. Struct sizes of earlier layouts without these fields are still accepted.
   const char *const *addresses;
   size_t address_count;
+  // wss://: public key pins for this task (`sha256/<base64>` strings), added to the runtime's
+  // (`ws_config.certificate_pins`, which says how they are checked). A string that is not a
+  // pin is refused with `WS_ERR_INVALID_ARGUMENT` (`"connectSocket:fail certificate_pins[0]:
+  // \"x\" is not a pin ..."`). NULL / 0 (the default): only the runtime's pins. Copied by
+  // `ws_connect`.
+  const char *const *certificate_pins;
+  size_t certificate_pin_count;
+  // wss://, mutual TLS: this task's client certificate and key (PEM, as
+  // `ws_config.client_cert_pem` / `client_key_pem` describe), replacing the runtime's. A bad
+  // or mismatched pair is refused at the call with `WS_ERR_INVALID_ARGUMENT`
+  // (`"connectSocket:fail client certificate: the private key does not match the
+  // certificate"`). NULL / 0 (the default): the runtime's, if any. Copied by `ws_connect`.
+  const uint8_t *client_cert_pem;
+  size_t client_cert_pem_len;
+  const uint8_t *client_key_pem;
+  size_t client_key_pem_len;
+  // This task's proxy URL (the forms of `ws_config.proxy`), used instead of the runtime's.
+  // With a proxy, `addresses` are not used (the proxy resolves the server's name). A URL that
+  // does not parse is refused with `WS_ERR_INVALID_ARGUMENT` (`"connectSocket:fail proxy:
+  // scheme must be http://, socks5:// or socks5h://"`; the URL itself is not repeated, it
+  // may hold a password). NULL or "" (the default): the runtime's proxy, if any. Copied by
+  // `ws_connect`.
+  const char *proxy;
+  // Connect directly even if the runtime has a proxy (`ws_config.proxy`), e.g. for a server
+  // on the local network. Default false.
+  bool no_proxy;
 } ws_connect_options;
 
 // A logger: `message` is a NUL-terminated UTF-8 line without newline, valid during the call.
@@ -543,7 +618,7 @@ size_t ws_connect_options_size(void);
 //
 // Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
 // `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not the size of a released
-// `ws_config` (see `ws_config.struct_size`); `WS_ERR_WRONG_THREAD`
+// `ws_config` (see `ws_config.struct_size`), bad CA PEM or a bad pin; `WS_ERR_WRONG_THREAD`
 // from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
 // The library copies the config; the caller keeps ownership of it.
 int32_t ws_init(const struct ws_config *config);

@@ -31,6 +31,8 @@ pub struct ConnectRequest {
     pub socket_hook: Option<crate::callback::SocketHook>,
     /// Where its results and events go (None: the libws thread calls them).
     pub dispatcher: Option<std::sync::Arc<crate::dispatcher::Dispatcher>>,
+    /// Connect through this proxy: its host is the one resolved and connected to.
+    pub proxy: Option<crate::proxy::Proxy>,
 }
 
 pub enum Command {

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use crate::ffi::api::{c_pem, c_pins, c_proxy};
 use crate::ffi::types::ws_config;
 use crate::callback::UserData;
+use crate::error::Failure;
 use crate::resolve::HostResolver;
 use crate::tls::TlsOptions;
 
@@ -19,6 +21,8 @@ pub struct Config {
     pub attempt_delay: Duration,
     /// The host's resolver, if it gave one.
     pub resolver: Option<HostResolver>,
+    /// The proxy every task goes through unless it says otherwise.
+    pub proxy: Option<crate::proxy::Proxy>,
 }
 
 impl Default for Config {
@@ -32,6 +36,7 @@ impl Default for Config {
             tls: TlsOptions::default(),
             attempt_delay: crate::eyeballs::DEFAULT_DELAY,
             resolver: None,
+            proxy: None,
         }
     }
 }
@@ -45,27 +50,34 @@ fn or_default<T: PartialEq + Default>(value: T, default: T) -> T {
 }
 
 impl Config {
-    /// Reads a C config, zero fields meaning their defaults.
+    /// Reads a C config, zero fields meaning their defaults. Fails on a bad pin.
     ///
-    /// SAFETY: `c.ca_pem` is NULL or points to `c.ca_pem_len` readable bytes.
-    pub unsafe fn from_c(c: &ws_config) -> Config {
-        let ca = if c.ca_pem.is_null() { &[][..] } else { std::slice::from_raw_parts(c.ca_pem, c.ca_pem_len) };
+    /// SAFETY: `c.ca_pem`, `c.client_cert_pem`, `c.client_key_pem` are NULL or point to their
+    /// `_len` readable bytes;
+    /// `c.certificate_pins` is NULL or points to `c.certificate_pin_count` strings.
+    pub unsafe fn from_c(c: &ws_config) -> Result<Config, Failure> {
         let d = Config::default();
         let ms = |v: u32, d: Duration| if v == 0 { d } else { Duration::from_millis(v as u64) };
-        Config {
+        let mut tls = TlsOptions {
+            extra_ca_pem: c_pem(c.ca_pem, c.ca_pem_len),
+            system_roots: c.use_system_roots,
+            skip_verification: c.dangerous_skip_certificate_verification,
+            client_cert_pem: c_pem(c.client_cert_pem, c.client_cert_pem_len),
+            client_key_pem: c_pem(c.client_key_pem, c.client_key_pem_len),
+            ..Default::default()
+        };
+        tls.add_pins(c_pins(c.certificate_pins, c.certificate_pin_count, "ws_config.certificate_pins")?);
+        Ok(Config {
             max_connections_per_group: or_default(c.max_connections_per_group, d.max_connections_per_group),
             max_message_size: or_default(usize::try_from(c.max_message_size).unwrap_or(usize::MAX), d.max_message_size),
             max_send_queue: or_default(usize::try_from(c.max_send_queue).unwrap_or(usize::MAX), d.max_send_queue),
             connect_timeout: ms(c.connect_timeout_ms, d.connect_timeout),
             close_timeout: ms(c.close_timeout_ms, d.close_timeout),
-            tls: TlsOptions {
-                extra_ca_pem: ca.to_vec(),
-                system_roots: c.use_system_roots,
-                skip_verification: c.dangerous_skip_certificate_verification,
-            },
+            tls,
             attempt_delay: ms(c.connection_attempt_delay_ms, d.attempt_delay).max(crate::eyeballs::MIN_DELAY),
             resolver: c.resolver.map(|_| HostResolver { cb: c.resolver, user_data: UserData(c.resolver_user_data) }),
-        }
+            proxy: c_proxy(c.proxy, "ws_config.proxy")?,
+        })
     }
 }
 
@@ -89,14 +101,30 @@ mod tests {
             connection_attempt_delay_ms: 0,
             resolver: None,
             resolver_user_data: std::ptr::null_mut(),
+            certificate_pins: std::ptr::null(),
+            certificate_pin_count: 0,
+            client_cert_pem: std::ptr::null(),
+            client_cert_pem_len: 0,
+            client_key_pem: std::ptr::null(),
+            client_key_pem_len: 0,
+            proxy: std::ptr::null(),
         };
-        assert_eq!(unsafe { Config::from_c(&c) }, Config::default());
+        assert_eq!(unsafe { Config::from_c(&c) }.ok(), Some(Config::default()));
         let c = ws_config { max_connections_per_group: 100, connect_timeout_ms: 10, ..c };
-        let got = unsafe { Config::from_c(&c) };
+        let got = unsafe { Config::from_c(&c) }.unwrap();
         assert_eq!(got.max_connections_per_group, 100);
         assert_eq!(got.connect_timeout, Duration::from_millis(10));
         assert_eq!(got.max_message_size, 64 << 20);
-        let got = unsafe { Config::from_c(&ws_config { connection_attempt_delay_ms: 3, ..c }) };
+        let got = unsafe { Config::from_c(&ws_config { connection_attempt_delay_ms: 3, ..c }) }.unwrap();
         assert_eq!(got.attempt_delay, Duration::from_millis(10), "the RFC's floor");
+        let bad = [c"sha256/AAAA".as_ptr()];
+        let f = unsafe { Config::from_c(&ws_config { certificate_pins: bad.as_ptr(), certificate_pin_count: 1, ..c }) };
+        assert!(f.unwrap_err().detail.starts_with("ws_config.certificate_pins[0]: \"sha256/AAAA\" is not a pin"));
+        let proxy = c"socks5://u:secret@h:1";
+        let got = unsafe { Config::from_c(&ws_config { proxy: proxy.as_ptr(), ..c }) }.unwrap();
+        assert_eq!(got.proxy.map(|p| p.to_string()).as_deref(), Some("socks5://h:1"));
+        let bad = c"ftp://u:secret@h";
+        let f = unsafe { Config::from_c(&ws_config { proxy: bad.as_ptr(), ..c }) }.unwrap_err();
+        assert!(f.detail.starts_with("ws_config.proxy: scheme") && !f.detail.contains("secret"), "{}", f.detail);
     }
 }

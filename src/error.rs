@@ -34,9 +34,10 @@ pub enum Code {
     UnknownListener = -25,
     AlreadyRunning = -26,
     Busy = -27,
+    Proxy = -28,
 }
 
-const ALL: [Code; 28] = [
+const ALL: [Code; 29] = [
     Code::Ok,
     Code::InvalidArgument,
     Code::InvalidUrl,
@@ -65,11 +66,12 @@ const ALL: [Code; 28] = [
     Code::UnknownListener,
     Code::AlreadyRunning,
     Code::Busy,
+    Code::Proxy,
 ];
 
 impl Code {
     #[cfg(test)]
-    pub const ALL: [Code; 28] = ALL;
+    pub const ALL: [Code; 29] = ALL;
 
     pub fn from_i32(value: i32) -> Option<Code> {
         ALL.iter().copied().find(|c| *c as i32 == value)
@@ -106,6 +108,7 @@ impl Code {
             Code::UnknownListener => "unknown listener handle\0",
             Code::AlreadyRunning => "runtime already running\0",
             Code::Busy => "busy\0",
+            Code::Proxy => "proxy failed\0",
         }
     }
 

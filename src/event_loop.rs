@@ -443,8 +443,15 @@ impl EventLoop {
         if let Some(d) = req.dispatcher.take() {
             self.bound.insert(id, d);
         }
-        let (host, port) = (req.host.clone(), req.port);
-        let addresses = req.addresses.take();
+        // Through a proxy, the proxy's name is resolved (the proxy resolves the server's) and
+        // the host's addresses for the server do not apply.
+        let (host, port) = match &req.proxy {
+            Some(p) => (p.host.clone(), p.port),
+            None => (req.host.clone(), req.port),
+        };
+        let target = format!("{}:{}", req.host, req.port);
+        let via = req.proxy.as_ref().map(|p| format!(" through proxy {}", p)).unwrap_or_default();
+        let addresses = req.addresses.take().filter(|_| req.proxy.is_none());
         let mut task = Task::new(req, &self.shared.config);
         result.ok(id);
         if self.stopping.is_some() {
@@ -454,7 +461,7 @@ impl EventLoop {
             self.tasks.insert(id, task);
             return self.settle(id);
         }
-        log!(WS_LOG_DEBUG, "task {} connecting to {}:{}", id, host, port);
+        log!(WS_LOG_DEBUG, "task {} connecting to {}{}", id, target, via);
         self.tasks.insert(id, task);
         let task = self.tasks.get_mut(&id).expect("just inserted");
         if let Some(addrs) = addresses {

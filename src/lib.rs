@@ -25,6 +25,8 @@ mod log;
 mod options;
 mod outbox;
 mod profile;
+mod pin;
+mod proxy;
 mod registry;
 mod resolve;
 mod runtime;

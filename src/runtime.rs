@@ -79,6 +79,12 @@ impl Shared {
             }
             options.extra_ca_pem.extend_from_slice(&extra.extra_ca_pem);
             options.skip_verification |= extra.skip_verification;
+            options.add_pins(extra.pins);
+            // One identity is presented: the task's replaces the runtime's.
+            if !extra.client_cert_pem.is_empty() || !extra.client_key_pem.is_empty() {
+                options.client_cert_pem = extra.client_cert_pem;
+                options.client_key_pem = extra.client_key_pem;
+            }
         }
         let mut cache = self.tls.lock();
         if let Some(i) = cache.iter().position(|(o, _)| *o == options) {

@@ -1,10 +1,10 @@
-//! One connection's state machine: resolving → TCP connecting → WebSocket handshake → open →
-//! closing → closed. It does I/O on its socket when the loop says it is ready, and reports what
+//! One connection's state machine: resolving → TCP connecting → (proxy tunnel) → WebSocket
+//! handshake → open → closing → closed. It does I/O on its socket when the loop says it is ready, and reports what
 //! happened as `Output`s; it never calls C code itself, so the loop can deliver outputs with no
 //! borrow of the task held.
 
 use std::ffi::CString;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use crate::error::{Api, Code, Failure};
 use crate::eyeballs::Schedule;
 use crate::frame::NO_STATUS;
 use crate::profile::{Profile, Report};
+use crate::proxy;
 use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::stream::Stream;
 use crate::tls::{tls_detail, TlsStream};
@@ -55,6 +56,8 @@ enum Phase {
     Resolving,
     /// Happy Eyeballs: every attempt started and not failed yet (see `Task::schedule`).
     Connecting(Vec<Attempt>),
+    /// Opening the tunnel through the proxy, on the connected socket.
+    Proxying(TcpStream, Box<proxy::Handshake>),
     Handshaking(Stream, Box<Handshake>),
     Open(Box<Connection>),
     Closed,
@@ -84,9 +87,11 @@ pub struct Task {
     request: Option<Request>,
     /// For wss://: the TLS configuration and the server name to verify.
     tls: Option<(Arc<ClientConfig>, String)>,
-    /// The URL's host and port.
+    /// The host and port to resolve and connect to: the URL's, or the proxy's.
     host: String,
     port: u16,
+    /// The tunnel to open through a proxy once connected to it (the task's or the runtime's).
+    proxy: Option<Box<proxy::Handshake>>,
     /// Waiting for the host's resolver (`ws_config.resolver`) to answer.
     asked_host: bool,
     /// The addresses not tried yet, and when the next attempt is due.
@@ -155,8 +160,9 @@ impl Task {
             phase: Phase::Resolving,
             request: Some(req.request),
             tls: req.tls.map(|c| (c, req.host.clone())),
-            host: req.host.clone(),
-            port: req.port,
+            host: req.proxy.as_ref().map_or_else(|| req.host.clone(), |p| p.host.clone()),
+            port: req.proxy.as_ref().map_or(req.port, |p| p.port),
+            proxy: req.proxy.map(|p| Box::new(proxy::Handshake::new(p, &req.host, req.port))),
             asked_host: false,
             schedule: None,
             attempt_delay: config.attempt_delay,
@@ -273,8 +279,14 @@ impl Task {
                 true => "no address to connect to".to_string(),
                 false => self.connect_errors.join(", "),
             };
-            self.fail(Failure::new(Code::Connect, format!("could not connect to {}", detail)), None, out);
+            let what = self.connect_what();
+            self.fail(Failure::new(Code::Connect, format!("could not connect to {}{}", what, detail)), None, out);
         }
+    }
+
+    /// "proxy <url> at " when the addresses tried are the proxy's, for the errMsg.
+    fn connect_what(&self) -> String {
+        self.proxy.as_ref().map(|p| format!("proxy {} at ", p.proxy())).unwrap_or_default()
     }
 
     /// Looks at every attempt in flight: the first connected one wins and the others are closed;
@@ -333,6 +345,67 @@ impl Task {
             if self.tcp_no_delay {
                 let _ = stream.set_nodelay(true);
             }
+            match self.proxy.take() {
+                Some(hs) => self.tunnel(stream, hs, scratch, short_read_drains, out),
+                None => self.start_websocket(stream, scratch, short_read_drains, out),
+            }
+        } else if let Phase::Proxying(..) = self.phase {
+            let Phase::Proxying(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
+            self.tunnel(stream, hs, scratch, short_read_drains, out);
+        } else if let Phase::Handshaking(..) = self.phase {
+            let Phase::Handshaking(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
+            self.handshake(stream, hs, scratch, short_read_drains, out);
+        } else if let Phase::Open(_) = self.phase {
+            self.read(scratch, short_read_drains, out);
+            self.flush(out);
+        }
+    }
+
+    /// Drives the proxy handshake: writes what it has to say, reads no more than its answer
+    /// (the server's first bytes stay in the socket), and once the tunnel is open goes on with
+    /// TLS and the WebSocket handshake over the same socket.
+    fn tunnel(
+        &mut self,
+        stream: TcpStream,
+        mut hs: Box<proxy::Handshake>,
+        scratch: &mut [u8],
+        short_read_drains: bool,
+        out: &mut Vec<Output>,
+    ) {
+        loop {
+            while !hs.to_send().is_empty() {
+                match crate::socket::Writer(&stream).write(hs.to_send()) {
+                    Ok(n) => hs.sent(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.phase = Phase::Proxying(stream, hs);
+                        return;
+                    }
+                    Err(e) => return self.fail(hs.failed(&io_failure(Code::Proxy, &e).detail), None, out),
+                }
+            }
+            let want = hs.want().min(scratch.len());
+            let got = match (&stream).read(&mut scratch[..want]) {
+                Ok(0) => return self.fail(hs.closed(), None, out),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.phase = Phase::Proxying(stream, hs);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(hs.failed(&io_failure(Code::Proxy, &e).detail), None, out),
+            };
+            match hs.received(&scratch[..got]) {
+                Ok(proxy::Progress::Continue) => {}
+                Ok(proxy::Progress::Open) => return self.start_websocket(stream, scratch, short_read_drains, out),
+                Err(f) => return self.fail(f, None, out),
+            }
+        }
+    }
+
+    /// The connection to the server is there (directly or through a tunnel): TLS for wss://,
+    /// then the WebSocket handshake.
+    fn start_websocket(&mut self, stream: TcpStream, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
+        {
             let stream = match self.tls.take() {
                 None => Stream::Plain(stream),
                 Some((config, host)) => match TlsStream::new(config, &host, stream) {
@@ -345,12 +418,6 @@ impl Task {
                 Ok(hs) => self.handshake(stream, Box::new(hs), scratch, short_read_drains, out),
                 Err(f) => self.fail(f, None, out),
             }
-        } else if let Phase::Handshaking(..) = self.phase {
-            let Phase::Handshaking(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
-            self.handshake(stream, hs, scratch, short_read_drains, out);
-        } else if let Phase::Open(_) = self.phase {
-            self.read(scratch, short_read_drains, out);
-            self.flush(out);
         }
     }
 
@@ -549,7 +616,12 @@ impl Task {
                 causes.extend(attempts.iter().map(|a| format!("{}: no answer", a.addr)));
                 let untried = self.schedule.as_ref().map(|s| s.remaining()).into_iter().flatten();
                 causes.extend(untried.map(|a| format!("{}: not tried", a)));
-                let f = Failure::new(Code::Timeout, format!("timeout: could not connect to {}", causes.join(", ")));
+                let what = self.connect_what();
+                let f = Failure::new(Code::Timeout, format!("timeout: could not connect to {}{}", what, causes.join(", ")));
+                self.fail(f, None, out)
+            }
+            Phase::Proxying(_, ref hs) => {
+                let f = hs.timed_out();
                 self.fail(f, None, out)
             }
             _ => self.fail(Failure::new(Code::Timeout, "timeout"), None, out),

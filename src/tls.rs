@@ -7,12 +7,16 @@ use std::sync::Arc;
 
 use mio::net::TcpStream;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme,
+};
 
 use crate::error::{Code, Failure};
+use crate::pin::{self, Pin};
 use crate::socket;
 
 /// Which servers to trust. The default trusts the Mozilla roots shipped in the library.
@@ -24,6 +28,23 @@ pub struct TlsOptions {
     pub system_roots: bool,
     /// Accept any certificate. For development servers only.
     pub skip_verification: bool,
+    /// Public key pins (see `pin`): when not empty, a certificate of the chain must match one.
+    /// Sorted and without duplicates, so equal sets compare equal (the runtime caches
+    /// configurations by these options).
+    pub pins: Vec<Pin>,
+    /// The client certificate chain (PEM), end entity first, for servers that ask for one.
+    pub client_cert_pem: Vec<u8>,
+    /// Its private key (PEM: PKCS#8, SEC1 or PKCS#1).
+    pub client_key_pem: Vec<u8>,
+}
+
+impl TlsOptions {
+    /// Adds pins, keeping the set sorted and without duplicates.
+    pub fn add_pins(&mut self, pins: impl IntoIterator<Item = Pin>) {
+        self.pins.extend(pins);
+        self.pins.sort_unstable();
+        self.pins.dedup();
+    }
 }
 
 /// A TLS failure carried inside an `io::Error`, so the task can tell it from a network failure.
@@ -63,6 +84,7 @@ pub fn describe(e: &rustls::Error) -> String {
             CertificateError::Revoked => "certificate: revoked".into(),
             CertificateError::BadEncoding => "certificate: bad encoding".into(),
             CertificateError::BadSignature => "certificate: bad signature".into(),
+            CertificateError::Other(other) => format!("certificate: {}", other),
             other => format!("certificate: {:?}", other),
         },
         E::InvalidMessage(m) => format!("TLS handshake failed: server did not speak TLS ({:?})", m),
@@ -76,40 +98,189 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
 
+fn setup_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::new(Code::Tls, format!("TLS set-up failed: {}", e))
+}
+
 /// Builds the client configuration for `options`. ALPN offers http/1.1.
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Failure> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Failure::new(Code::Tls, format!("TLS set-up failed: {}", e)))?;
-    let mut config = if options.skip_verification {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-            .with_no_client_auth()
+        .map_err(setup_failure)?;
+    let (verifier, roots): (Arc<dyn ServerCertVerifier>, _) = if options.skip_verification {
+        (Arc::new(AcceptAnyCertificate(provider())), None)
     } else {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if options.system_roots {
-            // Unreadable system certificates are skipped: the shipped roots still apply.
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        }
-        if !options.extra_ca_pem.is_empty() {
-            let mut added = 0;
-            for cert in CertificateDer::pem_slice_iter(&options.extra_ca_pem) {
-                let cert = cert.map_err(|e| Failure::new(Code::InvalidArgument, format!("ca_pem: bad PEM: {:?}", e)))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| Failure::new(Code::InvalidArgument, format!("ca_pem: bad certificate: {}", e)))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(Failure::new(Code::InvalidArgument, "ca_pem: no CERTIFICATE found in the PEM"));
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let roots = Arc::new(root_store(options)?);
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::clone(&roots), provider())
+            .build()
+            .map_err(setup_failure)?;
+        (verifier, Some(roots))
+    };
+    let verifier = match options.pins.is_empty() {
+        true => verifier,
+        false => Arc::new(PinnedVerifier {
+            inner: verifier,
+            roots,
+            pins: options.pins.clone(),
+            algorithms: provider().signature_verification_algorithms,
+        }),
+    };
+    let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+    let mut config = match client_identity(options)? {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+            let why = match e {
+                rustls::Error::InconsistentKeys(_) => "the private key does not match the certificate".to_string(),
+                other => other.to_string(),
+            };
+            Failure::new(Code::InvalidArgument, format!("client certificate: {}", why))
+        })?,
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The client certificate chain and key, if given; both or neither.
+fn client_identity(options: &TlsOptions) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
+    let bad = |detail: String| Failure::new(Code::InvalidArgument, detail);
+    match (options.client_cert_pem.is_empty(), options.client_key_pem.is_empty()) {
+        (true, true) => return Ok(None),
+        (false, false) => {}
+        _ => return Err(bad("client_cert_pem and client_key_pem must be given together".into())),
+    }
+    let chain = CertificateDer::pem_slice_iter(&options.client_cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("client_cert_pem: bad PEM: {:?}", e)))?;
+    if chain.is_empty() {
+        return Err(bad("client_cert_pem: no CERTIFICATE found in the PEM".into()));
+    }
+    if chain.iter().any(|c| webpki::EndEntityCert::try_from(c).is_err()) {
+        return Err(bad("client_cert_pem: a certificate does not parse".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&options.client_key_pem).map_err(|e| {
+        bad(format!("client_key_pem: no usable private key (PKCS#8, SEC1 or PKCS#1 PEM, not encrypted): {:?}", e))
+    })?;
+    Ok(Some((chain, key)))
+}
+
+/// The trusted roots: the Mozilla set, the system's if asked, and the extra CAs.
+fn root_store(options: &TlsOptions) -> Result<RootCertStore, Failure> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if options.system_roots {
+        // Unreadable system certificates are skipped: the shipped roots still apply.
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    }
+    if !options.extra_ca_pem.is_empty() {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&options.extra_ca_pem) {
+            let cert = cert.map_err(|e| Failure::new(Code::InvalidArgument, format!("ca_pem: bad PEM: {:?}", e)))?;
+            roots
+                .add(cert)
+                .map_err(|e| Failure::new(Code::InvalidArgument, format!("ca_pem: bad certificate: {}", e)))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(Failure::new(Code::InvalidArgument, "ca_pem: no CERTIFICATE found in the PEM"));
+        }
+    }
+    Ok(roots)
+}
+
+/// Pinning on top of a verifier: the chain is verified first, as without pins; then one
+/// certificate of it must have a pinned public key. The chain is the path the verifier built, up
+/// to the trusted root (which the server need not send); with verification skipped, the
+/// certificates the server sent.
+#[derive(Debug)]
+struct PinnedVerifier {
+    inner: Arc<dyn ServerCertVerifier>,
+    /// The roots `inner` trusts, to rebuild its path; `None` when verification is skipped.
+    roots: Option<Arc<RootCertStore>>,
+    pins: Vec<Pin>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// Why a chain was refused by its pins; shown in the errMsg.
+#[derive(Debug)]
+struct PinMismatch(String);
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+impl PinnedVerifier {
+    /// The pins of the chain, end entity first.
+    fn chain_pins(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], now: UnixTime) -> Vec<Pin> {
+        let path = self.roots.as_ref().and_then(|roots| {
+            let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
+            let path = cert
+                .verify_for_usage(
+                    self.algorithms.all,
+                    &roots.roots,
+                    intermediates,
+                    now,
+                    webpki::KeyUsage::server_auth(),
+                    None,
+                    None,
+                )
+                .ok()?;
+            let mut pins = vec![pin::of_spki(&cert.subject_public_key_info())];
+            pins.extend(path.intermediate_certificates().map(|c| pin::of_spki(&c.subject_public_key_info())));
+            pins.push(pin::of_spki(&webpki::spki_for_anchor(path.anchor())));
+            Some(pins)
+        });
+        path.unwrap_or_else(|| std::iter::once(end_entity).chain(intermediates).filter_map(pin::of_certificate).collect())
+    }
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let chain = self.chain_pins(end_entity, intermediates, now);
+        if chain.iter().any(|p| self.pins.contains(p)) {
+            return Ok(verified);
+        }
+        let shown = |pins: &[Pin]| pins.iter().map(pin::show).collect::<Vec<_>>().join(", ");
+        let why = format!(
+            "pinning failed: no public key of the chain matches a pin; the chain's pins (server first): {}; pinned: {}",
+            shown(&chain),
+            shown(&self.pins)
+        );
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(PinMismatch(why))))))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// The switch for development servers: every certificate is accepted, signatures still checked.

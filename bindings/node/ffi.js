@@ -34,6 +34,9 @@ const connectOptions = koffi.struct('ws_connect_options', {
   socket_user_data: 'void *', ca_pem: 'void *', ca_pem_len: 'size_t',
   dangerous_skip_certificate_verification: 'bool', per_message_deflate: 'bool', dispatcher: 'void *',
   addresses: 'const char **', address_count: 'size_t',
+  certificate_pins: 'const char **', certificate_pin_count: 'size_t',
+  client_cert_pem: 'void *', client_cert_pem_len: 'size_t', client_key_pem: 'void *', client_key_pem_len: 'size_t',
+  proxy: 'const char *', no_proxy: 'bool',
 });
 const c = {
   connect: lib.func('int64_t ws_connect(const ws_connect_options *o)'),

@@ -23,20 +23,60 @@ use crate::resolve::parse_answer;
 use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_address, parse_url};
 use crate::registry::{absent, Route};
 use crate::runtime::{self, Handle, Shared};
+use crate::pin::Pin;
 use crate::tls::TlsOptions;
 
 /// SAFETY: `ptr` is NULL or a NUL-terminated string.
-unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
+pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
     (!ptr.is_null()).then(|| CStr::from_ptr(ptr).to_bytes())
 }
 
 /// SAFETY: `ptr` is NULL or points to `count` values.
-unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> Result<&'a [T], Failure> {
+pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> Result<&'a [T], Failure> {
     match (ptr.is_null(), count) {
         (_, 0) => Ok(&[]),
         (true, n) => Err(Failure::new(Code::InvalidArgument, format!("{} is NULL but its count is {}", what, n))),
         (false, n) => Ok(std::slice::from_raw_parts(ptr, n)),
     }
+}
+
+/// Copies `len` bytes of PEM; none when `ptr` is NULL.
+///
+/// SAFETY: `ptr` is NULL or points to `len` readable bytes.
+pub(crate) unsafe fn c_pem(ptr: *const u8, len: usize) -> Vec<u8> {
+    if ptr.is_null() {
+        Vec::new()
+    } else {
+        std::slice::from_raw_parts(ptr, len).to_vec()
+    }
+}
+
+/// Reads a proxy URL; NULL or "" is none. The errMsg never repeats the URL (it may hold a
+/// password).
+///
+/// SAFETY: `ptr` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn c_proxy(ptr: *const c_char, what: &str) -> Result<Option<crate::proxy::Proxy>, Failure> {
+    let bad = |why: String| Failure::new(Code::InvalidArgument, format!("{}: {}", what, why));
+    match c_bytes(ptr) {
+        None | Some(b"") => Ok(None),
+        Some(text) => {
+            let text = std::str::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
+            crate::proxy::parse(text).map(Some).map_err(bad)
+        }
+    }
+}
+
+/// Reads `count` pins (`what` names the field in the errMsg).
+///
+/// SAFETY: `ptr` is NULL or points to `count` NULL or NUL-terminated strings.
+pub(crate) unsafe fn c_pins(ptr: *const *const c_char, count: usize, what: &str) -> Result<Vec<Pin>, Failure> {
+    let mut pins = Vec::new();
+    for (i, &p) in c_slice(ptr, count, what)?.iter().enumerate() {
+        let bad = |why: String| Failure::new(Code::InvalidArgument, format!("{}[{}]: {}", what, i, why));
+        let text = c_bytes(p).ok_or_else(|| bad("NULL".into()))?;
+        pins.push(crate::pin::parse(text).map_err(bad)?);
+    }
+    Ok(pins)
 }
 
 /// Delivers a failure found on this thread through the loop, like every other result, and
@@ -180,17 +220,31 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         Err(f) => return report(&shared, 0, f, result) as i64,
     };
     let tls = if prepared.secure {
-        let own = (!o.ca_pem.is_null() || o.dangerous_skip_certificate_verification).then(|| TlsOptions {
-            extra_ca_pem: if o.ca_pem.is_null() { Vec::new() } else { std::slice::from_raw_parts(o.ca_pem, o.ca_pem_len).to_vec() },
+        let mut own = TlsOptions {
+            extra_ca_pem: c_pem(o.ca_pem, o.ca_pem_len),
             system_roots: false,
             skip_verification: o.dangerous_skip_certificate_verification,
-        });
+            client_cert_pem: c_pem(o.client_cert_pem, o.client_cert_pem_len),
+            client_key_pem: c_pem(o.client_key_pem, o.client_key_pem_len),
+            ..Default::default()
+        };
+        match c_pins(o.certificate_pins, o.certificate_pin_count, "certificate_pins") {
+            Ok(pins) => own.add_pins(pins),
+            Err(f) => return report(&shared, 0, f, result) as i64,
+        }
+        let own = (own != TlsOptions::default()).then_some(own);
         match shared.tls_config(own) {
             Ok(c) => Some(c),
             Err(f) => return report(&shared, 0, f, result) as i64,
         }
     } else {
         None
+    };
+    let proxy = match c_proxy(o.proxy, "proxy") {
+        Ok(_) if o.no_proxy => None,
+        Ok(Some(p)) => Some(p),
+        Ok(None) => shared.config.proxy.clone(),
+        Err(f) => return report(&shared, 0, f, result) as i64,
     };
     let listener = o.on_event.map(|_| Listener {
         handle: 0,
@@ -227,6 +281,7 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         } as u64),
         socket_hook: o.on_socket.map(|_| SocketHook { cb: o.on_socket, user_data: UserData(o.socket_user_data) }),
         dispatcher: bound,
+        proxy,
     };
     match push(&shared, Command::Connect(Box::new(request), result)) {
         WS_OK => task_id,
@@ -378,6 +433,13 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             connection_attempt_delay_ms: d.attempt_delay.as_millis() as u32,
             resolver: None,
             resolver_user_data: std::ptr::null_mut(),
+            certificate_pins: std::ptr::null(),
+            certificate_pin_count: 0,
+            client_cert_pem: std::ptr::null(),
+            client_cert_pem_len: 0,
+            client_key_pem: std::ptr::null(),
+            client_key_pem_len: 0,
+            proxy: std::ptr::null(),
         });
         WS_OK
     })
@@ -420,21 +482,22 @@ pub extern "C" fn ws_connect_options_size() -> usize {
 ///
 /// Returns `WS_OK`; `WS_ERR_ALREADY_RUNNING` if the runtime runs (call `ws_shutdown` first);
 /// `WS_ERR_INVALID_ARGUMENT` for a config whose `struct_size` is not the size of a released
-/// `ws_config` (see `ws_config.struct_size`); `WS_ERR_WRONG_THREAD`
+/// `ws_config` (see `ws_config.struct_size`), bad CA PEM or a bad pin; `WS_ERR_WRONG_THREAD`
 /// from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
 /// The library copies the config; the caller keeps ownership of it.
 #[no_mangle]
 pub unsafe extern "C" fn ws_init(config: *const ws_config) -> i32 {
     guard(WS_ERR_PANIC, || {
         let config = if config.is_null() {
-            Config::default()
+            Ok(Config::default())
         } else {
-            match read_sized(config) {
-                Ok(c) => Config::from_c(&c),
-                Err(f) => {
-                    log!(WS_LOG_WARN, "ws_init refused: {}", f.detail);
-                    return f.code as i32;
-                }
+            read_sized(config).and_then(|c| Config::from_c(&c))
+        };
+        let config = match config {
+            Ok(c) => c,
+            Err(f) => {
+                log!(WS_LOG_WARN, "ws_init refused: {}", f.detail);
+                return f.code as i32;
             }
         };
         match runtime::init(config) {
@@ -983,6 +1046,7 @@ mod tests {
             WS_ERR_UNKNOWN_LISTENER,
             WS_ERR_ALREADY_RUNNING,
             WS_ERR_BUSY,
+            WS_ERR_PROXY,
         ];
         let codes: Vec<i32> = Code::ALL.iter().map(|c| *c as i32).collect();
         assert_eq!(constants.to_vec(), codes);

@@ -39,7 +39,9 @@ impl Versioned for ws_config {
     /// `connection_attempt_delay_ms` and the resolver.
     /// `connection_attempt_delay_ms` (a u32) starts inside the first layout's tail padding, so
     /// that layout is read only up to it. (`resolver` makes the struct longer.)
-    const SIZES: &'static [usize] = &[FIRST_CONFIG_SIZE, size_of::<ws_config>()];
+    /// The third appended the trust options (`certificate_pins` on).
+    const SIZES: &'static [usize] =
+        &[FIRST_CONFIG_SIZE, offset_of!(ws_config, certificate_pins), size_of::<ws_config>()];
 
     fn read_len(size: usize) -> usize {
         if size == FIRST_CONFIG_SIZE {
@@ -59,10 +61,11 @@ impl Versioned for ws_connect_options {
     const NAME: &'static str = "ws_connect_options";
     /// The first layout ended with `per_message_deflate` (144 bytes on 64-bit targets); the
     /// second appended `dispatcher`, which starts exactly at the old size; the third `addresses`
-    /// and `address_count`.
+    /// and `address_count`; the fourth the trust options (`certificate_pins` on).
     const SIZES: &'static [usize] = &[
         offset_of!(ws_connect_options, dispatcher),
         offset_of!(ws_connect_options, addresses),
+        offset_of!(ws_connect_options, certificate_pins),
         size_of::<ws_connect_options>(),
     ];
 }
@@ -159,7 +162,8 @@ mod tests {
 
     #[test]
     fn todays_sizes_are_the_released_ones() {
-        assert_eq!(ws_config::SIZES, &[FIRST_CONFIG_SIZE, size_of::<ws_config>()]);
+        assert_eq!(ws_config::SIZES.first(), Some(&FIRST_CONFIG_SIZE));
+        assert_eq!(ws_config::SIZES.last(), Some(&size_of::<ws_config>()));
         #[cfg(target_pointer_width = "64")]
         assert_eq!(FIRST_CONFIG_SIZE, 56, "the size libws 0.1.0 shipped");
         assert_eq!(ws_connect_options::SIZES.last(), Some(&size_of::<ws_connect_options>()));
@@ -167,7 +171,8 @@ mod tests {
         let first = offset_of!(ws_connect_options, per_message_deflate) + 1;
         let first = first.next_multiple_of(std::mem::align_of::<*const u8>());
         let second = offset_of!(ws_connect_options, dispatcher) + size_of::<*mut u8>();
-        assert_eq!(ws_connect_options::SIZES, &[first, second, size_of::<ws_connect_options>()]);
+        let third = offset_of!(ws_connect_options, certificate_pins);
+        assert_eq!(ws_connect_options::SIZES, &[first, second, third, size_of::<ws_connect_options>()]);
         #[cfg(target_pointer_width = "64")]
         assert_eq!(first, 144, "the size libws 0.1.0 shipped");
         assert!(check_size::<ws_connect_options>(12).is_err());
