@@ -10,13 +10,16 @@ scripts/setup.sh || { echo "set-up failed"; exit 1; }
 
 passed=0
 failed=0
+timings=()
 
 # Runs a stage that ends with "N passed, N failed" (or cargo's "test result:" lines) and adds its
 # counts. A stage that fails without counting a failure counts as one failure.
 stage() {
-    local log status counted_failed
+    local log status counted_failed started
     log=$(mktemp)
+    started=$SECONDS
     if "$@" 2>&1 | tee "$log"; then status=0; else status=1; fi
+    timings+=("$(printf '%5d s  %s' $((SECONDS - started)) "$*")")
     local p f
     p=$( (grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | awk '{print $1}';
           grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{print $4}') | awk '{s += $1} END {print s + 0}')
@@ -57,5 +60,7 @@ stage bindings/node/run.sh
 stage bench/run.sh --quick
 
 echo
+echo "== time per stage"
+printf '%s\n' "${timings[@]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
