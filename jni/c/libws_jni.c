@@ -34,6 +34,10 @@
  *   and cleared), and no native method calls libws with one pending.
  * - Everything passed to libws (URL, headers, protocols, message bytes, reason) is copied by libws
  *   before the call returns, so the shim frees/releases it right after the call.
+ * - The resolver (ws_config.resolver) holds no reference either: its user_data is Libws's key for
+ *   the Java Resolver of the config given to ws_init (forgotten after ws_shutdown), and it calls
+ *   the static Libws.onResolve. If Java cannot be reached, the shim answers the request with an
+ *   error itself, so the task fails at once instead of waiting for its timeout.
  * - A Dispatcher (io.libws.Dispatcher): a ws_dispatcher whose wake callback (libws's thread) calls
  *   Dispatcher.onWake, which posts ws_dispatch to the app's Executor; callbacks of its tasks then
  *   run on the executor's (Java) thread, with that thread's own JNIEnv. The handle Java holds is a
@@ -61,6 +65,7 @@ static jmethodID g_on_log;          /* static void Libws.onLog(int, byte[]) */
 static jmethodID g_on_result;       /* static void onResultEvent(ResultCallback, long, int, byte[]) */
 static jmethodID g_fd_init;         /* FileDescriptor() */
 static jmethodID g_on_wake;         /* void Dispatcher.onWake() */
+static jmethodID g_on_resolve;      /* static void Libws.onResolve(long key, long requestId, byte[] host, int port) */
 static jfieldID g_fd_field;         /* int FileDescriptor.descriptor (Android) or .fd (JDK) */
 static pthread_key_t g_detach_key;
 
@@ -343,6 +348,33 @@ static void on_result(const ws_result *r, void *user_data) {
     tls_callback_depth--;
 }
 
+/* ws_resolve_cb, on libws's thread: user_data is Libws's key for the config's Resolver. */
+static void on_resolve(int64_t request_id, const char *host, uint16_t port, void *user_data) {
+    JNIEnv *env = callback_env();
+    if (env == NULL) {
+        ws_resolve_answer(request_id, NULL, 0, "the resolver could not be called (no JVM on this thread)");
+        return;
+    }
+    tls_callback_depth++;
+    bool called = false;
+    if ((*env)->PushLocalFrame(env, 2) == 0) {
+        jbyteArray h = new_cstring_bytes(env, host);
+        if (h != NULL) {
+            (*env)->CallStaticVoidMethod(env, g_libws_class, g_on_resolve, (jlong)(intptr_t)user_data,
+                                         (jlong)request_id, h, (jint)port);
+            called = true;
+        }
+        clear_exception(env); /* Libws.onResolve catches the resolver's own; this is e.g. an OOM */
+        (*env)->PopLocalFrame(env, NULL);
+    } else {
+        clear_exception(env);
+    }
+    if (!called) {
+        ws_resolve_answer(request_id, NULL, 0, "the resolver could not be called (out of memory)");
+    }
+    tls_callback_depth--;
+}
+
 /* ---- native methods (called on Java threads, or on the libws thread from a listener) ---------- */
 
 static void throw_oom(JNIEnv *env, const char *what) {
@@ -448,6 +480,18 @@ static uint8_t *copy_bytes(JNIEnv *env, jbyteArray a, size_t *len, int *failed) 
     return b;
 }
 
+/* Frees a copy of a private key, zeroed first (volatile stores: not optimised away). */
+static void free_secret(uint8_t *b, size_t len) {
+    if (b == NULL) {
+        return;
+    }
+    volatile uint8_t *v = b;
+    for (size_t i = 0; i < len; i++) {
+        v[i] = 0;
+    }
+    free(b);
+}
+
 /* A Dispatcher's native half: Java holds its address as the handle. */
 typedef struct java_dispatcher {
     ws_dispatcher *d;
@@ -509,14 +553,15 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
     JNIEnv *env, jclass cls, jobject task, jbyteArray url, jobjectArray headers, jobjectArray protocols,
     jobject on_result_cb, jlong group, jint timeout_ms, jboolean tcp_no_delay, jint ping_interval_ms,
     jint pong_timeout_ms, jboolean per_message_deflate, jbyteArray ca_pem, jboolean dangerous, jboolean socket_hook,
-    jlong dispatcher) {
+    jlong dispatcher, jobjectArray addresses, jobjectArray pins, jbyteArray client_cert, jbyteArray client_key,
+    jbyteArray proxy, jboolean no_proxy) {
     (void)cls;
     jlong id = WS_ERR_INVALID_ARGUMENT;
-    uint8_t *c_ca = NULL;
-    size_t ca_len = 0;
-    char *c_url = NULL;
-    char **c_headers = NULL, **c_protocols = NULL;
-    size_t n_headers = 0, n_protocols = 0;
+    uint8_t *c_ca = NULL, *c_cert = NULL, *c_key = NULL;
+    size_t ca_len = 0, cert_len = 0, key_len = 0;
+    char *c_url = NULL, *c_proxy = NULL;
+    char **c_headers = NULL, **c_protocols = NULL, **c_addresses = NULL, **c_pins = NULL;
+    size_t n_headers = 0, n_protocols = 0, n_addresses = 0, n_pins = 0;
     ws_header *hs = NULL;
     jobject task_ref = NULL, result_cb = NULL;
     int failed;
@@ -529,6 +574,15 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
     if (c_headers == NULL || (*env)->ExceptionCheck(env)) goto out;
     c_protocols = copy_cstrings(env, protocols, &n_protocols);
     if (c_protocols == NULL || (*env)->ExceptionCheck(env)) goto out;
+    c_addresses = copy_cstrings(env, addresses, &n_addresses);
+    if (c_addresses == NULL || (*env)->ExceptionCheck(env)) goto out;
+    c_pins = copy_cstrings(env, pins, &n_pins);
+    if (c_pins == NULL || (*env)->ExceptionCheck(env)) goto out;
+    c_cert = copy_bytes(env, client_cert, &cert_len, &failed);
+    if (failed) goto out;
+    c_key = copy_bytes(env, client_key, &key_len, &failed);
+    if (failed) goto out;
+    if (proxy != NULL && (c_proxy = copy_cstring(env, proxy)) == NULL) goto out;
     hs = calloc(n_headers / 2 + 1, sizeof *hs);
     if (hs == NULL) {
         throw_oom(env, "libws_jni: out of memory");
@@ -570,6 +624,16 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
     o.ca_pem_len = ca_len;
     o.dangerous_skip_certificate_verification = dangerous;
     o.dispatcher = dispatcher != 0 ? ((java_dispatcher *)(intptr_t)dispatcher)->d : NULL;
+    o.addresses = (const char *const *)c_addresses;
+    o.address_count = n_addresses;
+    o.certificate_pins = (const char *const *)c_pins;
+    o.certificate_pin_count = n_pins;
+    o.client_cert_pem = c_cert;
+    o.client_cert_pem_len = cert_len;
+    o.client_key_pem = c_key;
+    o.client_key_pem_len = key_len;
+    o.proxy = c_proxy;
+    o.no_proxy = no_proxy;
     if (socket_hook) {
         o.on_socket = on_socket;
         o.socket_user_data = task_ref; /* the hook's calls all come before the close event */
@@ -583,6 +647,11 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
     }
 out:
     free(hs);
+    free(c_proxy);
+    free_secret(c_key, key_len);
+    free(c_cert);
+    free_cstrings(c_pins, n_pins);
+    free_cstrings(c_addresses, n_addresses);
     free_cstrings(c_protocols, n_protocols);
     free_cstrings(c_headers, n_headers);
     free(c_ca);
@@ -665,17 +734,29 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeInit(JNIEnv *env, jclas
                                                               jint max_connections_per_group, jlong max_message_size,
                                                               jlong max_send_queue, jint connect_timeout_ms,
                                                               jint close_timeout_ms, jbyteArray ca_pem,
-                                                              jboolean use_system_roots, jboolean dangerous) {
+                                                              jboolean use_system_roots, jboolean dangerous,
+                                                              jint attempt_delay_ms, jobjectArray pins,
+                                                              jbyteArray client_cert, jbyteArray client_key,
+                                                              jbyteArray proxy, jlong resolver_key) {
     (void)cls;
     if (!has_config) {
         return ws_init(NULL);
     }
+    jint rc = WS_ERR_INVALID_ARGUMENT;
     int failed;
-    size_t ca_len;
+    size_t ca_len = 0, cert_len = 0, key_len = 0, n_pins = 0;
+    uint8_t *c_cert = NULL, *c_key = NULL;
+    char *c_proxy = NULL;
+    char **c_pins = NULL;
     uint8_t *c_ca = copy_bytes(env, ca_pem, &ca_len, &failed);
-    if (failed) {
-        return WS_ERR_INVALID_ARGUMENT;
-    }
+    if (failed) goto out;
+    c_pins = copy_cstrings(env, pins, &n_pins);
+    if (c_pins == NULL || (*env)->ExceptionCheck(env)) goto out;
+    c_cert = copy_bytes(env, client_cert, &cert_len, &failed);
+    if (failed) goto out;
+    c_key = copy_bytes(env, client_key, &key_len, &failed);
+    if (failed) goto out;
+    if (proxy != NULL && (c_proxy = copy_cstring(env, proxy)) == NULL) goto out;
     ws_config c;
     ws_config_init(&c);
     c.max_connections_per_group = (uint32_t)max_connections_per_group;
@@ -687,9 +768,49 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeInit(JNIEnv *env, jclas
     c.ca_pem_len = ca_len;
     c.use_system_roots = use_system_roots;
     c.dangerous_skip_certificate_verification = dangerous;
-    jint rc = ws_init(&c); /* copies the config */
+    c.connection_attempt_delay_ms = (uint32_t)attempt_delay_ms;
+    c.certificate_pins = (const char *const *)c_pins;
+    c.certificate_pin_count = n_pins;
+    c.client_cert_pem = c_cert;
+    c.client_cert_pem_len = cert_len;
+    c.client_key_pem = c_key;
+    c.client_key_pem_len = key_len;
+    c.proxy = c_proxy;
+    if (resolver_key > 0) {
+        c.resolver = on_resolve;
+        c.resolver_user_data = (void *)(intptr_t)resolver_key;
+    }
+    rc = ws_init(&c); /* copies the config */
+out:
+    free(c_proxy);
+    free_secret(c_key, key_len);
+    free(c_cert);
+    free_cstrings(c_pins, n_pins);
     free(c_ca);
     return rc;
+}
+
+JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeResolveAnswer(JNIEnv *env, jclass cls, jlong request_id,
+                                                                       jobjectArray addresses, jbyteArray err_msg) {
+    (void)cls;
+    jint rc = WS_ERR_INVALID_ARGUMENT;
+    size_t n = 0;
+    char *c_err = NULL;
+    char **c_addresses = copy_cstrings(env, addresses, &n);
+    if (c_addresses == NULL || (*env)->ExceptionCheck(env)) goto out;
+    if (err_msg != NULL && (c_err = copy_cstring(env, err_msg)) == NULL) goto out;
+    rc = ws_resolve_answer((int64_t)request_id, (const char *const *)c_addresses, n, c_err); /* copies */
+out:
+    free(c_err);
+    free_cstrings(c_addresses, n);
+    return rc;
+}
+
+JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeNetworkChanged(JNIEnv *env, jclass cls, jlong group,
+                                                                        jboolean all_groups, jint probe_timeout_ms) {
+    (void)env;
+    (void)cls;
+    return ws_network_changed((uint64_t)group, all_groups, (uint32_t)probe_timeout_ms);
 }
 
 JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeCloseGroup(JNIEnv *env, jclass cls, jlong group, jint code,
@@ -764,6 +885,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
                                             "(Lio/libws/WebSocketTask$ResultCallback;JI[B)V");
     g_on_global_event = (*env)->GetStaticMethodID(env, g_libws_class, "onGlobalEvent", "(JIJI[B[B[BZ[J[B)V");
     g_on_log = (*env)->GetStaticMethodID(env, g_libws_class, "onLog", "(I[B)V");
+    g_on_resolve = (*env)->GetStaticMethodID(env, g_libws_class, "onResolve", "(JJ[BI)V");
     g_fd_init = (*env)->GetMethodID(env, g_fd_class, "<init>", "()V");
     jclass dispatcher_class = (*env)->FindClass(env, "io/libws/Dispatcher");
     if (dispatcher_class == NULL) {
@@ -772,7 +894,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     g_on_wake = (*env)->GetMethodID(env, dispatcher_class, "onWake", "()V");
     (*env)->DeleteLocalRef(env, dispatcher_class);
     if (g_on_event == NULL || g_on_socket == NULL || g_on_result == NULL || g_on_global_event == NULL ||
-        g_on_log == NULL || g_fd_init == NULL || g_on_wake == NULL) {
+        g_on_log == NULL || g_fd_init == NULL || g_on_wake == NULL || g_on_resolve == NULL) {
         return JNI_ERR; /* NoSuchMethodError pending */
     }
     /* The int inside a FileDescriptor: "descriptor" on Android, "fd" on the desktop JDK. */

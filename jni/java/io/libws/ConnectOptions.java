@@ -22,6 +22,9 @@ import java.util.Map;
  *     .perMessageDeflate(true)
  *     .socketHook((taskId, fd) -> { cellular.bindSocket(fd); return true; })
  *     .dispatcher(jsThread)          // listeners run on this Dispatcher's Executor
+ *     .addresses("203.0.113.7")      // from the app's HTTP DNS: no lookup of its own
+ *     .certificatePins("sha256/pgt+DyC5sV+h03at+B+dUp5st0LsYfgU4OB5pNCQWak=")
+ *     .proxy("http://10.0.0.2:8888") // e.g. the system proxy the host read
  *     .build();
  * }</pre>
  *
@@ -41,6 +44,12 @@ public final class ConnectOptions {
     final boolean dangerousSkipCertificateVerification;
     final WebSocketTask.SocketHook socketHook;
     final Dispatcher dispatcher;
+    final List<String> addresses;
+    final List<String> certificatePins;
+    final byte[] clientCertPem;
+    final byte[] clientKeyPem;
+    final String proxy;
+    final boolean noProxy;
 
     private ConnectOptions(Builder b) {
         url = b.url;
@@ -56,6 +65,12 @@ public final class ConnectOptions {
         dangerousSkipCertificateVerification = b.dangerousSkipCertificateVerification;
         socketHook = b.socketHook;
         dispatcher = b.dispatcher;
+        addresses = Collections.unmodifiableList(new ArrayList<>(b.addresses));
+        certificatePins = Collections.unmodifiableList(new ArrayList<>(b.certificatePins));
+        clientCertPem = b.clientCertPem == null ? null : b.clientCertPem.clone();
+        clientKeyPem = b.clientKeyPem == null ? null : b.clientKeyPem.clone();
+        proxy = b.proxy;
+        noProxy = b.noProxy;
     }
 
     public String url() {
@@ -108,6 +123,25 @@ public final class ConnectOptions {
         return dispatcher;
     }
 
+    /** The host's own addresses for the URL's host (no lookup is made); empty: libws resolves it. */
+    public List<String> addresses() {
+        return addresses;
+    }
+
+    /** wss://: this task's public key pins ({@code sha256/<base64>}), added to the runtime's. */
+    public List<String> certificatePins() {
+        return certificatePins;
+    }
+
+    /** This task's proxy URL; null: the runtime's, if any. */
+    public String proxy() {
+        return proxy;
+    }
+
+    public boolean noProxy() {
+        return noProxy;
+    }
+
     /** A builder holding these options, to derive a changed copy. */
     public Builder newBuilder() {
         Builder b = new Builder(url);
@@ -123,6 +157,12 @@ public final class ConnectOptions {
         b.dangerousSkipCertificateVerification = dangerousSkipCertificateVerification;
         b.socketHook = socketHook;
         b.dispatcher = dispatcher;
+        b.addresses.addAll(addresses);
+        b.certificatePins.addAll(certificatePins);
+        b.clientCertPem = clientCertPem;
+        b.clientKeyPem = clientKeyPem;
+        b.proxy = proxy;
+        b.noProxy = noProxy;
         return b;
     }
 
@@ -141,6 +181,12 @@ public final class ConnectOptions {
         private boolean dangerousSkipCertificateVerification;
         private WebSocketTask.SocketHook socketHook;
         private Dispatcher dispatcher;
+        private final List<String> addresses = new ArrayList<>();
+        private final List<String> certificatePins = new ArrayList<>();
+        private byte[] clientCertPem;
+        private byte[] clientKeyPem;
+        private String proxy;
+        private boolean noProxy;
 
         /** {@code url}: {@code ws://} or {@code wss://} (checked by libws at connect time). */
         public Builder(String url) {
@@ -266,6 +312,85 @@ public final class ConnectOptions {
          */
         public Builder dispatcher(Dispatcher dispatcher) {
             this.dispatcher = dispatcher;
+            return this;
+        }
+
+        /**
+         * The host's own addresses for the URL's host (added to any given before), e.g. from its
+         * HTTP DNS service or cache: IP addresses with or without a port ({@code "1.2.3.4"},
+         * {@code "1.2.3.4:8443"}, {@code "::1"}, {@code "[::1]:8443"}; without one, the URL's
+         * port). libws then makes no lookup and tries them with Happy Eyeballs
+         * ({@link Libws.Config.Builder#connectionAttemptDelayMs}), in this order, families
+         * interleaved. The URL's host stays the TLS server name and the Host header. A string
+         * that is not an IP address is refused by {@code connect} ({@code WS_ERR_INVALID_ARGUMENT},
+         * {@code "connectSocket:fail addresses[1]: "x" is not an IP address ..."}). Not used
+         * through a proxy. Default none: the runtime's {@link Libws.Resolver}, else the system's.
+         */
+        public Builder addresses(String... addresses) {
+            for (String a : addresses) {
+                if (a == null) {
+                    throw new IllegalArgumentException("null address");
+                }
+                this.addresses.add(a);
+            }
+            return this;
+        }
+
+        /**
+         * wss://: public key pins for this task (added to any given before and to the runtime's
+         * {@link Libws.Config.Builder#certificatePins}), each {@code "sha256/<base64>"}: the
+         * SHA-256 of a certificate's SubjectPublicKeyInfo, as OkHttp's {@code CertificatePinner}
+         * writes it. The chain is verified as usual first; then one certificate of it (the
+         * server's, an intermediate, or the trusted root) must match a pin, or the task fails
+         * with {@code onError(WS_ERR_TLS, "connectSocket:fail certificate: pinning failed: ...
+         * the chain's pins (server first): sha256/..., ...; pinned: sha256/...")}. A string that
+         * is not a pin is refused by {@code connect} ({@code WS_ERR_INVALID_ARGUMENT}). Default none.
+         */
+        public Builder certificatePins(String... pins) {
+            for (String p : pins) {
+                if (p == null) {
+                    throw new IllegalArgumentException("null pin");
+                }
+                this.certificatePins.add(p);
+            }
+            return this;
+        }
+
+        /**
+         * wss://, mutual TLS: this task's client certificate (PEM: the certificate, then any
+         * intermediates) and its unencrypted private key (PEM: PKCS#8, SEC1 or PKCS#1), presented
+         * when the server asks, instead of the runtime's. A key that does not parse or does not
+         * match, a certificate that does not parse, or one without the other is refused by
+         * {@code connect} ({@code WS_ERR_INVALID_ARGUMENT}, {@code "connectSocket:fail client
+         * certificate: the private key does not match the certificate"}). Both null (the
+         * default): the runtime's, if any. The arrays are copied.
+         */
+        public Builder clientCertificate(byte[] certPem, byte[] keyPem) {
+            this.clientCertPem = certPem == null ? null : certPem.clone();
+            this.clientKeyPem = keyPem == null ? null : keyPem.clone();
+            return this;
+        }
+
+        /**
+         * This task's proxy, instead of the runtime's: {@code "http://[user:password@]host[:port]"}
+         * (HTTP CONNECT, port 80 by default) or {@code "socks5://[user:password@]host[:port]"}
+         * ({@code socks5h://} the same; port 1080). ws:// and wss:// both go through the tunnel;
+         * the proxy resolves the server's name ({@link #addresses} are not used). A proxy that
+         * refuses, answers garbage, closes or does not answer in time fails the task with
+         * {@code onError(WS_ERR_PROXY, "connectSocket:fail proxy http://host:port: ...")}; one
+         * that does not accept TCP with {@code WS_ERR_CONNECT} ("could not connect to proxy ...").
+         * Credentials never appear in errMsgs or logs. A URL that does not parse is refused by
+         * {@code connect} ({@code WS_ERR_INVALID_ARGUMENT}). Null or "" (the default): the runtime's.
+         * On Android the host passes the system proxy it reads (see jni/README.md).
+         */
+        public Builder proxy(String url) {
+            this.proxy = url;
+            return this;
+        }
+
+        /** Connect directly even if the runtime has a proxy (e.g. a server on the local network). Default false. */
+        public Builder noProxy(boolean on) {
+            this.noProxy = on;
             return this;
         }
 

@@ -43,6 +43,12 @@ public final class Libws {
         final byte[] caPem;
         final boolean useSystemRoots;
         final boolean dangerousSkipCertificateVerification;
+        final int connectionAttemptDelayMs;
+        final List<String> certificatePins;
+        final byte[] clientCertPem;
+        final byte[] clientKeyPem;
+        final String proxy;
+        final Resolver resolver;
 
         private Config(Builder b) {
             maxConnectionsPerGroup = b.maxConnectionsPerGroup;
@@ -53,6 +59,12 @@ public final class Libws {
             caPem = b.caPem == null ? null : b.caPem.clone();
             useSystemRoots = b.useSystemRoots;
             dangerousSkipCertificateVerification = b.dangerousSkipCertificateVerification;
+            connectionAttemptDelayMs = b.connectionAttemptDelayMs;
+            certificatePins = java.util.Collections.unmodifiableList(new ArrayList<>(b.certificatePins));
+            clientCertPem = b.clientCertPem == null ? null : b.clientCertPem.clone();
+            clientKeyPem = b.clientKeyPem == null ? null : b.clientKeyPem.clone();
+            proxy = b.proxy;
+            resolver = b.resolver;
         }
 
         public static final class Builder {
@@ -64,6 +76,12 @@ public final class Libws {
             private byte[] caPem;
             private boolean useSystemRoots;
             private boolean dangerousSkipCertificateVerification;
+            private int connectionAttemptDelayMs;
+            private final List<String> certificatePins = new ArrayList<>();
+            private byte[] clientCertPem;
+            private byte[] clientKeyPem;
+            private String proxy;
+            private Resolver resolver;
 
             /** Open-or-connecting sockets per group; more are refused ({@code WS_ERR_TOO_MANY_CONNECTIONS}). Default 5 (WeChat's limit). */
             public Builder maxConnectionsPerGroup(int n) {
@@ -120,6 +138,66 @@ public final class Libws {
                 return this;
             }
 
+            /**
+             * Happy Eyeballs (RFC 8305): how long one connection attempt runs alone before the next
+             * address is tried in parallel (a failed attempt starts the next at once). Default 250
+             * (the RFC's); values below 10 are raised to 10.
+             */
+            public Builder connectionAttemptDelayMs(int ms) {
+                connectionAttemptDelayMs = positive(ms, "connectionAttemptDelayMs");
+                return this;
+            }
+
+            /**
+             * wss://: public key pins for every task ({@code "sha256/<base64>"}, added to any given
+             * before); a task's own are added to these. See
+             * {@link ConnectOptions.Builder#certificatePins}. A string that is not a pin makes
+             * {@link Libws#init} return {@code WS_ERR_INVALID_ARGUMENT}. Default none.
+             */
+            public Builder certificatePins(String... pins) {
+                for (String p : pins) {
+                    if (p == null) {
+                        throw new IllegalArgumentException("null pin");
+                    }
+                    certificatePins.add(p);
+                }
+                return this;
+            }
+
+            /**
+             * wss://, mutual TLS: the client certificate (PEM, then any intermediates) and its
+             * unencrypted key (PEM) for every task, presented when a server asks; a task's own
+             * replaces it. A bad or mismatched pair makes {@link Libws#init} return
+             * {@code WS_ERR_INVALID_ARGUMENT}. Default none. The arrays are copied.
+             */
+            public Builder clientCertificate(byte[] certPem, byte[] keyPem) {
+                clientCertPem = certPem == null ? null : certPem.clone();
+                clientKeyPem = keyPem == null ? null : keyPem.clone();
+                return this;
+            }
+
+            /**
+             * The proxy every task connects through unless it sets its own or
+             * {@link ConnectOptions.Builder#noProxy}: {@code http://} or {@code socks5://} (see
+             * {@link ConnectOptions.Builder#proxy}). A URL that does not parse makes
+             * {@link Libws#init} return {@code WS_ERR_INVALID_ARGUMENT}. Null or "" (the
+             * default): none. On Android, the system proxy is the host's to read and pass here.
+             */
+            public Builder proxy(String url) {
+                proxy = url;
+                return this;
+            }
+
+            /**
+             * The host's resolver (e.g. an HTTP DNS client), asked for the host name of every task
+             * whose URL names a host and that gave no {@link ConnectOptions.Builder#addresses}.
+             * Default null: libws uses the system's resolver.
+             */
+            public Builder resolver(Resolver resolver) {
+                this.resolver = resolver;
+                return this;
+            }
+
             public Config build() {
                 return new Config(this);
             }
@@ -138,6 +216,80 @@ public final class Libws {
     }
 
     /**
+     * The host's resolver ({@code ws_config.resolver}): called on libws's thread with the task's id
+     * (the request id to answer), its URL's host name and port. It must not block: it starts the
+     * lookup and returns; the answer goes to {@link Libws#resolveAnswer} later, from any thread
+     * (or from inside this call). The task's connect timeout keeps running meanwhile (no answer in
+     * time: {@code onError(WS_ERR_TIMEOUT, "connectSocket:fail timeout: no answer from the resolver
+     * for "host"")}). An exception thrown goes to {@link WebSocketTask#setExceptionHandler} and
+     * fails the request ({@code WS_ERR_DNS}) unless it was answered already.
+     */
+    @FunctionalInterface
+    public interface Resolver {
+        void resolve(long requestId, String host, int port);
+    }
+
+    /** Our key (the resolver's user_data in the shim) -> resolver, for the runtime started by init. */
+    private static final Map<Long, Resolver> resolvers = new ConcurrentHashMap<>();
+
+    /**
+     * Answers a {@link Resolver} request, from any thread: either {@code errMsg} (the lookup
+     * failed: the task fails with {@code onError(WS_ERR_DNS, "connectSocket:fail could not resolve
+     * host "host": <errMsg>")}; {@code addresses} is then ignored) or {@code addresses} (IP
+     * addresses with or without a port, as {@link ConnectOptions.Builder#addresses}; tried with
+     * Happy Eyeballs in this order). Returns 0 when the answer was taken (a second answer, or one
+     * after the task's timeout, is ignored); {@link WebSocketTask#WS_ERR_INVALID_ARGUMENT} for no
+     * address and no errMsg or a string that is not an IP address (the task then fails with
+     * {@code WS_ERR_DNS}); {@link WebSocketTask#WS_ERR_UNKNOWN_TASK}; {@link WebSocketTask#WS_ERR_CLOSED}
+     * (the task timed out or was closed); {@link WebSocketTask#WS_ERR_SHUTTING_DOWN}.
+     *
+     * @throws IllegalArgumentException for a null address or a NUL character in a string
+     */
+    public static int resolveAnswer(long requestId, String[] addresses, String errMsg) {
+        byte[][] cAddresses = WebSocketTask.cStrings(addresses == null ? java.util.Collections.<String>emptyList()
+                : java.util.Arrays.asList(addresses), "address");
+        return WebSocketTask.nativeResolveAnswer(requestId, cAddresses,
+                errMsg == null ? null : WebSocketTask.cString(errMsg, "errMsg"));
+    }
+
+    /** Called by the shim on libws's thread for each resolver request. */
+    private static void onResolve(long key, long requestId, byte[] host, int port) {
+        Resolver r = resolvers.get(key);
+        if (r == null) {
+            // Cannot happen while the runtime that has the key runs; answer rather than let the task wait.
+            WebSocketTask.nativeResolveAnswer(requestId, new byte[0][], WebSocketTask.cString("no resolver", "errMsg"));
+            return;
+        }
+        try {
+            r.resolve(requestId, Event.decode(host), port);
+        } catch (Throwable t) {
+            WebSocketTask.report(t);
+            // Ignored by libws if the resolver answered before it threw.
+            WebSocketTask.nativeResolveAnswer(requestId, new byte[0][],
+                    WebSocketTask.cString("the resolver threw " + t.getClass().getName(), "errMsg"));
+        }
+    }
+
+    // ---- network changes ----------------------------------------------------------------------------
+
+    /**
+     * The device's network changed (Android's {@code ConnectivityManager.NetworkCallback}
+     * {@code onAvailable}/{@code onLost} of the default network): every OPEN task of {@code group}
+     * (of every group when {@code allGroups}) pings at once and must hear from the server within
+     * {@code probeTimeoutMs} (0: 3000), or fails with {@code onError(WS_ERR_TIMEOUT,
+     * "onSocketError:fail network changed: no answer to the probe within N ms")} then
+     * {@code onClose(1006)}, instead of waiting minutes for TCP to notice. Tasks that answer carry
+     * on untouched. Returns 0 (also when libws is not running), or
+     * {@link WebSocketTask#WS_ERR_SHUTTING_DOWN}. Any thread, listeners included.
+     */
+    public static int networkChanged(long group, boolean allGroups, int probeTimeoutMs) {
+        if (probeTimeoutMs < 0) {
+            throw new IllegalArgumentException("probeTimeoutMs is negative: " + probeTimeoutMs);
+        }
+        return WebSocketTask.nativeNetworkChanged(group, allGroups, probeTimeoutMs);
+    }
+
+    /**
      * Starts libws with {@code config} (null = the defaults). Optional: any other call starts libws
      * with the defaults. Returns {@link WebSocketTask#WS_OK}, {@link WebSocketTask#WS_ERR_ALREADY_RUNNING}
      * when libws runs already (call {@link #shutdown} first), {@link WebSocketTask#WS_ERR_WRONG_THREAD}
@@ -145,11 +297,23 @@ public final class Libws {
      */
     public static int init(Config config) {
         if (config == null) {
-            return WebSocketTask.nativeInit(false, 0, 0, 0, 0, 0, null, false, false);
+            return WebSocketTask.nativeInit(false, 0, 0, 0, 0, 0, null, false, false, 0, null, null, null, null, 0);
         }
-        return WebSocketTask.nativeInit(true, config.maxConnectionsPerGroup, config.maxMessageSize, config.maxSendQueue,
-                config.connectTimeoutMs, config.closeTimeoutMs, config.caPem, config.useSystemRoots,
-                config.dangerousSkipCertificateVerification);
+        byte[][] pins = WebSocketTask.cStrings(config.certificatePins, "certificate pin");
+        byte[] proxy = config.proxy == null ? null : WebSocketTask.cString(config.proxy, "proxy");
+        long key = 0;
+        if (config.resolver != null) {
+            key = nextKey.getAndIncrement();
+            resolvers.put(key, config.resolver); // before libws can call it
+        }
+        int rc = WebSocketTask.nativeInit(true, config.maxConnectionsPerGroup, config.maxMessageSize,
+                config.maxSendQueue, config.connectTimeoutMs, config.closeTimeoutMs, config.caPem, config.useSystemRoots,
+                config.dangerousSkipCertificateVerification, config.connectionAttemptDelayMs, pins,
+                config.clientCertPem, config.clientKeyPem, proxy, key);
+        if (rc != WebSocketTask.WS_OK && key != 0) {
+            resolvers.remove(key); // no runtime of this config will call it
+        }
+        return rc;
     }
 
     /**
@@ -160,6 +324,7 @@ public final class Libws {
      */
     public static int shutdown() {
         List<Long> registered = new ArrayList<>(globals.keySet());
+        List<Long> resolving = new ArrayList<>(resolvers.keySet());
         int rc = WebSocketTask.nativeShutdown();
         if (rc == WebSocketTask.WS_OK) {
             // libws removed its global listeners: forget those registered before the shutdown.
@@ -167,6 +332,8 @@ public final class Libws {
                 globals.remove(key);
             }
             handles.values().removeAll(registered);
+            // The runtime whose config had the resolver has stopped: nothing calls it again.
+            resolvers.keySet().removeAll(resolving);
         }
         return rc;
     }

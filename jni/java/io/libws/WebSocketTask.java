@@ -80,6 +80,14 @@ public final class WebSocketTask {
     public static final int WS_ERR_WRONG_THREAD = -24;
     public static final int WS_ERR_UNKNOWN_LISTENER = -25;
     public static final int WS_ERR_ALREADY_RUNNING = -26;
+    /** A {@link Dispatcher} still needed was closed (its tasks' onClose not run yet, items queued). */
+    public static final int WS_ERR_BUSY = -27;
+    /**
+     * The proxy ({@link ConnectOptions.Builder#proxy}, {@link Libws.Config.Builder#proxy}) did not
+     * open the tunnel: it refused, answered garbage, closed, or did not answer in time. The errMsg
+     * names the proxy ({@code "proxy http://127.0.0.1:3128: ..."}), never its credentials.
+     */
+    public static final int WS_ERR_PROXY = -28;
 
     /** How long {@link #connect} waits for libws's errMsg of a refused call (never on the libws thread). */
     private static final long CONNECT_FAIL_WAIT_MS = 10_000;
@@ -367,6 +375,10 @@ public final class WebSocketTask {
             cProtocols[i] = cString(options.protocols.get(i), "protocol");
         }
 
+        byte[][] cAddresses = cStrings(options.addresses, "address");
+        byte[][] cPins = cStrings(options.certificatePins, "certificate pin");
+        byte[] cProxy = options.proxy == null ? null : cString(options.proxy, "proxy");
+
         WebSocketTask task = new WebSocketTask(listener, options.socketHook);
         if (listener != null) {
             listener.onCreate(task);
@@ -375,7 +387,8 @@ public final class WebSocketTask {
         long id = nativeConnect(task, cUrl, cHeaders, cProtocols, waiter, options.group, options.timeoutMs,
                 options.tcpNoDelay, options.pingIntervalMs, options.pongTimeoutMs, options.perMessageDeflate,
                 options.caPem, options.dangerousSkipCertificateVerification, options.socketHook != null,
-                options.dispatcher == null ? 0 : options.dispatcher.handle());
+                options.dispatcher == null ? 0 : options.dispatcher.handle(), cAddresses, cPins, options.clientCertPem,
+                options.clientKeyPem, cProxy, options.noProxy);
         if (id > 0) {
             task.id = id;
             return task;
@@ -578,6 +591,15 @@ public final class WebSocketTask {
         return c;
     }
 
+    /** {@link #cString} of each of {@code strings}. */
+    static byte[][] cStrings(java.util.List<String> strings, String what) {
+        byte[][] c = new byte[strings.size()][];
+        for (int i = 0; i < c.length; i++) {
+            c[i] = cString(strings.get(i), what);
+        }
+        return c;
+    }
+
     /**
      * UTF-8 of {@code s}. Unlike {@code getBytes(UTF_8)}, an unpaired surrogate is not silently
      * replaced by '?': it is encoded as its 3-byte form, which is not valid UTF-8, so libws refuses
@@ -628,7 +650,8 @@ public final class WebSocketTask {
     private static native long nativeConnect(WebSocketTask task, byte[] url, byte[][] headers, byte[][] protocols,
             ResultCallback onResult, long group, int timeoutMs, boolean tcpNoDelay, int pingIntervalMs,
             int pongTimeoutMs, boolean perMessageDeflate, byte[] caPem, boolean dangerousSkipCertificateVerification,
-            boolean socketHook, long dispatcher);
+            boolean socketHook, long dispatcher, byte[][] addresses, byte[][] certificatePins, byte[] clientCertPem,
+            byte[] clientKeyPem, byte[] proxy, boolean noProxy);
 
     /** ws_dispatcher_new with a wake callback calling {@code d.onWake()}: a handle, or a negative code. */
     static native long nativeDispatcherNew(Dispatcher d);
@@ -651,10 +674,20 @@ public final class WebSocketTask {
 
     static native int nativeShutdown();
 
-    /** ws_init; {@code hasConfig} false = NULL (the defaults). */
+    /**
+     * ws_init; {@code hasConfig} false = NULL (the defaults). {@code resolverKey} > 0: the shim's
+     * resolver, whose calls go to Libws.onResolve(resolverKey, ...); 0: none.
+     */
     static native int nativeInit(boolean hasConfig, int maxConnectionsPerGroup, long maxMessageSize, long maxSendQueue,
             int connectTimeoutMs, int closeTimeoutMs, byte[] caPem, boolean useSystemRoots,
-            boolean dangerousSkipCertificateVerification);
+            boolean dangerousSkipCertificateVerification, int connectionAttemptDelayMs, byte[][] certificatePins,
+            byte[] clientCertPem, byte[] clientKeyPem, byte[] proxy, long resolverKey);
+
+    /** ws_resolve_answer: {@code errMsg} (a C string) when not null, else the addresses. */
+    static native int nativeResolveAnswer(long requestId, byte[][] addresses, byte[] errMsg);
+
+    /** ws_network_changed. */
+    static native int nativeNetworkChanged(long group, boolean allGroups, int probeTimeoutMs);
 
     static native int nativeCloseGroup(long group, int code, byte[] reason, ResultCallback onResult);
 
