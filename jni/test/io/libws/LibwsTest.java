@@ -317,7 +317,7 @@ final class LibwsTest {
      * A WebSocket peer that completes one handshake and then never sends anything (no pong), and
      * reports the opcode of the first frame the client sends it.
      */
-    private static final class MutePeer implements AutoCloseable {
+    static final class MutePeer implements AutoCloseable {
         final ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"));
         final CompletableFuture<Integer> firstOpcode = new CompletableFuture<>();
 
@@ -354,7 +354,7 @@ final class LibwsTest {
             }
         }
 
-        private static String readHead(InputStream in) throws IOException {
+        static String readHead(InputStream in) throws IOException {
             StringBuilder b = new StringBuilder();
             int c;
             while ((c = in.read()) >= 0) {
@@ -629,7 +629,7 @@ final class LibwsTest {
         return r;
     }
 
-    private static void expectOpen(Recorder r, String what) throws Exception {
+    static void expectOpen(Recorder r, String what) throws Exception {
         long end = System.nanoTime() + WAIT_S * 1_000_000_000L;
         while (r.opened.getCount() > 0 && r.closed.getCount() > 0 && System.nanoTime() < end) {
             Thread.sleep(10); // open, or closed (failed): whichever comes first

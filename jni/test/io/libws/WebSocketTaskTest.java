@@ -679,6 +679,7 @@ public final class WebSocketTaskTest {
         run("shutdown closes tasks (1001) and libws restarts", WebSocketTaskTest::shutdownClosesAndRestarts);
         run("Dispatcher: listeners and results on the app's executor, in order", WebSocketTaskTest::listenersOnTheExecutor);
         LibwsTest.runAll();
+        ConnectPathsTest.runAll();
         WebSocketTask.shutdown();
         System.out.println(passed + " passed, " + failed + " failed");
         System.exit(failed == 0 ? 0 : 1);
