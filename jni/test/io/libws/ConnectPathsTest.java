@@ -31,6 +31,7 @@ import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
@@ -224,7 +225,8 @@ final class ConnectPathsTest {
     static void resolver() throws Exception {
         ExecutorService dns = Executors.newSingleThreadExecutor(r -> new Thread(r, "http-dns"));
         List<String> calls = new CopyOnWriteArrayList<>();
-        Map<String, Integer> answers = new ConcurrentHashMap<>();
+        // resolveAnswer's return value per host; the task may close before the answering thread records it.
+        Map<String, CompletableFuture<Integer>> answers = new ConcurrentHashMap<>();
         List<Throwable> caught = new CopyOnWriteArrayList<>();
         Libws.Resolver resolver = (id, host, p) -> {
             calls.add(Thread.currentThread().getName() + " " + host + " " + p);
@@ -240,7 +242,7 @@ final class ConnectPathsTest {
                 } else {
                     rc = Libws.resolveAnswer(id, null, "no such host (test)");
                 }
-                answers.put(host, rc);
+                answers.computeIfAbsent(host, h -> new CompletableFuture<>()).complete(rc);
             });
         };
         WebSocketTask.setExceptionHandler(caught::add);
@@ -250,7 +252,8 @@ final class ConnectPathsTest {
 
             echoes(new ConnectOptions.Builder(echoAt("good.libws.test")).build(), "resolved by the host");
             checkEq("libws good.libws.test " + port(), calls.get(0), "the resolver's call (thread, host, port)");
-            checkEq(0, answers.get("good.libws.test"), "resolveAnswer of the good name");
+            checkEq(0, await(answers.computeIfAbsent("good.libws.test", h -> new CompletableFuture<>()), "answer"),
+                    "resolveAnswer of the good name");
 
             Recorder bad = connect(new ConnectOptions.Builder(echoAt("bad.libws.test")).build());
             expectFail(bad, WebSocketTask.WS_ERR_DNS, "an error answer");
@@ -260,7 +263,9 @@ final class ConnectPathsTest {
             Recorder junk = connect(new ConnectOptions.Builder(echoAt("junk.libws.test")).build());
             expectFail(junk, WebSocketTask.WS_ERR_DNS, "an answer that is not an IP address");
             check(junk.errorMsg.contains("not-an-ip"), "errMsg names the bad address: " + junk.errorMsg);
-            checkEq(WebSocketTask.WS_ERR_INVALID_ARGUMENT, answers.get("junk.libws.test"), "resolveAnswer of junk");
+            checkEq(WebSocketTask.WS_ERR_INVALID_ARGUMENT,
+                    await(answers.computeIfAbsent("junk.libws.test", h -> new CompletableFuture<>()), "answer"),
+                    "resolveAnswer of junk");
 
             Recorder threw = connect(new ConnectOptions.Builder(echoAt("throw.libws.test")).build());
             expectFail(threw, WebSocketTask.WS_ERR_DNS, "a throwing resolver");
