@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::ffi::api::{c_pem, c_pins, c_proxy};
-use crate::ffi::types::ws_config;
 use crate::callback::UserData;
 use crate::error::Failure;
+use crate::ffi::api::{c_pem, c_pins, c_proxy};
+use crate::ffi::types::ws_config;
 use crate::resolve::HostResolver;
 use crate::tls::TlsOptions;
 

@@ -193,9 +193,6 @@ mod tests {
         assert_eq!(ok_msg(Api::Send), "sendSocketMessage:ok");
         let f = Failure::new(Code::InvalidUrl, "invalid url \"x\"");
         assert_eq!(fail_msg(Api::Connect, &f), "connectSocket:fail invalid url \"x\"");
-        assert_eq!(
-            fail_msg(Api::Close, &Failure::plain(Code::Closed)),
-            "closeSocket:fail socket is closed"
-        );
+        assert_eq!(fail_msg(Api::Close, &Failure::plain(Code::Closed)), "closeSocket:fail socket is closed");
     }
 }

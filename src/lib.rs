@@ -15,8 +15,8 @@ mod error;
 mod event;
 mod event_loop;
 mod eyeballs;
-mod frame;
 pub mod ffi;
+mod frame;
 /// Property checks for fuzz/ and tests/fuzz_corpus.rs; not API.
 #[doc(hidden)]
 pub mod fuzzing;
@@ -24,8 +24,8 @@ mod handshake;
 mod log;
 mod options;
 mod outbox;
-mod profile;
 mod pin;
+mod profile;
 mod proxy;
 mod registry;
 mod resolve;

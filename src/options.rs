@@ -71,7 +71,8 @@ pub fn parse_url(url: &str) -> Result<Url, Failure> {
     if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(bad_url(url, "contains spaces or control characters"));
     }
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad_url(url, "missing scheme, expected ws:// or wss://"))?;
+    let (scheme, rest) =
+        url.split_once("://").ok_or_else(|| bad_url(url, "missing scheme, expected ws:// or wss://"))?;
     let secure = if scheme.eq_ignore_ascii_case("ws") {
         false
     } else if scheme.eq_ignore_ascii_case("wss") {
@@ -154,7 +155,8 @@ pub fn parse_address(text: &[u8], default_port: u16) -> Result<SocketAddr, Strin
 }
 
 /// Headers the handshake itself writes, or that WeChat forbids (Referer): a caller may not set them.
-const FORBIDDEN_HEADERS: [&str; 6] = ["host", "upgrade", "connection", "referer", "content-length", "transfer-encoding"];
+const FORBIDDEN_HEADERS: [&str; 6] =
+    ["host", "upgrade", "connection", "referer", "content-length", "transfer-encoding"];
 
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)

@@ -19,11 +19,11 @@ use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher};
 use crate::error::{Api, Code, Failure};
 use crate::log::log;
-use crate::resolve::parse_answer;
 use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_address, parse_url};
-use crate::registry::{absent, Route};
-use crate::runtime::{self, Handle, Shared};
 use crate::pin::Pin;
+use crate::registry::{absent, Route};
+use crate::resolve::parse_answer;
+use crate::runtime::{self, Handle, Shared};
 use crate::tls::TlsOptions;
 
 /// SAFETY: `ptr` is NULL or a NUL-terminated string.
@@ -125,9 +125,10 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     let url = c_bytes(o.url).ok_or_else(|| Failure::new(Code::InvalidUrl, "invalid url: url is NULL"))?;
     let url = std::str::from_utf8(url).map_err(|_| Failure::new(Code::InvalidUrl, "invalid url: not valid UTF-8"))?;
     let url = parse_url(url)?;
-    let uri: Uri = url.to_uri().parse().map_err(|e| {
-        Failure::new(Code::InvalidUrl, format!("invalid url \"{}\": {}", url.to_uri(), e))
-    })?;
+    let uri: Uri = url
+        .to_uri()
+        .parse()
+        .map_err(|e| Failure::new(Code::InvalidUrl, format!("invalid url \"{}\": {}", url.to_uri(), e)))?;
     let mut request = Request::new(());
     *request.uri_mut() = uri;
     let h = request.headers_mut();
@@ -162,7 +163,8 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     let mut addresses = Vec::new();
     for (i, &a) in c_slice(o.addresses, o.address_count, "addresses")?.iter().enumerate() {
         let a = c_bytes(a).ok_or_else(|| Failure::new(Code::InvalidArgument, format!("addresses[{}] is NULL", i)))?;
-        let addr = parse_address(a, url.port).map_err(|why| Failure::new(Code::InvalidArgument, format!("addresses[{}]: {}", i, why)))?;
+        let addr = parse_address(a, url.port)
+            .map_err(|why| Failure::new(Code::InvalidArgument, format!("addresses[{}]: {}", i, why)))?;
         addresses.push(addr);
     }
     let addresses = (!addresses.is_empty()).then_some(addresses);
@@ -254,10 +256,11 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         removed: AtomicBool::new(false),
     });
     let mut result = result;
-    let task_id = match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener, bound.clone()) {
-        Ok(id) => id,
-        Err(f) => return report(&shared, 0, f, result) as i64,
-    };
+    let task_id =
+        match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener, bound.clone()) {
+            Ok(id) => id,
+            Err(f) => return report(&shared, 0, f, result) as i64,
+        };
     result.set_task(task_id);
     let timeout = match o.timeout_ms {
         0 => shared.config.connect_timeout,
@@ -328,7 +331,10 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
     };
     let fail = |f: Failure, result| report(&shared, task_id, f, result);
     if kind != WS_TEXT && kind != WS_BINARY {
-        return fail(Failure::new(Code::InvalidArgument, format!("unknown message type {}: use WS_TEXT or WS_BINARY", kind)), result);
+        return fail(
+            Failure::new(Code::InvalidArgument, format!("unknown message type {}: use WS_TEXT or WS_BINARY", kind)),
+            result,
+        );
     }
     // The size is checked before the bytes are touched: a wrong huge len is refused, not read.
     if len > shared.config.max_message_size {
@@ -488,11 +494,8 @@ pub extern "C" fn ws_connect_options_size() -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn ws_init(config: *const ws_config) -> i32 {
     guard(WS_ERR_PANIC, || {
-        let config = if config.is_null() {
-            Ok(Config::default())
-        } else {
-            read_sized(config).and_then(|c| Config::from_c(&c))
-        };
+        let config =
+            if config.is_null() { Ok(Config::default()) } else { read_sized(config).and_then(|c| Config::from_c(&c)) };
         let config = match config {
             Ok(c) => c,
             Err(f) => {
@@ -986,7 +989,11 @@ pub extern "C" fn ws_set_group_dispatcher(group: u64, dispatcher: *mut ws_dispat
 /// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (a freed dispatcher), or `WS_ERR_RUNTIME` (no
 /// libws thread could be started: `on_done` is not called).
 #[no_mangle]
-pub extern "C" fn ws_shutdown_async(dispatcher: *mut ws_dispatcher, on_done: ws_result_cb, user_data: *mut c_void) -> i32 {
+pub extern "C" fn ws_shutdown_async(
+    dispatcher: *mut ws_dispatcher,
+    on_done: ws_result_cb,
+    user_data: *mut c_void,
+) -> i32 {
     guard(WS_ERR_PANIC, || {
         let mut done = ResultCb::new(Api::Shutdown, on_done, user_data);
         if !dispatcher.is_null() {

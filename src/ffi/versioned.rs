@@ -54,8 +54,8 @@ impl Versioned for ws_config {
 
 /// `sizeof(ws_config)` of the first layout: every field up to the last bool, padded to the
 /// pointer size (56 bytes on 64-bit targets).
-const FIRST_CONFIG_SIZE: usize =
-    (offset_of!(ws_config, dangerous_skip_certificate_verification) + 1).next_multiple_of(std::mem::align_of::<*const u8>());
+const FIRST_CONFIG_SIZE: usize = (offset_of!(ws_config, dangerous_skip_certificate_verification) + 1)
+    .next_multiple_of(std::mem::align_of::<*const u8>());
 
 impl Versioned for ws_connect_options {
     const NAME: &'static str = "ws_connect_options";
@@ -91,7 +91,11 @@ pub fn check_size<T: Versioned>(size: usize) -> Result<(), Failure> {
     let why = if size == 0 {
         "unset".to_string()
     } else if size > current {
-        format!("larger than the {} bytes of libws {}: the header is newer than the library", current, env!("CARGO_PKG_VERSION"))
+        format!(
+            "larger than the {} bytes of libws {}: the header is newer than the library",
+            current,
+            env!("CARGO_PKG_VERSION")
+        )
     } else {
         format!("not the size of any version of the struct ({} in libws {})", current, env!("CARGO_PKG_VERSION"))
     };
@@ -109,7 +113,11 @@ pub unsafe fn read_sized<T: Versioned>(ptr: *const T) -> Result<T, Failure> {
     let size = declared_size(ptr);
     check_size::<T>(size)?;
     let mut value = MaybeUninit::<T>::zeroed();
-    std::ptr::copy_nonoverlapping(ptr as *const u8, value.as_mut_ptr() as *mut u8, T::read_len(size).min(size_of::<T>()));
+    std::ptr::copy_nonoverlapping(
+        ptr as *const u8,
+        value.as_mut_ptr() as *mut u8,
+        T::read_len(size).min(size_of::<T>()),
+    );
     Ok(value.assume_init())
 }
 
