@@ -52,7 +52,9 @@ fn or_default<T: PartialEq + Default>(value: T, default: T) -> T {
 impl Config {
     /// Reads a C config, zero fields meaning their defaults. Fails on a bad pin.
     ///
-    /// SAFETY: `c.ca_pem`, `c.client_cert_pem`, `c.client_key_pem` are NULL or point to their
+    /// # Safety
+    ///
+    /// `c.ca_pem`, `c.client_cert_pem`, `c.client_key_pem` are NULL or point to their
     /// `_len` readable bytes;
     /// `c.certificate_pins` is NULL or points to `c.certificate_pin_count` strings.
     pub unsafe fn from_c(c: &ws_config) -> Result<Config, Failure> {

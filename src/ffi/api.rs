@@ -26,12 +26,16 @@ use crate::resolve::parse_answer;
 use crate::runtime::{self, Handle, Shared};
 use crate::tls::TlsOptions;
 
-/// SAFETY: `ptr` is NULL or a NUL-terminated string.
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string.
 pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
     (!ptr.is_null()).then(|| CStr::from_ptr(ptr).to_bytes())
 }
 
-/// SAFETY: `ptr` is NULL or points to `count` values.
+/// # Safety
+///
+/// `ptr` is NULL or points to `count` values.
 pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> Result<&'a [T], Failure> {
     match (ptr.is_null(), count) {
         (_, 0) => Ok(&[]),
@@ -42,7 +46,9 @@ pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> 
 
 /// Copies `len` bytes of PEM; none when `ptr` is NULL.
 ///
-/// SAFETY: `ptr` is NULL or points to `len` readable bytes.
+/// # Safety
+///
+/// `ptr` is NULL or points to `len` readable bytes.
 pub(crate) unsafe fn c_pem(ptr: *const u8, len: usize) -> Vec<u8> {
     if ptr.is_null() {
         Vec::new()
@@ -54,7 +60,9 @@ pub(crate) unsafe fn c_pem(ptr: *const u8, len: usize) -> Vec<u8> {
 /// Reads a proxy URL; NULL or "" is none. The errMsg never repeats the URL (it may hold a
 /// password).
 ///
-/// SAFETY: `ptr` is NULL or a NUL-terminated string.
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string.
 pub(crate) unsafe fn c_proxy(ptr: *const c_char, what: &str) -> Result<Option<crate::proxy::Proxy>, Failure> {
     let bad = |why: String| Failure::new(Code::InvalidArgument, format!("{}: {}", what, why));
     match c_bytes(ptr) {
@@ -68,7 +76,9 @@ pub(crate) unsafe fn c_proxy(ptr: *const c_char, what: &str) -> Result<Option<cr
 
 /// Reads `count` pins (`what` names the field in the errMsg).
 ///
-/// SAFETY: `ptr` is NULL or points to `count` NULL or NUL-terminated strings.
+/// # Safety
+///
+/// `ptr` is NULL or points to `count` NULL or NUL-terminated strings.
 pub(crate) unsafe fn c_pins(ptr: *const *const c_char, count: usize, what: &str) -> Result<Vec<Pin>, Failure> {
     let mut pins = Vec::new();
     for (i, &p) in c_slice(ptr, count, what)?.iter().enumerate() {
@@ -418,6 +428,10 @@ unsafe fn close_group(group: u64, code: i32, reason: *const c_char, mut result: 
 /// Fills `config` with the defaults and sets `struct_size`.
 ///
 /// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `config` is NULL.
+///
+/// # Safety
+///
+/// `config` is NULL or points to `ws_config_size()` writable bytes, aligned for `ws_config`.
 #[no_mangle]
 pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
     guard(WS_ERR_PANIC, || {
@@ -454,6 +468,11 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
 /// Zeroes `options` (every option at its default) and sets `struct_size`.
 ///
 /// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+///
+/// `options` is NULL or points to `ws_connect_options_size()` writable bytes, aligned for
+/// `ws_connect_options`.
 #[no_mangle]
 pub unsafe extern "C" fn ws_connect_options_init(options: *mut ws_connect_options) -> i32 {
     guard(WS_ERR_PANIC, || {
@@ -491,6 +510,12 @@ pub extern "C" fn ws_connect_options_size() -> usize {
 /// `ws_config` (see `ws_config.struct_size`), bad CA PEM or a bad pin; `WS_ERR_WRONG_THREAD`
 /// from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
 /// The library copies the config; the caller keeps ownership of it.
+///
+/// # Safety
+///
+/// `config` is NULL or points to a `ws_config` of at least `struct_size` readable bytes (filled
+/// by `ws_config_init`), whose pointers are NULL or valid as their fields say (a string
+/// NUL-terminated, an array of its count, PEM of its length) until the call returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_init(config: *const ws_config) -> i32 {
     guard(WS_ERR_PANIC, || {
@@ -559,6 +584,11 @@ pub extern "C" fn ws_shutdown() -> i32 {
 /// addresses[1]: \"x\" is not an IP address ..."); `WS_ERR_UNKNOWN_TASK` for an id never
 /// handed out; `WS_ERR_CLOSED` when the task is closed (it timed out or was closed);
 /// `WS_ERR_SHUTTING_DOWN` while `ws_shutdown` runs.
+///
+/// # Safety
+///
+/// `addresses` is NULL or points to `address_count` pointers, each NULL or a NUL-terminated
+/// string; `err_msg` is NULL or a NUL-terminated string; all readable until the call returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_resolve_answer(
     request_id: i64,
@@ -616,6 +646,13 @@ unsafe fn resolve_answer(task_id: i64, addresses: *const *const c_char, count: u
 /// or error, messages, then exactly one close event, and nothing after it. Network failures while
 /// connecting (DNS, refused, timeout, handshake) are an error event
 /// (`"connectSocket:fail <detail>"`) followed by close 1006.
+///
+/// # Safety
+///
+/// `options` is NULL or points to a `ws_connect_options` of at least `struct_size` readable
+/// bytes (filled by `ws_connect_options_init`), whose pointers are NULL or valid as their fields
+/// say (a string NUL-terminated, an array of its count, PEM of its length) until the call
+/// returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_connect(options: *const ws_connect_options) -> i64 {
     guard(WS_ERR_PANIC as i64, || connect(options))
@@ -632,6 +669,11 @@ pub unsafe extern "C" fn ws_connect(options: *const ws_connect_options) -> i64 {
 /// message is not valid UTF-8, message too big, send queue full, runtime is shutting down, or the
 /// connection was lost before the message was written. Only a call that returns `WS_ERR_RUNTIME`
 /// (the libws thread could not be created) gets no callback.
+///
+/// # Safety
+///
+/// `data` is NULL or points to `len` readable bytes until the call returns (`len` is checked
+/// against `max_message_size` before `data` is read).
 #[no_mangle]
 pub unsafe extern "C" fn ws_send(
     task_id: i64,
@@ -660,6 +702,10 @@ pub unsafe extern "C" fn ws_send(
 /// (invalid close code, reason too long or not UTF-8, socketTaskId N is closed, unknown
 /// socketTaskId, runtime is shutting down); a failed close sends nothing. Only a call that returns
 /// `WS_ERR_RUNTIME` gets no callback.
+///
+/// # Safety
+///
+/// `reason` is NULL or a NUL-terminated string, readable until the call returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_close(
     task_id: i64,
@@ -678,6 +724,10 @@ pub unsafe extern "C" fn ws_close(
 /// aborted. Each task delivers its own close event. `on_result` (may be NULL) is called once with
 /// task_id 0: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then
 /// nothing is closed).
+///
+/// # Safety
+///
+/// `reason` is NULL or a NUL-terminated string, readable until the call returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_close_group(
     group: u64,
@@ -834,6 +884,11 @@ pub extern "C" fn ws_set_logger(logger: ws_log_cb, user_data: *mut c_void, max_l
 /// Fills `options` with the defaults (zeroes) and sets `struct_size`.
 ///
 /// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+///
+/// `options` is NULL or points to `ws_dispatcher_options_size()` writable bytes, aligned for
+/// `ws_dispatcher_options`.
 #[no_mangle]
 pub unsafe extern "C" fn ws_dispatcher_options_init(options: *mut ws_dispatcher_options) -> i32 {
     guard(WS_ERR_PANIC, || {
@@ -865,6 +920,12 @@ pub extern "C" fn ws_dispatcher_options_size() -> usize {
 /// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (`out` NULL, or a `struct_size` that is not the size
 /// of a released `ws_dispatcher_options`), or `WS_ERR_RUNTIME` (the pipe could not be made, e.g.
 /// out of file descriptors). Any thread.
+///
+/// # Safety
+///
+/// `options` is NULL or points to a `ws_dispatcher_options` of at least `struct_size` readable
+/// bytes (filled by `ws_dispatcher_options_init`); `out` is NULL or points to a writable
+/// `ws_dispatcher *`.
 #[no_mangle]
 pub unsafe extern "C" fn ws_dispatcher_new(options: *const ws_dispatcher_options, out: *mut *mut ws_dispatcher) -> i32 {
     guard(WS_ERR_PANIC, || {

@@ -77,7 +77,9 @@ impl Versioned for ws_dispatcher_options {
 
 /// The `struct_size` the caller wrote.
 ///
-/// SAFETY: `ptr` is non-NULL and points to at least 4 readable bytes.
+/// # Safety
+///
+/// `ptr` is non-NULL and points to at least 4 readable bytes.
 pub unsafe fn declared_size<T: Versioned>(ptr: *const T) -> usize {
     (ptr as *const u32).read_unaligned() as usize
 }
@@ -108,7 +110,9 @@ pub fn check_size<T: Versioned>(size: usize) -> Result<(), Failure> {
 /// Reads a caller's struct once its `struct_size` checks out; fields past it (an older header)
 /// stay zero, their default.
 ///
-/// SAFETY: `ptr` is non-NULL and points to at least `struct_size` readable bytes (at least 4).
+/// # Safety
+///
+/// `ptr` is non-NULL and points to at least `struct_size` readable bytes (at least 4).
 pub unsafe fn read_sized<T: Versioned>(ptr: *const T) -> Result<T, Failure> {
     let size = declared_size(ptr);
     check_size::<T>(size)?;
