@@ -20,6 +20,7 @@ pub struct UserData(pub *mut c_void);
 // SAFETY: the pointer is opaque to us and only ever handed back to the C callback that came with
 // it; the header tells callers that callbacks run on the libws thread.
 unsafe impl Send for UserData {}
+// SAFETY: the same.
 unsafe impl Sync for UserData {}
 
 /// Makes a C string from text that may hold NUL bytes (they become U+FFFD).

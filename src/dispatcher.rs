@@ -96,6 +96,7 @@ impl std::fmt::Debug for Dispatcher {
 // SAFETY: the wake callback's user_data is opaque and only handed back to that callback, which
 // the header says may be called from the libws thread and the dispatching thread.
 unsafe impl Send for Dispatcher {}
+// SAFETY: the same.
 unsafe impl Sync for Dispatcher {}
 
 impl Drop for Dispatcher {

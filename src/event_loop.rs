@@ -577,7 +577,8 @@ pub(crate) mod tests {
     static SEEN: Mutex<Vec<(usize, u32, i32)>> = Mutex::new(Vec::new());
 
     unsafe extern "C" fn on_event(e: *const ws_event, user_data: *mut c_void) {
-        let e = &*e;
+        // SAFETY: libws calls back with an event valid until the callback returns.
+        let e = unsafe { &*e };
         let code = match e.kind {
             WS_EVENT_ERROR => e.error.code,
             WS_EVENT_CLOSE => e.close.code as i32,
@@ -587,7 +588,9 @@ pub(crate) mod tests {
     }
 
     unsafe extern "C" fn on_result(r: *const ws_result, user_data: *mut c_void) {
-        SEEN.lock().push((user_data as usize, 100, (*r).code));
+        // SAFETY: libws calls back with a result valid until the callback returns.
+        let code = unsafe { (*r).code };
+        SEEN.lock().push((user_data as usize, 100, code));
     }
 
     fn seen(tag: usize) -> Vec<(u32, i32)> {
