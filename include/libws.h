@@ -596,11 +596,20 @@ extern "C" {
 // Fills `config` with the defaults and sets `struct_size`.
 //
 // Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `config` is NULL.
+//
+// # Safety
+//
+// `config` is NULL or points to `ws_config_size()` writable bytes, aligned for `ws_config`.
 int32_t ws_config_init(struct ws_config *config);
 
 // Zeroes `options` (every option at its default) and sets `struct_size`.
 //
 // Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+//
+// # Safety
+//
+// `options` is NULL or points to `ws_connect_options_size()` writable bytes, aligned for
+// `ws_connect_options`.
 int32_t ws_connect_options_init(struct ws_connect_options *options);
 
 // `sizeof(ws_config)` in this library, for hosts whose FFI has no `sizeof` (koffi, JNA,
@@ -621,6 +630,12 @@ size_t ws_connect_options_size(void);
 // `ws_config` (see `ws_config.struct_size`), bad CA PEM or a bad pin; `WS_ERR_WRONG_THREAD`
 // from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
 // The library copies the config; the caller keeps ownership of it.
+//
+// # Safety
+//
+// `config` is NULL or points to a `ws_config` of at least `struct_size` readable bytes (filled
+// by `ws_config_init`), whose pointers are NULL or valid as their fields say (a string
+// NUL-terminated, an array of its count, PEM of its length) until the call returns.
 int32_t ws_init(const struct ws_config *config);
 
 // Stops the runtime: every task that is not CLOSED is closed with code 1001 (connecting ones are
@@ -666,6 +681,11 @@ int32_t ws_shutdown(void);
 // addresses[1]: \"x\" is not an IP address ..."); `WS_ERR_UNKNOWN_TASK` for an id never
 // handed out; `WS_ERR_CLOSED` when the task is closed (it timed out or was closed);
 // `WS_ERR_SHUTTING_DOWN` while `ws_shutdown` runs.
+//
+// # Safety
+//
+// `addresses` is NULL or points to `address_count` pointers, each NULL or a NUL-terminated
+// string; `err_msg` is NULL or a NUL-terminated string; all readable until the call returns.
 int32_t ws_resolve_answer(int64_t request_id,
                           const char *const *addresses,
                           size_t address_count,
@@ -690,6 +710,13 @@ int32_t ws_resolve_answer(int64_t request_id,
 // or error, messages, then exactly one close event, and nothing after it. Network failures while
 // connecting (DNS, refused, timeout, handshake) are an error event
 // (`"connectSocket:fail <detail>"`) followed by close 1006.
+//
+// # Safety
+//
+// `options` is NULL or points to a `ws_connect_options` of at least `struct_size` readable
+// bytes (filled by `ws_connect_options_init`), whose pointers are NULL or valid as their fields
+// say (a string NUL-terminated, an array of its count, PEM of its length) until the call
+// returns.
 int64_t ws_connect(const struct ws_connect_options *options);
 
 // Sends one message (`SocketTask.send`). `kind` is `WS_TEXT` (data must be UTF-8) or
@@ -703,6 +730,11 @@ int64_t ws_connect(const struct ws_connect_options *options);
 // message is not valid UTF-8, message too big, send queue full, runtime is shutting down, or the
 // connection was lost before the message was written. Only a call that returns `WS_ERR_RUNTIME`
 // (the libws thread could not be created) gets no callback.
+//
+// # Safety
+//
+// `data` is NULL or points to `len` readable bytes until the call returns (`len` is checked
+// against `max_message_size` before `data` is read).
 int32_t ws_send(int64_t task_id,
                 const uint8_t *data,
                 size_t len,
@@ -726,6 +758,10 @@ int32_t ws_send(int64_t task_id,
 // (invalid close code, reason too long or not UTF-8, socketTaskId N is closed, unknown
 // socketTaskId, runtime is shutting down); a failed close sends nothing. Only a call that returns
 // `WS_ERR_RUNTIME` gets no callback.
+//
+// # Safety
+//
+// `reason` is NULL or a NUL-terminated string, readable until the call returns.
 int32_t ws_close(int64_t task_id,
                  int32_t code,
                  const char *reason,
@@ -739,6 +775,10 @@ int32_t ws_close(int64_t task_id,
 // aborted. Each task delivers its own close event. `on_result` (may be NULL) is called once with
 // task_id 0: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then
 // nothing is closed).
+//
+// # Safety
+//
+// `reason` is NULL or a NUL-terminated string, readable until the call returns.
 int32_t ws_close_group(uint64_t group,
                        int32_t code,
                        const char *reason,
@@ -807,6 +847,11 @@ int32_t ws_set_logger(ws_log_cb logger, void *user_data, int32_t max_level);
 // Fills `options` with the defaults (zeroes) and sets `struct_size`.
 //
 // Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+//
+// # Safety
+//
+// `options` is NULL or points to `ws_dispatcher_options_size()` writable bytes, aligned for
+// `ws_dispatcher_options`.
 int32_t ws_dispatcher_options_init(struct ws_dispatcher_options *options);
 
 // `sizeof(ws_dispatcher_options)` in this library, for hosts whose FFI has no `sizeof` (see
@@ -824,6 +869,12 @@ size_t ws_dispatcher_options_size(void);
 // Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (`out` NULL, or a `struct_size` that is not the size
 // of a released `ws_dispatcher_options`), or `WS_ERR_RUNTIME` (the pipe could not be made, e.g.
 // out of file descriptors). Any thread.
+//
+// # Safety
+//
+// `options` is NULL or points to a `ws_dispatcher_options` of at least `struct_size` readable
+// bytes (filled by `ws_dispatcher_options_init`); `out` is NULL or points to a writable
+// `ws_dispatcher *`.
 int32_t ws_dispatcher_new(const struct ws_dispatcher_options *options, struct ws_dispatcher **out);
 
 // The dispatcher's file descriptor: the read end of a non-blocking, close-on-exec pipe that is

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Every test: the header matches the code, Rust unit tests, the C tests in ffi-tests/ against real
-# WebSocket servers on 127.0.0.1 (natively, then cross-compiled for ARM64 under qemu-aarch64), the
-# Autobahn|Testsuite, packaging/Android/iOS/JNI checks and the
-# benchmark's quick mode (so it cannot rot). Prints one closing
+# Every test: formatting and clippy (scripts/lint.sh), the header matches the code, Rust unit
+# tests, the C tests in ffi-tests/ against real WebSocket servers on 127.0.0.1 (natively, then
+# cross-compiled for ARM64 under qemu-aarch64), the Autobahn|Testsuite, packaging/Android/iOS/JNI
+# checks and the benchmark's quick mode (so it cannot rot). Prints one closing
 # "N passed, N failed" line summing every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +45,7 @@ header_check() {
     echo "1 passed, 0 failed"
 }
 
+stage scripts/lint.sh
 stage header_check
 stage cargo test --release
 stage fuzz/run.sh 30

@@ -20,6 +20,7 @@ pub struct UserData(pub *mut c_void);
 // SAFETY: the pointer is opaque to us and only ever handed back to the C callback that came with
 // it; the header tells callers that callbacks run on the libws thread.
 unsafe impl Send for UserData {}
+// SAFETY: the same.
 unsafe impl Sync for UserData {}
 
 /// Makes a C string from text that may hold NUL bytes (they become U+FFFD).
@@ -71,7 +72,8 @@ impl ResultCb {
 
     pub fn finish(mut self, task_id: i64, outcome: Result<(), &Failure>) {
         let Some(cb) = self.cb.take() else { return };
-        let due = Due { cb, user_data: self.user_data, api: self.api, task_id, outcome: outcome.map_err(Failure::clone) };
+        let due =
+            Due { cb, user_data: self.user_data, api: self.api, task_id, outcome: outcome.map_err(Failure::clone) };
         match self.dispatcher.take() {
             Some(d) => d.push(Item::Result(due)),
             None => due.call(),
@@ -85,7 +87,13 @@ impl ResultCb {
     }
 }
 
-fn call(cb: unsafe extern "C" fn(*const ws_result, *mut c_void), user_data: UserData, api: Api, task_id: i64, outcome: Result<(), &Failure>) {
+fn call(
+    cb: unsafe extern "C" fn(*const ws_result, *mut c_void),
+    user_data: UserData,
+    api: Api,
+    task_id: i64,
+    outcome: Result<(), &Failure>,
+) {
     let (code, text) = match outcome {
         Ok(()) => (Code::Ok, ok_msg(api)),
         Err(f) => (f.code, fail_msg(api, f)),
@@ -130,7 +138,13 @@ impl Drop for ResultCb {
     fn drop(&mut self) {
         let Some(cb) = self.cb.take() else { return };
         if crate::runtime::on_loop_thread() {
-            let due = Due { cb, user_data: self.user_data, api: self.api, task_id: self.task_id, outcome: Err(lost_failure()) };
+            let due = Due {
+                cb,
+                user_data: self.user_data,
+                api: self.api,
+                task_id: self.task_id,
+                outcome: Err(lost_failure()),
+            };
             let lost = Lost { due, dispatcher: self.dispatcher.take() };
             let _ = LOST.try_with(|l| l.borrow_mut().push(lost));
         } else {

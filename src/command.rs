@@ -38,18 +38,46 @@ pub struct ConnectRequest {
 pub enum Command {
     Connect(Box<ConnectRequest>, ResultCb),
     /// `data` is the message's own copy; `text` data is valid UTF-8.
-    Send { task_id: i64, text: bool, data: Vec<u8>, result: ResultCb },
+    Send {
+        task_id: i64,
+        text: bool,
+        data: Vec<u8>,
+        result: ResultCb,
+    },
     /// `abort`: a bound task closed before its host saw the open event is dropped like a
     /// connecting one (close 1006), even if the loop has opened it.
-    Close { task_id: i64, code: u16, reason: String, abort: bool, result: ResultCb },
+    Close {
+        task_id: i64,
+        code: u16,
+        reason: String,
+        abort: bool,
+        result: ResultCb,
+    },
     /// `abort`: the group's tasks to abort (see `Close`).
-    CloseGroup { group: u64, code: u16, reason: String, abort: Vec<i64>, result: ResultCb },
+    CloseGroup {
+        group: u64,
+        code: u16,
+        reason: String,
+        abort: Vec<i64>,
+        result: ResultCb,
+    },
     /// `ws_network_changed`: probe every OPEN task of `group` (None: of every group).
-    NetworkChanged { group: Option<u64>, timeout: std::time::Duration },
+    NetworkChanged {
+        group: Option<u64>,
+        timeout: std::time::Duration,
+    },
     /// A failure found on the calling thread, delivered from the loop like every result.
-    Report { task_id: i64, failure: Failure, result: ResultCb },
+    Report {
+        task_id: i64,
+        failure: Failure,
+        result: ResultCb,
+    },
     /// A DNS answer from a resolver thread, or (`from_host`) the host's `ws_resolve_answer`.
-    Resolved { task_id: i64, addrs: Result<Vec<SocketAddr>, String>, from_host: bool },
+    Resolved {
+        task_id: i64,
+        addrs: Result<Vec<SocketAddr>, String>,
+        from_host: bool,
+    },
     /// `ws_shutdown`, or `ws_shutdown_async` with the result that reports the end.
     Shutdown(Option<ResultCb>),
     /// A dispatcher's queue went down: read the sockets paused for it again.
@@ -62,8 +90,14 @@ impl Command {
     pub fn task_id(&self) -> i64 {
         match self {
             Command::Connect(req, _) => req.task_id,
-            Command::Send { task_id, .. } | Command::Close { task_id, .. } | Command::Resolved { task_id, .. } => *task_id,
-            Command::Report { .. } | Command::CloseGroup { .. } | Command::NetworkChanged { .. } | Command::Shutdown(_) | Command::Resume => 0,
+            Command::Send { task_id, .. } | Command::Close { task_id, .. } | Command::Resolved { task_id, .. } => {
+                *task_id
+            }
+            Command::Report { .. }
+            | Command::CloseGroup { .. }
+            | Command::NetworkChanged { .. }
+            | Command::Shutdown(_)
+            | Command::Resume => 0,
         }
     }
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::ffi::api::{c_pem, c_pins, c_proxy};
-use crate::ffi::types::ws_config;
 use crate::callback::UserData;
 use crate::error::Failure;
+use crate::ffi::api::{c_pem, c_pins, c_proxy};
+use crate::ffi::types::ws_config;
 use crate::resolve::HostResolver;
 use crate::tls::TlsOptions;
 
@@ -52,21 +52,35 @@ fn or_default<T: PartialEq + Default>(value: T, default: T) -> T {
 impl Config {
     /// Reads a C config, zero fields meaning their defaults. Fails on a bad pin.
     ///
-    /// SAFETY: `c.ca_pem`, `c.client_cert_pem`, `c.client_key_pem` are NULL or point to their
-    /// `_len` readable bytes;
-    /// `c.certificate_pins` is NULL or points to `c.certificate_pin_count` strings.
+    /// # Safety
+    ///
+    /// `c.ca_pem`, `c.client_cert_pem`, `c.client_key_pem` are NULL or point to their
+    /// `_len` readable bytes; `c.certificate_pins` is NULL or points to `c.certificate_pin_count`
+    /// NULL or NUL-terminated strings; `c.proxy` is NULL or a NUL-terminated string.
     pub unsafe fn from_c(c: &ws_config) -> Result<Config, Failure> {
         let d = Config::default();
         let ms = |v: u32, d: Duration| if v == 0 { d } else { Duration::from_millis(v as u64) };
+        // SAFETY: each PEM pointer is NULL or has its `_len` bytes (this function's contract).
+        let (ca, cert, key) = unsafe {
+            (
+                c_pem(c.ca_pem, c.ca_pem_len),
+                c_pem(c.client_cert_pem, c.client_cert_pem_len),
+                c_pem(c.client_key_pem, c.client_key_pem_len),
+            )
+        };
         let mut tls = TlsOptions {
-            extra_ca_pem: c_pem(c.ca_pem, c.ca_pem_len),
+            extra_ca_pem: ca,
             system_roots: c.use_system_roots,
             skip_verification: c.dangerous_skip_certificate_verification,
-            client_cert_pem: c_pem(c.client_cert_pem, c.client_cert_pem_len),
-            client_key_pem: c_pem(c.client_key_pem, c.client_key_pem_len),
+            client_cert_pem: cert,
+            client_key_pem: key,
             ..Default::default()
         };
-        tls.add_pins(c_pins(c.certificate_pins, c.certificate_pin_count, "ws_config.certificate_pins")?);
+        // SAFETY: `certificate_pins` is NULL or has `certificate_pin_count` strings (the contract).
+        let pins = unsafe { c_pins(c.certificate_pins, c.certificate_pin_count, "ws_config.certificate_pins") }?;
+        tls.add_pins(pins);
+        // SAFETY: `proxy` is NULL or a NUL-terminated string (the contract).
+        let proxy = unsafe { c_proxy(c.proxy, "ws_config.proxy") }?;
         Ok(Config {
             max_connections_per_group: or_default(c.max_connections_per_group, d.max_connections_per_group),
             max_message_size: or_default(usize::try_from(c.max_message_size).unwrap_or(usize::MAX), d.max_message_size),
@@ -76,7 +90,7 @@ impl Config {
             tls,
             attempt_delay: ms(c.connection_attempt_delay_ms, d.attempt_delay).max(crate::eyeballs::MIN_DELAY),
             resolver: c.resolver.map(|_| HostResolver { cb: c.resolver, user_data: UserData(c.resolver_user_data) }),
-            proxy: c_proxy(c.proxy, "ws_config.proxy")?,
+            proxy,
         })
     }
 }

@@ -14,7 +14,10 @@ use crate::stream::Stream;
 
 /// What the server sent.
 pub enum Incoming {
-    Message { text: bool, data: Vec<u8> },
+    Message {
+        text: bool,
+        data: Vec<u8>,
+    },
     /// The server's close frame: (code, reason), 1005 when it had no code.
     Close(u16, String),
 }
@@ -23,9 +26,15 @@ pub enum Incoming {
 pub enum ReadError {
     Io(io::Error),
     /// TCP closed: `clean` when the close frames were exchanged first.
-    Eof { clean: bool },
+    Eof {
+        clean: bool,
+    },
     /// The server broke the protocol: what, the errMsg code, and the close code we answer with.
-    Violation { detail: String, close_code: u16, kind: Violation },
+    Violation {
+        detail: String,
+        close_code: u16,
+        kind: Violation,
+    },
 }
 
 pub use crate::decoder::Violation;

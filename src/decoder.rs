@@ -210,7 +210,9 @@ impl Decoder {
                 self.head_len = had + take;
                 Ok(take)
             }
-            Err(WsError::Protocol(ProtocolError::InvalidOpcode(op))) => Err(protocol(format!("reserved opcode {}", op))),
+            Err(WsError::Protocol(ProtocolError::InvalidOpcode(op))) => {
+                Err(protocol(format!("reserved opcode {}", op)))
+            }
             Err(e) => Err(protocol(e.to_string())),
         }
     }
@@ -436,11 +438,28 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let input = frame(FIN | BINARY, &payload);
             let header = input.len() - len;
-            assert_eq!(header, if len <= 125 { 2 } else if len <= 65535 { 4 } else { 10 }, "{}", len);
+            assert_eq!(
+                header,
+                if len <= 125 {
+                    2
+                } else if len <= 65535 {
+                    4
+                } else {
+                    10
+                },
+                "{}",
+                len
+            );
             assert_eq!(whole(&input), (vec![message(false, &payload)], None), "{}", len);
             // Header split at every byte.
             for chunk in 1..=header {
-                assert_eq!(decode(1 << 20, None, &input, chunk).0, vec![message(false, &payload)], "{} by {}", len, chunk);
+                assert_eq!(
+                    decode(1 << 20, None, &input, chunk).0,
+                    vec![message(false, &payload)],
+                    "{} by {}",
+                    len,
+                    chunk
+                );
             }
         }
     }

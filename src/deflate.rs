@@ -113,7 +113,8 @@ impl Deflater {
                 out.reserve(out.capacity().max(4096));
             }
             // Sync flush ends the output on a byte boundary with the empty stored block.
-            z.compress_vec(&input[consumed..], &mut out, FlushCompress::Sync).expect("deflate with valid state cannot fail");
+            z.compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
+                .expect("deflate with valid state cannot fail");
             let consumed = (z.total_in() - start_in) as usize;
             // Done when all input went in and zlib left room: the flush is complete.
             if consumed == input.len() && out.len() < out.capacity() {
@@ -257,7 +258,10 @@ mod tests {
     }
 
     fn roundtrip(p: &Params, messages: &[Vec<u8>]) {
-        let (mut d, mut i) = (Deflater::new(p), Inflater::new(&Params { server_no_context_takeover: p.client_no_context_takeover, ..*p }));
+        let (mut d, mut i) = (
+            Deflater::new(p),
+            Inflater::new(&Params { server_no_context_takeover: p.client_no_context_takeover, ..*p }),
+        );
         for m in messages {
             let c = d.compress(m);
             let mut out = Vec::new();
@@ -272,7 +276,9 @@ mod tests {
 
     #[test]
     fn compresses_and_inflates_with_and_without_context() {
-        let msgs: Vec<Vec<u8>> = (0..50).map(|n| format!("{{\"seq\":{},\"text\":\"hello hello hello\"}}", n).repeat(n % 7).into_bytes()).collect();
+        let msgs: Vec<Vec<u8>> = (0..50)
+            .map(|n| format!("{{\"seq\":{},\"text\":\"hello hello hello\"}}", n).repeat(n % 7).into_bytes())
+            .collect();
         let base = params("permessage-deflate").unwrap();
         roundtrip(&base, &msgs);
         roundtrip(&params("permessage-deflate; client_no_context_takeover").unwrap(), &msgs);

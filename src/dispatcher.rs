@@ -96,6 +96,7 @@ impl std::fmt::Debug for Dispatcher {
 // SAFETY: the wake callback's user_data is opaque and only handed back to that callback, which
 // the header says may be called from the libws thread and the dispatching thread.
 unsafe impl Send for Dispatcher {}
+// SAFETY: the same.
 unsafe impl Sync for Dispatcher {}
 
 impl Drop for Dispatcher {
@@ -139,7 +140,10 @@ fn key(d: &Arc<Dispatcher>) -> usize {
 }
 
 fn invalid(what: &str) -> Failure {
-    Failure::new(Code::InvalidArgument, format!("{} is not a live ws_dispatcher (freed, or never made by ws_dispatcher_new)", what))
+    Failure::new(
+        Code::InvalidArgument,
+        format!("{} is not a live ws_dispatcher (freed, or never made by ws_dispatcher_new)", what),
+    )
 }
 
 fn pipe() -> std::io::Result<(i32, i32)> {
@@ -169,7 +173,8 @@ fn pipe() -> std::io::Result<(i32, i32)> {
 
 /// Makes a dispatcher and returns the address C gets for it.
 pub fn create(max_pending: usize, wake: ws_wake_cb, wake_user_data: *mut c_void) -> Result<usize, Failure> {
-    let (read_fd, write_fd) = pipe().map_err(|e| Failure::new(Code::Runtime, format!("could not create the dispatcher's pipe: {}", e)))?;
+    let (read_fd, write_fd) =
+        pipe().map_err(|e| Failure::new(Code::Runtime, format!("could not create the dispatcher's pipe: {}", e)))?;
     let d = Arc::new(Dispatcher {
         state: Mutex::new(State::default()),
         max_pending: if max_pending == 0 { DEFAULT_MAX_PENDING } else { max_pending },
@@ -364,7 +369,9 @@ impl Dispatcher {
                 Some(t) if t == std::thread::current().id() => {
                     return Err(Failure::new(Code::WrongThread, "ws_dispatch called from a callback it is running"))
                 }
-                Some(_) => return Err(Failure::new(Code::Busy, "another thread is running ws_dispatch on this dispatcher")),
+                Some(_) => {
+                    return Err(Failure::new(Code::Busy, "another thread is running ws_dispatch on this dispatcher"))
+                }
                 None => *owner = Some(std::thread::current().id()),
             }
         }
@@ -396,7 +403,11 @@ impl Dispatcher {
             ran += 1;
             // A panic in our own code around a callback loses that item only.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(item))).is_err() {
-                log!(WS_LOG_ERROR, "ws_dispatch caught a panic ({}); the item is lost", crate::ffi::panic::take_last_panic());
+                log!(
+                    WS_LOG_ERROR,
+                    "ws_dispatch caught a panic ({}); the item is lost",
+                    crate::ffi::panic::take_last_panic()
+                );
             }
         }
         drop(claim);

@@ -14,7 +14,7 @@ pub enum Code {
     UnknownTask = -5,
     Closed = -6,
     NotOpen = -7,
-    InvalidCloseCode = -8,
+    CloseCodeInvalid = -8,
     ReasonTooLong = -9,
     InvalidUtf8 = -10,
     MessageTooBig = -11,
@@ -46,7 +46,7 @@ const ALL: [Code; 29] = [
     Code::UnknownTask,
     Code::Closed,
     Code::NotOpen,
-    Code::InvalidCloseCode,
+    Code::CloseCodeInvalid,
     Code::ReasonTooLong,
     Code::InvalidUtf8,
     Code::MessageTooBig,
@@ -88,7 +88,7 @@ impl Code {
             Code::UnknownTask => "unknown socketTaskId\0",
             Code::Closed => "socket is closed\0",
             Code::NotOpen => "socket is not OPEN\0",
-            Code::InvalidCloseCode => "close code must be 1000 or in 3000-4999\0",
+            Code::CloseCodeInvalid => "close code must be 1000 or in 3000-4999\0",
             Code::ReasonTooLong => "close reason longer than 123 bytes\0",
             Code::InvalidUtf8 => "invalid UTF-8\0",
             Code::MessageTooBig => "message too big\0",
@@ -193,9 +193,6 @@ mod tests {
         assert_eq!(ok_msg(Api::Send), "sendSocketMessage:ok");
         let f = Failure::new(Code::InvalidUrl, "invalid url \"x\"");
         assert_eq!(fail_msg(Api::Connect, &f), "connectSocket:fail invalid url \"x\"");
-        assert_eq!(
-            fail_msg(Api::Close, &Failure::plain(Code::Closed)),
-            "closeSocket:fail socket is closed"
-        );
+        assert_eq!(fail_msg(Api::Close, &Failure::plain(Code::Closed)), "closeSocket:fail socket is closed");
     }
 }

@@ -8,15 +8,21 @@ use std::sync::Arc;
 use crate::callback::{c_string, Listener};
 use crate::error::fail_msg;
 use crate::ffi::types::*;
-use crate::registry::Registry;
 use crate::profile::Report;
+use crate::registry::Registry;
 use crate::task::Output;
 
 fn empty_event(kind: u32, task_id: i64) -> ws_event {
     ws_event {
         kind,
         task_id,
-        open: ws_open_event { headers: ptr::null(), header_count: 0, protocol: ptr::null(), extensions: ptr::null(), compressed: false },
+        open: ws_open_event {
+            headers: ptr::null(),
+            header_count: 0,
+            protocol: ptr::null(),
+            extensions: ptr::null(),
+            compressed: false,
+        },
         message: ws_message_event { data: ptr::null(), len: 0, kind: 0 },
         error: ws_error_event { code: 0, err_msg: ptr::null() },
         close: ws_close_event { code: 0, reason: ptr::null(), reason_len: 0, was_clean: false },

@@ -16,9 +16,9 @@ use crate::command::Command;
 use crate::dispatcher::{Dispatcher, Item};
 use crate::error::{Api, Code, Failure};
 use crate::event;
-use crate::registry::absent;
 use crate::ffi::types::{WS_CONNECTING, WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
 use crate::log::log;
+use crate::registry::absent;
 use crate::runtime::{self, Shared};
 use crate::task::{Output, Task};
 
@@ -338,7 +338,9 @@ impl EventLoop {
                 self.bound.remove(&id);
             }
             Output::Open { protocol, .. } => log!(WS_LOG_INFO, "task {} open, protocol {:?}", id, protocol),
-            Output::Error { failure, api } => log!(WS_LOG_WARN, "task {}: {}", id, crate::error::fail_msg(*api, failure)),
+            Output::Error { failure, api } => {
+                log!(WS_LOG_WARN, "task {}: {}", id, crate::error::fail_msg(*api, failure))
+            }
             _ => {}
         }
         d.push(Item::Event { shared: Arc::clone(&self.shared), task_id: id, output });
@@ -575,7 +577,8 @@ pub(crate) mod tests {
     static SEEN: Mutex<Vec<(usize, u32, i32)>> = Mutex::new(Vec::new());
 
     unsafe extern "C" fn on_event(e: *const ws_event, user_data: *mut c_void) {
-        let e = &*e;
+        // SAFETY: libws calls back with an event valid until the callback returns.
+        let e = unsafe { &*e };
         let code = match e.kind {
             WS_EVENT_ERROR => e.error.code,
             WS_EVENT_CLOSE => e.close.code as i32,
@@ -585,7 +588,9 @@ pub(crate) mod tests {
     }
 
     unsafe extern "C" fn on_result(r: *const ws_result, user_data: *mut c_void) {
-        SEEN.lock().push((user_data as usize, 100, (*r).code));
+        // SAFETY: libws calls back with a result valid until the callback returns.
+        let code = unsafe { (*r).code };
+        SEEN.lock().push((user_data as usize, 100, code));
     }
 
     fn seen(tag: usize) -> Vec<(u32, i32)> {
@@ -636,7 +641,9 @@ pub(crate) mod tests {
         assert!(a > 0 && b > 0);
         wait_until("both open", || seen(1).contains(&(WS_EVENT_OPEN, 0)) && seen(2).contains(&(WS_EVENT_OPEN, 0)));
 
-        let rc = unsafe { ws_send(a, PANIC_PAYLOAD.as_ptr(), PANIC_PAYLOAD.len(), WS_BINARY, Some(on_result), 10 as *mut c_void) };
+        let rc = unsafe {
+            ws_send(a, PANIC_PAYLOAD.as_ptr(), PANIC_PAYLOAD.len(), WS_BINARY, Some(on_result), 10 as *mut c_void)
+        };
         assert_eq!(rc, WS_OK);
         wait_until("task 1 closes", || seen(1).iter().any(|s| s.0 == WS_EVENT_CLOSE));
         assert_eq!(seen(1), vec![(WS_EVENT_OPEN, 0), (WS_EVENT_ERROR, WS_ERR_PANIC), (WS_EVENT_CLOSE, 1006)]);

@@ -93,7 +93,8 @@ mod tests {
 
     #[test]
     fn interleaves_families_starting_with_the_first() {
-        let got: Vec<_> = interleave(vec![a("[::1]:1"), a("[::2]:1"), a("[::3]:1"), a("1.0.0.1:1"), a("1.0.0.2:1")]).into();
+        let got: Vec<_> =
+            interleave(vec![a("[::1]:1"), a("[::2]:1"), a("[::3]:1"), a("1.0.0.1:1"), a("1.0.0.2:1")]).into();
         assert_eq!(got, vec![a("[::1]:1"), a("1.0.0.1:1"), a("[::2]:1"), a("1.0.0.2:1"), a("[::3]:1")]);
         let got: Vec<_> = interleave(vec![a("1.0.0.1:1"), a("1.0.0.2:1"), a("[::1]:1")]).into();
         assert_eq!(got, vec![a("1.0.0.1:1"), a("[::1]:1"), a("1.0.0.2:1")]);

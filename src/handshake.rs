@@ -137,7 +137,9 @@ impl Handshake {
         let status = response.code.unwrap_or(0);
         if status != 101 {
             let reason = response.reason.unwrap_or("");
-            return Err(failure(format!("server answered HTTP {} {} instead of 101", status, reason).trim_end().to_string()));
+            return Err(failure(
+                format!("server answered HTTP {} {} instead of 101", status, reason).trim_end().to_string(),
+            ));
         }
         if response.version != Some(1) {
             return Err(failure("server answered HTTP/1.0 101: a WebSocket upgrade needs HTTP/1.1"));
@@ -177,11 +179,8 @@ impl Handshake {
                 p
             }
         };
-        let headers = response
-            .headers
-            .iter()
-            .map(|h| (c_string(h.name), c_string(&String::from_utf8_lossy(h.value))))
-            .collect();
+        let headers =
+            response.headers.iter().map(|h| (c_string(h.name), c_string(&String::from_utf8_lossy(h.value)))).collect();
         let tail = self.response.split_off(head_len);
         Ok(Some(Opened { headers, protocol: c_string(&protocol), extensions, deflate, tail }))
     }
@@ -254,7 +253,10 @@ mod tests {
         let opened = run(None, &resp).unwrap().unwrap();
         assert_eq!(opened.protocol.to_str().unwrap(), "");
         assert_eq!(opened.tail, "\u{81}\u{0}".as_bytes());
-        assert!(opened.headers.iter().any(|(n, v)| n.to_str().unwrap() == "Upgrade" && v.to_str().unwrap() == "websocket"));
+        assert!(opened
+            .headers
+            .iter()
+            .any(|(n, v)| n.to_str().unwrap() == "Upgrade" && v.to_str().unwrap() == "websocket"));
     }
 
     #[test]
@@ -319,7 +321,9 @@ mod tests {
 
     #[test]
     fn connection_is_a_token_list_and_partial_waits() {
-        assert!(run(None, &ok_response("").replace("Connection: Upgrade", "Connection: keep-alive, upgrade")).unwrap().is_some());
+        assert!(run(None, &ok_response("").replace("Connection: Upgrade", "Connection: keep-alive, upgrade"))
+            .unwrap()
+            .is_some());
         assert!(run(None, "HTTP/1.1 101 Switching").unwrap().is_none());
     }
 }

@@ -3,6 +3,11 @@
 //! Data flows one way each direction: C call → `ffi::api` → `Command` → loop thread → `Task` →
 //! socket, and socket → `Task` → `Output` → `event` → C callback. See docs/ARCHITECTURE.md.
 
+// Every unsafe operation sits in its own `unsafe {}` block, and (in the library; tests call the C
+// API as the header says) every block and `unsafe impl` has a `// SAFETY:` comment saying why it holds.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(not(test), deny(clippy::undocumented_unsafe_blocks))]
+
 mod callback;
 mod command;
 mod config;
@@ -15,8 +20,8 @@ mod error;
 mod event;
 mod event_loop;
 mod eyeballs;
-mod frame;
 pub mod ffi;
+mod frame;
 /// Property checks for fuzz/ and tests/fuzz_corpus.rs; not API.
 #[doc(hidden)]
 pub mod fuzzing;
@@ -24,8 +29,8 @@ mod handshake;
 mod log;
 mod options;
 mod outbox;
-mod profile;
 mod pin;
+mod profile;
 mod proxy;
 mod registry;
 mod resolve;

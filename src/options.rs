@@ -71,7 +71,8 @@ pub fn parse_url(url: &str) -> Result<Url, Failure> {
     if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(bad_url(url, "contains spaces or control characters"));
     }
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad_url(url, "missing scheme, expected ws:// or wss://"))?;
+    let (scheme, rest) =
+        url.split_once("://").ok_or_else(|| bad_url(url, "missing scheme, expected ws:// or wss://"))?;
     let secure = if scheme.eq_ignore_ascii_case("ws") {
         false
     } else if scheme.eq_ignore_ascii_case("wss") {
@@ -154,7 +155,8 @@ pub fn parse_address(text: &[u8], default_port: u16) -> Result<SocketAddr, Strin
 }
 
 /// Headers the handshake itself writes, or that WeChat forbids (Referer): a caller may not set them.
-const FORBIDDEN_HEADERS: [&str; 6] = ["host", "upgrade", "connection", "referer", "content-length", "transfer-encoding"];
+const FORBIDDEN_HEADERS: [&str; 6] =
+    ["host", "upgrade", "connection", "referer", "content-length", "transfer-encoding"];
 
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -195,7 +197,7 @@ pub fn check_close(code: i32, reason: &[u8]) -> Result<u16, Failure> {
     let code = if code == 0 { 1000 } else { code };
     if code != 1000 && !(3000..=4999).contains(&code) {
         return Err(Failure::new(
-            Code::InvalidCloseCode,
+            Code::CloseCodeInvalid,
             format!("invalid close code {}: must be 1000 or in 3000-4999", code),
         ));
     }
@@ -320,17 +322,17 @@ mod tests {
         assert_eq!(check_close(3000, b""), Ok(3000));
         assert_eq!(check_close(4999, &[b'a'; 123]), Ok(4999));
         for code in [999, 1001, 1005, 1006, 2999, 5000, -1, 65536 + 1000] {
-            assert_eq!(check_close(code, b"").unwrap_err().code, Code::InvalidCloseCode, "{}", code);
+            assert_eq!(check_close(code, b"").unwrap_err().code, Code::CloseCodeInvalid, "{}", code);
         }
         assert_eq!(check_close(1000, &[b'a'; 124]).unwrap_err().code, Code::ReasonTooLong);
         assert_eq!(check_close(1000, b"\xff").unwrap_err().code, Code::InvalidUtf8);
         // 41 three-byte characters are 123 bytes; one more is too long.
         assert!(check_close(1000, "中".repeat(41).as_bytes()).is_ok());
         assert!(check_close(1000, "中".repeat(42).as_bytes()).is_err());
-        assert_eq!(check_close(1001, b"").unwrap_err().code, Code::InvalidCloseCode);
+        assert_eq!(check_close(1001, b"").unwrap_err().code, Code::CloseCodeInvalid);
         assert_eq!(check_group_close(1001, b"exit"), Ok(1001));
         assert_eq!(check_group_close(0, b""), Ok(1000));
         assert_eq!(check_group_close(1001, &[b'a'; 124]).unwrap_err().code, Code::ReasonTooLong);
-        assert_eq!(check_group_close(1002, b"").unwrap_err().code, Code::InvalidCloseCode);
+        assert_eq!(check_group_close(1002, b"").unwrap_err().code, Code::CloseCodeInvalid);
     }
 }

@@ -45,7 +45,12 @@ pub struct Outbox<R> {
 impl<R> Outbox<R> {
     /// `deflate`: the negotiated permessage-deflate parameters, if any.
     pub fn new(deflate: Option<Params>) -> Outbox<R> {
-        Outbox { deflater: deflate.map(|p| Deflater::new(&p)), queue: VecDeque::new(), queued_bytes: 0, close_sent: false }
+        Outbox {
+            deflater: deflate.map(|p| Deflater::new(&p)),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            close_sent: false,
+        }
     }
 
     /// False once our close frame was queued: no more messages may go out.
@@ -224,7 +229,18 @@ mod tests {
             assert_eq!(frames.len(), 1);
             let f = &frames[0];
             assert_eq!(f.first, 0x82, "final binary, no RSV");
-            assert_eq!(f.header_len, if len <= 125 { 6 } else if len <= 65535 { 8 } else { 14 }, "{}", len);
+            assert_eq!(
+                f.header_len,
+                if len <= 125 {
+                    6
+                } else if len <= 65535 {
+                    8
+                } else {
+                    14
+                },
+                "{}",
+                len
+            );
             // Unmasking with the frame's key gives the payload back.
             assert_eq!(f.payload, payload);
             let mut again = f.masked.clone();
@@ -259,7 +275,13 @@ mod tests {
             let (wire, done) = drain(&mut outbox, step);
             let ends: Vec<usize> = {
                 let mut at = 0;
-                parse(&wire).iter().map(|f| { at += f.header_len + f.payload.len(); at }).collect()
+                parse(&wire)
+                    .iter()
+                    .map(|f| {
+                        at += f.header_len + f.payload.len();
+                        at
+                    })
+                    .collect()
             };
             // Each frame finishes with the write that took its last byte, in order.
             let want: Vec<Done> = [(Some(1), 5), (Some(2), 0), (None, 0), (Some(3), 300)]

@@ -20,7 +20,11 @@ pub struct TlsInfo {
 
 /// Names a TLS version and suite the way OpenSSL and the IANA registry do (rustls calls the
 /// TLS 1.3 suites `TLS13_*`).
-pub fn tls_info(version: Option<rustls::ProtocolVersion>, suite: Option<rustls::SupportedCipherSuite>, resumed: bool) -> TlsInfo {
+pub fn tls_info(
+    version: Option<rustls::ProtocolVersion>,
+    suite: Option<rustls::SupportedCipherSuite>,
+    resumed: bool,
+) -> TlsInfo {
     let version = match version {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),

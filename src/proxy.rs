@@ -160,7 +160,8 @@ pub fn socks_reply_name(code: u8) -> String {
 /// The first line of an answer, printable and short, for an errMsg.
 fn first_line(bytes: &[u8]) -> String {
     let line = bytes.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or(&[]);
-    let shown: String = line.iter().take(120).map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }).collect();
+    let shown: String =
+        line.iter().take(120).map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }).collect();
     if line.len() > 120 {
         format!("{}...", shown)
     } else {
@@ -171,10 +172,12 @@ fn first_line(bytes: &[u8]) -> String {
 impl Handshake {
     /// Starts a tunnel through `proxy` to `host:port`; the first bytes are ready in `to_send`.
     pub fn new(proxy: Proxy, host: &str, port: u16) -> Handshake {
-        let mut hs = Handshake { proxy, state: State::Open, host: host.to_string(), port, out: Vec::new(), got: Vec::new() };
+        let mut hs =
+            Handshake { proxy, state: State::Open, host: host.to_string(), port, out: Vec::new(), got: Vec::new() };
         match hs.proxy.kind {
             Kind::Http => {
-                let authority = if host.contains(':') { format!("[{}]:{}", host, port) } else { format!("{}:{}", host, port) };
+                let authority =
+                    if host.contains(':') { format!("[{}]:{}", host, port) } else { format!("{}:{}", host, port) };
                 let mut request = format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n", authority);
                 if let Some((user, password)) = &hs.proxy.credentials {
                     let token = STANDARD.encode(format!("{}:{}", user, password));
@@ -295,7 +298,9 @@ impl Handshake {
                 return Err(proxy_failure(&self.proxy, "answer with more than 64 header lines"))
             }
             Err(_) if !answer.contains(&b'\n') && answer.len() < 120 => return Ok(Progress::Continue),
-            Err(_) => return Err(proxy_failure(&self.proxy, format!("not an HTTP answer: \"{}\"", first_line(answer)))),
+            Err(_) => {
+                return Err(proxy_failure(&self.proxy, format!("not an HTTP answer: \"{}\"", first_line(answer))))
+            }
         };
         if !(200..300).contains(&status) {
             let hint = match status {
@@ -331,10 +336,16 @@ impl Handshake {
                 Ok(Progress::Continue)
             }
             (0xff, creds) => {
-                let offered = if creds.is_some() { "no authentication, username/password" } else { "no authentication" };
-                Err(proxy_failure(&self.proxy, format!("accepts none of the authentication methods offered ({})", offered)))
+                let offered =
+                    if creds.is_some() { "no authentication, username/password" } else { "no authentication" };
+                Err(proxy_failure(
+                    &self.proxy,
+                    format!("accepts none of the authentication methods offered ({})", offered),
+                ))
             }
-            (m, _) => Err(proxy_failure(&self.proxy, format!("chose authentication method {}, which was not offered", m))),
+            (m, _) => {
+                Err(proxy_failure(&self.proxy, format!("chose authentication method {}, which was not offered", m)))
+            }
         }
     }
 
@@ -377,7 +388,10 @@ impl Handshake {
         self.check_socks_version(got, 5)?;
         if got[1] != 0 {
             let target = format!("{}:{}", self.host, self.port);
-            return Err(proxy_failure(&self.proxy, format!("could not connect to {}: {}", target, socks_reply_name(got[1]))));
+            return Err(proxy_failure(
+                &self.proxy,
+                format!("could not connect to {}: {}", target, socks_reply_name(got[1])),
+            ));
         }
         if ![1, 3, 4].contains(&got[3]) {
             return Err(proxy_failure(&self.proxy, format!("reply with unknown address type {}", got[3])));
@@ -459,9 +473,17 @@ mod tests {
     #[test]
     fn http_refusals_name_the_status_line() {
         let cases: [(&str, &[u8], &str); 5] = [
-            ("http://h:1", b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", "refused the tunnel: \"HTTP/1.1 407 Proxy Authentication Required\" (the proxy wants credentials"),
+            (
+                "http://h:1",
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",
+                "refused the tunnel: \"HTTP/1.1 407 Proxy Authentication Required\" (the proxy wants credentials",
+            ),
             ("http://u:bad@h:1", b"HTTP/1.1 407 Nope\r\n\r\n", "(the proxy refused the credentials)"),
-            ("http://h:1", b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", "refused the tunnel: \"HTTP/1.0 502 Bad Gateway\""),
+            (
+                "http://h:1",
+                b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n",
+                "refused the tunnel: \"HTTP/1.0 502 Bad Gateway\"",
+            ),
             ("http://h:1", b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP answer: \"SSH-2.0-OpenSSH\""),
             ("http://h:1", b"\x00\x01garbage\r\n\r\n", "not an HTTP answer: \"..garbage\""),
         ];
@@ -517,7 +539,10 @@ mod tests {
         feed(&mut hs, &[5, 0]).unwrap();
         assert_eq!(hs.to_send(), &[5, 1, 0, 1, 10, 0, 0, 1, 0, 80]);
         hs.sent(10);
-        assert_eq!(feed(&mut hs, &[5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 80]), Ok(Progress::Open));
+        assert_eq!(
+            feed(&mut hs, &[5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 80]),
+            Ok(Progress::Open)
+        );
         let hs = Handshake::new(proxy("socks5://h:1"), "::1", 80);
         let mut hs = hs;
         hs.sent(3);
@@ -532,12 +557,19 @@ mod tests {
             feed(&mut hs, &[5, 0]).unwrap();
             let f = feed(&mut hs, &[5, code, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap_err();
             assert_eq!(f.code, Code::Proxy);
-            assert!(f.detail.contains(&format!("could not connect to t.example:80: {}", socks_reply_name(code))), "{}", f.detail);
+            assert!(
+                f.detail.contains(&format!("could not connect to t.example:80: {}", socks_reply_name(code))),
+                "{}",
+                f.detail
+            );
         }
         assert_eq!(socks_reply_name(5), "connection refused (5)");
         assert_eq!(socks_reply_name(9), "unassigned reply code 9");
         let mut hs = Handshake::new(proxy("socks5://u:secret@h:1"), "t", 80);
-        assert!(feed(&mut hs, &[5, 0xff]).unwrap_err().detail.contains("accepts none of the authentication methods offered (no authentication, username/password)"));
+        assert!(feed(&mut hs, &[5, 0xff])
+            .unwrap_err()
+            .detail
+            .contains("accepts none of the authentication methods offered (no authentication, username/password)"));
         let mut hs = Handshake::new(proxy("socks5://u:secret@h:1"), "t", 80);
         feed(&mut hs, &[5, 2]).unwrap();
         let f = feed(&mut hs, &[1, 1]).unwrap_err();
@@ -545,7 +577,10 @@ mod tests {
         let mut hs = Handshake::new(proxy("socks5://h:1"), "t", 80);
         assert!(feed(&mut hs, b"HT").unwrap_err().detail.contains("not a SOCKS5 proxy (answered version 72)"));
         let mut hs = Handshake::new(proxy("socks5://h:1"), "t", 80);
-        assert!(feed(&mut hs, &[5, 2]).unwrap_err().detail.contains("chose authentication method 2, which was not offered"));
+        assert!(feed(&mut hs, &[5, 2])
+            .unwrap_err()
+            .detail
+            .contains("chose authentication method 2, which was not offered"));
         assert!(Handshake::new(proxy("socks5://h:1"), "t", 80).closed().detail.contains("before the proxy answered"));
     }
 }

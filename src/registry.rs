@@ -86,10 +86,7 @@ impl Registry {
         let mut t = self.table.lock();
         let count = t.group_counts.entry(group).or_insert(0);
         if *count >= limit {
-            return Err(Failure::new(
-                Code::TooManyConnections,
-                format!("exceed max concurrent count ({})", limit),
-            ));
+            return Err(Failure::new(Code::TooManyConnections, format!("exceed max concurrent count ({})", limit)));
         }
         *count += 1;
         let id = NEXT_TASK_ID.fetch_add(1, Ordering::AcqRel);
@@ -100,7 +97,8 @@ impl Registry {
                 vec![Arc::new(l)]
             })
             .unwrap_or_default();
-        t.tasks.insert(id, Entry { state: WS_CONNECTING, group, listeners, dispatcher, holds_slot: true, aborted: false });
+        t.tasks
+            .insert(id, Entry { state: WS_CONNECTING, group, listeners, dispatcher, holds_slot: true, aborted: false });
         Ok(id)
     }
 
@@ -315,7 +313,13 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     fn listener(task_id: i64) -> Listener {
-        Listener { handle: 0, task_id, cb: None, user_data: UserData(std::ptr::null_mut()), removed: AtomicBool::new(false) }
+        Listener {
+            handle: 0,
+            task_id,
+            cb: None,
+            user_data: UserData(std::ptr::null_mut()),
+            removed: AtomicBool::new(false),
+        }
     }
 
     #[test]

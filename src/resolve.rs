@@ -28,7 +28,8 @@ impl HostResolver {
     /// Asks the host for `host`'s addresses (on the libws thread, no lock held).
     pub fn ask(&self, task_id: i64, host: &str, port: u16) {
         let Some(cb) = self.cb else { return };
-        let host = CString::new(host).unwrap_or_default(); // a URL host holds no NUL
+        // A URL host holds no NUL.
+        let host = CString::new(host).unwrap_or_default();
         // SAFETY: the host's function pointer with its own user_data; `host` lives during the call.
         unsafe { cb(task_id, host.as_ptr(), port, self.user_data.0) };
     }

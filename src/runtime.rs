@@ -218,7 +218,8 @@ pub fn in_callback() -> bool {
 pub fn report_lost(task_id: i64, failure: Failure, result: ResultCb) {
     match current() {
         Some(shared) => {
-            if let Err(Command::Report { result, .. }) = shared.queue.push(Command::Report { task_id, failure, result }) {
+            if let Err(Command::Report { result, .. }) = shared.queue.push(Command::Report { task_id, failure, result })
+            {
                 result.forget();
             }
         }
@@ -276,7 +277,10 @@ pub fn init(config: Config) -> Result<(), Failure> {
 /// everything. A no-op when nothing runs.
 pub fn shutdown() -> Result<(), Failure> {
     if in_callback() {
-        return Err(Failure::new(Code::WrongThread, "ws_shutdown may not be called from a libws callback: use ws_shutdown_async"));
+        return Err(Failure::new(
+            Code::WrongThread,
+            "ws_shutdown may not be called from a libws callback: use ws_shutdown_async",
+        ));
     }
     let _serial = SHUTDOWN.lock();
     let ending = std::mem::take(&mut *ENDING.lock());

@@ -16,16 +16,16 @@ use mio::{Interest, Registry, Token};
 use tungstenite::handshake::client::Request;
 
 use crate::callback::{ResultCb, SocketHook};
-use crate::handshake::Handshake;
 use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::connection::{Connection, Incoming, ReadError, Violation};
 use crate::error::{Api, Code, Failure};
 use crate::eyeballs::Schedule;
+use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::frame::NO_STATUS;
+use crate::handshake::Handshake;
 use crate::profile::{Profile, Report};
 use crate::proxy;
-use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::stream::Stream;
 use crate::tls::{tls_detail, TlsStream};
 
@@ -38,10 +38,26 @@ const ABNORMAL: u16 = 1006;
 
 pub enum Output {
     State(i32),
-    Open { headers: Vec<(CString, CString)>, protocol: CString, extensions: CString, compressed: bool, profile: Box<Report> },
-    Message { text: bool, data: Vec<u8> },
-    Error { failure: Failure, api: Api },
-    Close { code: u16, reason: String, clean: bool },
+    Open {
+        headers: Vec<(CString, CString)>,
+        protocol: CString,
+        extensions: CString,
+        compressed: bool,
+        profile: Box<Report>,
+    },
+    Message {
+        text: bool,
+        data: Vec<u8>,
+    },
+    Error {
+        failure: Failure,
+        api: Api,
+    },
+    Close {
+        code: u16,
+        reason: String,
+        clean: bool,
+    },
     Result(ResultCb, Result<(), Failure>),
 }
 
@@ -335,7 +351,13 @@ impl Task {
     /// The socket is ready (readable, writable or both): make all the progress we can.
     /// `short_read_drains`: the readiness event did not report the peer closed (see
     /// `Connection::read`).
-    pub fn on_ready(&mut self, registry: &Registry, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
+    pub fn on_ready(
+        &mut self,
+        registry: &Registry,
+        scratch: &mut [u8],
+        short_read_drains: bool,
+        out: &mut Vec<Output>,
+    ) {
         if let Phase::Connecting(_) = &self.phase {
             let Some(Attempt { addr, stream, started }) = self.settle_attempts(registry) else {
                 return self.start_due(Instant::now(), registry, out);
@@ -353,7 +375,9 @@ impl Task {
             let Phase::Proxying(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
             self.tunnel(stream, hs, scratch, short_read_drains, out);
         } else if let Phase::Handshaking(..) = self.phase {
-            let Phase::Handshaking(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else { unreachable!() };
+            let Phase::Handshaking(stream, hs) = std::mem::replace(&mut self.phase, Phase::Closed) else {
+                unreachable!()
+            };
             self.handshake(stream, hs, scratch, short_read_drains, out);
         } else if let Phase::Open(_) = self.phase {
             self.read(scratch, short_read_drains, out);
@@ -404,7 +428,13 @@ impl Task {
 
     /// The connection to the server is there (directly or through a tunnel): TLS for wss://,
     /// then the WebSocket handshake.
-    fn start_websocket(&mut self, stream: TcpStream, scratch: &mut [u8], short_read_drains: bool, out: &mut Vec<Output>) {
+    fn start_websocket(
+        &mut self,
+        stream: TcpStream,
+        scratch: &mut [u8],
+        short_read_drains: bool,
+        out: &mut Vec<Output>,
+    ) {
         {
             let stream = match self.tls.take() {
                 None => Stream::Plain(stream),
@@ -450,7 +480,13 @@ impl Task {
                 out.push(Output::State(WS_OPEN));
                 let extensions = crate::callback::c_string(&opened.extensions);
                 let profile = Box::new(self.profile.finish(Instant::now()));
-                out.push(Output::Open { headers: opened.headers, protocol: opened.protocol, extensions, compressed, profile });
+                out.push(Output::Open {
+                    headers: opened.headers,
+                    protocol: opened.protocol,
+                    extensions,
+                    compressed,
+                    profile,
+                });
                 // Frames may have arrived with the response; edge-triggered readiness won't repeat.
                 self.read(scratch, short_read_drains, out);
                 self.flush(out);
@@ -557,7 +593,10 @@ impl Task {
     pub fn close(&mut self, code: u16, reason: &str, result: ResultCb, out: &mut Vec<Output>) {
         match &mut self.phase {
             Phase::Closed => {
-                out.push(Output::Result(result, Err(Failure::new(Code::Closed, format!("socketTaskId {} is closed", self.id)))));
+                out.push(Output::Result(
+                    result,
+                    Err(Failure::new(Code::Closed, format!("socketTaskId {} is closed", self.id))),
+                ));
             }
             Phase::Open(conn) => {
                 out.push(Output::Result(result, Ok(())));
@@ -604,7 +643,11 @@ impl Task {
                     // Close frames were exchanged; the server just never closed TCP.
                     self.finish_clean(out);
                 } else {
-                    self.fail(Failure::new(Code::Timeout, "timeout: the server did not finish the close handshake"), None, out);
+                    self.fail(
+                        Failure::new(Code::Timeout, "timeout: the server did not finish the close handshake"),
+                        None,
+                        out,
+                    );
                 }
             }
             Phase::Resolving if self.asked_host => {
@@ -617,7 +660,8 @@ impl Task {
                 let untried = self.schedule.as_ref().map(|s| s.remaining()).into_iter().flatten();
                 causes.extend(untried.map(|a| format!("{}: not tried", a)));
                 let what = self.connect_what();
-                let f = Failure::new(Code::Timeout, format!("timeout: could not connect to {}{}", what, causes.join(", ")));
+                let f =
+                    Failure::new(Code::Timeout, format!("timeout: could not connect to {}{}", what, causes.join(", ")));
                 self.fail(f, None, out)
             }
             Phase::Proxying(_, ref hs) => {

@@ -104,9 +104,8 @@ fn setup_failure(e: impl std::fmt::Display) -> Failure {
 
 /// Builds the client configuration for `options`. ALPN offers http/1.1.
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Failure> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(setup_failure)?;
+    let builder =
+        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().map_err(setup_failure)?;
     let (verifier, roots): (Arc<dyn ServerCertVerifier>, _) = if options.skip_verification {
         (Arc::new(AcceptAnyCertificate(provider())), None)
     } else {
@@ -141,7 +140,9 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Failure>
 }
 
 /// The client certificate chain and key, if given; both or neither.
-fn client_identity(options: &TlsOptions) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
+fn client_identity(
+    options: &TlsOptions,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
     let bad = |detail: String| Failure::new(Code::InvalidArgument, detail);
     match (options.client_cert_pem.is_empty(), options.client_key_pem.is_empty()) {
         (true, true) => return Ok(None),
@@ -214,7 +215,12 @@ impl std::error::Error for PinMismatch {}
 
 impl PinnedVerifier {
     /// The pins of the chain, end entity first.
-    fn chain_pins(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], now: UnixTime) -> Vec<Pin> {
+    fn chain_pins(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Vec<Pin> {
         let path = self.roots.as_ref().and_then(|roots| {
             let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
             let path = cert
@@ -233,7 +239,9 @@ impl PinnedVerifier {
             pins.push(pin::of_spki(&webpki::spki_for_anchor(path.anchor())));
             Some(pins)
         });
-        path.unwrap_or_else(|| std::iter::once(end_entity).chain(intermediates).filter_map(pin::of_certificate).collect())
+        path.unwrap_or_else(|| {
+            std::iter::once(end_entity).chain(intermediates).filter_map(pin::of_certificate).collect()
+        })
     }
 }
 

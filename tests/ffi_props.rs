@@ -82,7 +82,12 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(url, header, timeout_ms)| Op::Connect { url, header, timeout_ms }),
         (id(), proptest::option::of(bytes()), any::<bool>(), 0u32..4, any::<bool>())
             .prop_map(|(id, data, huge_len, kind, with_cb)| Op::Send { id, data, huge_len, kind, with_cb }),
-        (id(), prop_oneof![Just(0), Just(1000), Just(999), Just(1005), Just(3000), Just(5000), any::<i32>()], proptest::option::of(bytes()), any::<bool>())
+        (
+            id(),
+            prop_oneof![Just(0), Just(1000), Just(999), Just(1005), Just(3000), Just(5000), any::<i32>()],
+            proptest::option::of(bytes()),
+            any::<bool>()
+        )
             .prop_map(|(id, code, reason, with_cb)| Op::Close { id, code, reason, with_cb }),
         (0u64..3, prop_oneof![Just(1000), any::<i32>()]).prop_map(|(group, code)| Op::CloseGroup { group, code }),
         (id(), any::<bool>()).prop_map(|(id, with_cb)| Op::OnEvent { id, with_cb }),
@@ -114,7 +119,10 @@ fn run(ops: &[Op], expected_results: &mut usize) {
                 Op::Connect { url, header, timeout_ms } => {
                     let url = url.as_ref().map(|u| c_string(u));
                     let (name, value) = header.as_ref().map(|(n, v)| (c_string(n), c_string(v))).unzip();
-                    let headers = name.as_ref().zip(value.as_ref()).map(|(n, v)| [ws_header { name: n.as_ptr(), value: v.as_ptr() }]);
+                    let headers = name
+                        .as_ref()
+                        .zip(value.as_ref())
+                        .map(|(n, v)| [ws_header { name: n.as_ptr(), value: v.as_ptr() }]);
                     let mut o = std::mem::zeroed::<ws_connect_options>();
                     assert_eq!(ws_connect_options_init(&mut o), WS_OK);
                     o.url = url.as_ref().map_or(ptr::null(), |u| u.as_ptr());
@@ -149,7 +157,13 @@ fn run(ops: &[Op], expected_results: &mut usize) {
                     let reason = reason.as_ref().map(|r| c_string(r));
                     let cb = if *with_cb { Some(on_result as unsafe extern "C" fn(_, _)) } else { None };
                     *expected_results += *with_cb as usize;
-                    let rc = ws_close(pick(&ids, id), *code, reason.as_ref().map_or(ptr::null(), |r| r.as_ptr()), cb, ptr::null_mut());
+                    let rc = ws_close(
+                        pick(&ids, id),
+                        *code,
+                        reason.as_ref().map_or(ptr::null(), |r| r.as_ptr()),
+                        cb,
+                        ptr::null_mut(),
+                    );
                     assert!(valid_code(rc as i64), "ws_close returned {}", rc);
                 }
                 Op::CloseGroup { group, code } => {

@@ -28,8 +28,11 @@ fn names(dir: &Path) -> Vec<String> {
 #[test]
 fn every_target_has_a_fuzz_target_and_a_corpus() {
     let checks: Vec<String> = TARGETS.iter().map(|(name, _)| name.to_string()).collect();
-    let mut targets: Vec<String> =
-        names(&fuzz_dir().join("fuzz_targets")).iter().filter_map(|n| n.strip_suffix(".rs")).map(String::from).collect();
+    let mut targets: Vec<String> = names(&fuzz_dir().join("fuzz_targets"))
+        .iter()
+        .filter_map(|n| n.strip_suffix(".rs"))
+        .map(String::from)
+        .collect();
     targets.sort();
     let mut sorted = checks.clone();
     sorted.sort();

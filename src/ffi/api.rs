@@ -2,7 +2,7 @@
 //! thread, and never unwinds into C.
 
 use std::ffi::CStr;
-use std::mem::{offset_of, size_of, MaybeUninit};
+use std::mem::{offset_of, size_of};
 use std::os::raw::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,52 +12,64 @@ use tungstenite::http::{HeaderName, HeaderValue, Uri};
 
 use super::panic::guard;
 use super::types::*;
-use super::versioned::{declared_size, read_sized};
+use super::versioned::{declared_size, read_sized, zeroed};
 use crate::callback::{Listener, ResultCb, SocketHook, UserData};
 use crate::command::{Command, ConnectRequest};
 use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher};
 use crate::error::{Api, Code, Failure};
 use crate::log::log;
-use crate::resolve::parse_answer;
 use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_address, parse_url};
-use crate::registry::{absent, Route};
-use crate::runtime::{self, Handle, Shared};
 use crate::pin::Pin;
+use crate::registry::{absent, Route};
+use crate::resolve::parse_answer;
+use crate::runtime::{self, Handle, Shared};
 use crate::tls::TlsOptions;
 
-/// SAFETY: `ptr` is NULL or a NUL-terminated string.
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string.
 pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
-    (!ptr.is_null()).then(|| CStr::from_ptr(ptr).to_bytes())
+    // SAFETY: not NULL here, so a NUL-terminated string (the contract).
+    (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_bytes())
 }
 
-/// SAFETY: `ptr` is NULL or points to `count` values.
+/// # Safety
+///
+/// `ptr` is NULL or points to `count` values.
 pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, count: usize, what: &str) -> Result<&'a [T], Failure> {
     match (ptr.is_null(), count) {
         (_, 0) => Ok(&[]),
         (true, n) => Err(Failure::new(Code::InvalidArgument, format!("{} is NULL but its count is {}", what, n))),
-        (false, n) => Ok(std::slice::from_raw_parts(ptr, n)),
+        // SAFETY: not NULL here, so it points to `n` values (the contract).
+        (false, n) => Ok(unsafe { std::slice::from_raw_parts(ptr, n) }),
     }
 }
 
 /// Copies `len` bytes of PEM; none when `ptr` is NULL.
 ///
-/// SAFETY: `ptr` is NULL or points to `len` readable bytes.
+/// # Safety
+///
+/// `ptr` is NULL or points to `len` readable bytes.
 pub(crate) unsafe fn c_pem(ptr: *const u8, len: usize) -> Vec<u8> {
     if ptr.is_null() {
         Vec::new()
     } else {
-        std::slice::from_raw_parts(ptr, len).to_vec()
+        // SAFETY: not NULL here, so it points to `len` readable bytes (the contract).
+        unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec()
     }
 }
 
 /// Reads a proxy URL; NULL or "" is none. The errMsg never repeats the URL (it may hold a
 /// password).
 ///
-/// SAFETY: `ptr` is NULL or a NUL-terminated string.
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string.
 pub(crate) unsafe fn c_proxy(ptr: *const c_char, what: &str) -> Result<Option<crate::proxy::Proxy>, Failure> {
     let bad = |why: String| Failure::new(Code::InvalidArgument, format!("{}: {}", what, why));
-    match c_bytes(ptr) {
+    // SAFETY: `ptr` is NULL or a NUL-terminated string (the contract).
+    match unsafe { c_bytes(ptr) } {
         None | Some(b"") => Ok(None),
         Some(text) => {
             let text = std::str::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
@@ -68,12 +80,16 @@ pub(crate) unsafe fn c_proxy(ptr: *const c_char, what: &str) -> Result<Option<cr
 
 /// Reads `count` pins (`what` names the field in the errMsg).
 ///
-/// SAFETY: `ptr` is NULL or points to `count` NULL or NUL-terminated strings.
+/// # Safety
+///
+/// `ptr` is NULL or points to `count` NULL or NUL-terminated strings.
 pub(crate) unsafe fn c_pins(ptr: *const *const c_char, count: usize, what: &str) -> Result<Vec<Pin>, Failure> {
     let mut pins = Vec::new();
-    for (i, &p) in c_slice(ptr, count, what)?.iter().enumerate() {
+    // SAFETY: `ptr` is NULL or points to `count` pointers (the contract).
+    for (i, &p) in unsafe { c_slice(ptr, count, what) }?.iter().enumerate() {
         let bad = |why: String| Failure::new(Code::InvalidArgument, format!("{}[{}]: {}", what, i, why));
-        let text = c_bytes(p).ok_or_else(|| bad("NULL".into()))?;
+        // SAFETY: each of them is NULL or a NUL-terminated string (the contract).
+        let text = unsafe { c_bytes(p) }.ok_or_else(|| bad("NULL".into()))?;
         pins.push(crate::pin::parse(text).map_err(bad)?);
     }
     Ok(pins)
@@ -121,13 +137,19 @@ struct Prepared {
 }
 
 /// Checks the connect options and builds the handshake request.
+///
+/// # Safety
+///
+/// Every pointer of `o` is NULL or valid as its field says (`ws_connect`'s contract).
 unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
-    let url = c_bytes(o.url).ok_or_else(|| Failure::new(Code::InvalidUrl, "invalid url: url is NULL"))?;
+    // SAFETY: `url` is NULL or a NUL-terminated string (the contract).
+    let url = unsafe { c_bytes(o.url) }.ok_or_else(|| Failure::new(Code::InvalidUrl, "invalid url: url is NULL"))?;
     let url = std::str::from_utf8(url).map_err(|_| Failure::new(Code::InvalidUrl, "invalid url: not valid UTF-8"))?;
     let url = parse_url(url)?;
-    let uri: Uri = url.to_uri().parse().map_err(|e| {
-        Failure::new(Code::InvalidUrl, format!("invalid url \"{}\": {}", url.to_uri(), e))
-    })?;
+    let uri: Uri = url
+        .to_uri()
+        .parse()
+        .map_err(|e| Failure::new(Code::InvalidUrl, format!("invalid url \"{}\": {}", url.to_uri(), e)))?;
     let mut request = Request::new(());
     *request.uri_mut() = uri;
     let h = request.headers_mut();
@@ -137,8 +159,11 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     h.insert("Upgrade", value("websocket"));
     h.insert("Sec-WebSocket-Version", value("13"));
     h.insert("Sec-WebSocket-Key", value(&generate_key()));
-    for header in c_slice(o.headers, o.header_count, "headers")? {
-        let (Some(name), Some(v)) = (c_bytes(header.name), c_bytes(header.value)) else {
+    // SAFETY: `headers` is NULL or points to `header_count` headers (the contract).
+    for header in unsafe { c_slice(o.headers, o.header_count, "headers") }? {
+        // SAFETY: a header's name and value are NULL or NUL-terminated strings (the contract).
+        let (name, v) = unsafe { (c_bytes(header.name), c_bytes(header.value)) };
+        let (Some(name), Some(v)) = (name, v) else {
             return Err(Failure::new(Code::InvalidArgument, "a header name or value is NULL"));
         };
         check_header(name, v)?;
@@ -148,8 +173,10 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
         request.headers_mut().append(name, v);
     }
     let mut protocols: Vec<String> = Vec::new();
-    for &p in c_slice(o.protocols, o.protocol_count, "protocols")? {
-        let p = c_bytes(p).ok_or_else(|| Failure::new(Code::InvalidArgument, "a protocol is NULL"))?;
+    // SAFETY: `protocols` is NULL or points to `protocol_count` pointers (the contract).
+    for &p in unsafe { c_slice(o.protocols, o.protocol_count, "protocols") }? {
+        // SAFETY: each of them is NULL or a NUL-terminated string (the contract).
+        let p = unsafe { c_bytes(p) }.ok_or_else(|| Failure::new(Code::InvalidArgument, "a protocol is NULL"))?;
         check_protocol(p, &protocols)?;
         protocols.push(String::from_utf8_lossy(p).into_owned());
     }
@@ -160,9 +187,13 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
         request.headers_mut().insert("Sec-WebSocket-Extensions", value(crate::deflate::OFFER));
     }
     let mut addresses = Vec::new();
-    for (i, &a) in c_slice(o.addresses, o.address_count, "addresses")?.iter().enumerate() {
-        let a = c_bytes(a).ok_or_else(|| Failure::new(Code::InvalidArgument, format!("addresses[{}] is NULL", i)))?;
-        let addr = parse_address(a, url.port).map_err(|why| Failure::new(Code::InvalidArgument, format!("addresses[{}]: {}", i, why)))?;
+    // SAFETY: `addresses` is NULL or points to `address_count` pointers (the contract).
+    for (i, &a) in unsafe { c_slice(o.addresses, o.address_count, "addresses") }?.iter().enumerate() {
+        // SAFETY: each of them is NULL or a NUL-terminated string (the contract).
+        let a = unsafe { c_bytes(a) }
+            .ok_or_else(|| Failure::new(Code::InvalidArgument, format!("addresses[{}] is NULL", i)))?;
+        let addr = parse_address(a, url.port)
+            .map_err(|why| Failure::new(Code::InvalidArgument, format!("addresses[{}]: {}", i, why)))?;
         addresses.push(addr);
     }
     let addresses = (!addresses.is_empty()).then_some(addresses);
@@ -180,13 +211,20 @@ fn route(task_id: i64, result: &mut ResultCb) {
     result.set_dispatcher(d);
 }
 
+/// `ws_connect` inside its panic guard.
+///
+/// # Safety
+///
+/// As `ws_connect`'s.
 unsafe fn connect(options: *const ws_connect_options) -> i64 {
     if options.is_null() {
         return Code::InvalidArgument as i64;
     }
-    let o = match read_sized(options) {
+    // SAFETY: not NULL, and `struct_size` bytes are readable at `options` (the contract).
+    let o = match unsafe { read_sized(options) } {
         Ok(o) => o,
-        Err(f) => return refuse_size(options, f),
+        // SAFETY: as for read_sized.
+        Err(f) => return unsafe { refuse_size(options, f) },
     };
     let mut result = ResultCb::new(Api::Connect, o.on_result, o.result_user_data);
     let bound = match dispatcher::bind(o.dispatcher as usize, o.group) {
@@ -200,7 +238,8 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
         }
     };
     result.set_dispatcher(bound.clone());
-    let id = connect_bound(&o, result, bound.clone());
+    // SAFETY: `o` is the host's struct, its pointers valid as its fields say (the contract).
+    let id = unsafe { connect_bound(&o, result, bound.clone()) };
     // A task that was not made does not hold its dispatcher.
     if id <= 0 {
         if let Some(d) = bound {
@@ -210,25 +249,38 @@ unsafe fn connect(options: *const ws_connect_options) -> i64 {
     id
 }
 
+/// # Safety
+///
+/// As `prepare`'s.
 unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<std::sync::Arc<Dispatcher>>) -> i64 {
     let (shared, result) = match runtime_or_fail(0, result) {
         Ok(r) => r,
         Err(code) => return code as i64,
     };
-    let prepared = match prepare(o) {
+    // SAFETY: the same contract.
+    let prepared = match unsafe { prepare(o) } {
         Ok(p) => p,
         Err(f) => return report(&shared, 0, f, result) as i64,
     };
     let tls = if prepared.secure {
+        // SAFETY: each PEM pointer is NULL or has its `_len` bytes (the contract).
+        let (ca, cert, key) = unsafe {
+            (
+                c_pem(o.ca_pem, o.ca_pem_len),
+                c_pem(o.client_cert_pem, o.client_cert_pem_len),
+                c_pem(o.client_key_pem, o.client_key_pem_len),
+            )
+        };
         let mut own = TlsOptions {
-            extra_ca_pem: c_pem(o.ca_pem, o.ca_pem_len),
+            extra_ca_pem: ca,
             system_roots: false,
             skip_verification: o.dangerous_skip_certificate_verification,
-            client_cert_pem: c_pem(o.client_cert_pem, o.client_cert_pem_len),
-            client_key_pem: c_pem(o.client_key_pem, o.client_key_pem_len),
+            client_cert_pem: cert,
+            client_key_pem: key,
             ..Default::default()
         };
-        match c_pins(o.certificate_pins, o.certificate_pin_count, "certificate_pins") {
+        // SAFETY: `certificate_pins` is NULL or has `certificate_pin_count` strings (the contract).
+        match unsafe { c_pins(o.certificate_pins, o.certificate_pin_count, "certificate_pins") } {
             Ok(pins) => own.add_pins(pins),
             Err(f) => return report(&shared, 0, f, result) as i64,
         }
@@ -240,7 +292,8 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
     } else {
         None
     };
-    let proxy = match c_proxy(o.proxy, "proxy") {
+    // SAFETY: `proxy` is NULL or a NUL-terminated string (the contract).
+    let proxy = match unsafe { c_proxy(o.proxy, "proxy") } {
         Ok(_) if o.no_proxy => None,
         Ok(Some(p)) => Some(p),
         Ok(None) => shared.config.proxy.clone(),
@@ -254,10 +307,11 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         removed: AtomicBool::new(false),
     });
     let mut result = result;
-    let task_id = match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener, bound.clone()) {
-        Ok(id) => id,
-        Err(f) => return report(&shared, 0, f, result) as i64,
-    };
+    let task_id =
+        match shared.registry.add_task(o.group, shared.config.max_connections_per_group, listener, bound.clone()) {
+            Ok(id) => id,
+            Err(f) => return report(&shared, 0, f, result) as i64,
+        };
     result.set_task(task_id);
     let timeout = match o.timeout_ms {
         0 => shared.config.connect_timeout,
@@ -296,14 +350,25 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
 /// A `ws_connect_options` whose struct_size is wrong. `on_result` reports it when that size covers
 /// `on_result` and `result_user_data` (the host vouches for those bytes); otherwise the return
 /// value is the only report, and the logger gets the detail.
+///
+/// # Safety
+///
+/// `options` is non-NULL and points to at least `struct_size` readable bytes (at least 4).
 unsafe fn refuse_size(options: *const ws_connect_options, f: Failure) -> i64 {
     let covered = offset_of!(ws_connect_options, result_user_data) + size_of::<*mut c_void>();
-    if declared_size(options) < covered {
+    // SAFETY: non-NULL with at least 4 readable bytes (the contract).
+    if unsafe { declared_size(options) } < covered {
         log!(WS_LOG_WARN, "ws_connect refused: {}", f.detail);
         return f.code as i64;
     }
-    let on_result = std::ptr::addr_of!((*options).on_result).read_unaligned();
-    let user_data = std::ptr::addr_of!((*options).result_user_data).read_unaligned();
+    // SAFETY: `struct_size` covers both fields, so their bytes are readable; read unaligned, and
+    // `addr_of!` makes no reference to the rest of a struct that may be shorter than ours.
+    let (on_result, user_data) = unsafe {
+        (
+            std::ptr::addr_of!((*options).on_result).read_unaligned(),
+            std::ptr::addr_of!((*options).result_user_data).read_unaligned(),
+        )
+    };
     match runtime_or_fail(0, ResultCb::new(Api::Connect, on_result, user_data)) {
         Ok((shared, result)) => report(&shared, 0, f, result) as i64,
         Err(code) => code as i64,
@@ -319,6 +384,11 @@ fn state_name(state: i32) -> &'static str {
     }
 }
 
+/// `ws_send` inside its panic guard.
+///
+/// # Safety
+///
+/// `data` is NULL or points to `len` readable bytes.
 unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result: ResultCb) -> i32 {
     result.set_task(task_id);
     route(task_id, &mut result);
@@ -328,7 +398,10 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
     };
     let fail = |f: Failure, result| report(&shared, task_id, f, result);
     if kind != WS_TEXT && kind != WS_BINARY {
-        return fail(Failure::new(Code::InvalidArgument, format!("unknown message type {}: use WS_TEXT or WS_BINARY", kind)), result);
+        return fail(
+            Failure::new(Code::InvalidArgument, format!("unknown message type {}: use WS_TEXT or WS_BINARY", kind)),
+            result,
+        );
     }
     // The size is checked before the bytes are touched: a wrong huge len is refused, not read.
     if len > shared.config.max_message_size {
@@ -338,7 +411,8 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
         );
         return fail(f, result);
     }
-    let bytes = match c_slice(data, len, "data") {
+    // SAFETY: `data` is NULL or has `len` bytes (the contract).
+    let bytes = match unsafe { c_slice(data, len, "data") } {
         Ok(b) => b,
         Err(f) => return fail(f, result),
     };
@@ -359,16 +433,26 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
 
 /// Checks code and reason; on success returns them for the command.
 /// `check` is `check_close` (ws_close) or `check_group_close` (ws_close_group, which takes 1001).
+///
+/// # Safety
+///
+/// `reason` is NULL or a NUL-terminated string.
 unsafe fn close_args(
     code: i32,
     reason: *const c_char,
     check: fn(i32, &[u8]) -> Result<u16, Failure>,
 ) -> Result<(u16, String), Failure> {
-    let reason = c_bytes(reason).unwrap_or(b"");
+    // SAFETY: NULL or a NUL-terminated string (the contract).
+    let reason = unsafe { c_bytes(reason) }.unwrap_or(b"");
     let code = check(code, reason)?;
     Ok((code, String::from_utf8_lossy(reason).into_owned()))
 }
 
+/// `ws_close` inside its panic guard.
+///
+/// # Safety
+///
+/// `reason` is NULL or a NUL-terminated string.
 unsafe fn close(task_id: i64, code: i32, reason: *const c_char, mut result: ResultCb) -> i32 {
     result.set_task(task_id);
     route(task_id, &mut result);
@@ -376,7 +460,8 @@ unsafe fn close(task_id: i64, code: i32, reason: *const c_char, mut result: Resu
         Ok(r) => r,
         Err(code) => return code,
     };
-    let (code, reason) = match close_args(code, reason, check_close) {
+    // SAFETY: the same contract.
+    let (code, reason) = match unsafe { close_args(code, reason, check_close) } {
         Ok(args) => args,
         Err(f) => return report(&shared, task_id, f, result),
     };
@@ -391,13 +476,19 @@ unsafe fn close(task_id: i64, code: i32, reason: *const c_char, mut result: Resu
     push(&shared, Command::Close { task_id, code, reason, abort: abort.is_some(), result })
 }
 
+/// `ws_close_group` inside its panic guard.
+///
+/// # Safety
+///
+/// `reason` is NULL or a NUL-terminated string.
 unsafe fn close_group(group: u64, code: i32, reason: *const c_char, mut result: ResultCb) -> i32 {
     result.set_dispatcher(dispatcher::of_group(group).or_else(dispatcher::home));
     let (shared, result) = match runtime_or_fail(0, result) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let (code, reason) = match close_args(code, reason, check_group_close) {
+    // SAFETY: the same contract.
+    let (code, reason) = match unsafe { close_args(code, reason, check_group_close) } {
         Ok(args) => args,
         Err(f) => return report(&shared, 0, f, result),
     };
@@ -412,6 +503,10 @@ unsafe fn close_group(group: u64, code: i32, reason: *const c_char, mut result: 
 /// Fills `config` with the defaults and sets `struct_size`.
 ///
 /// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `config` is NULL.
+///
+/// # Safety
+///
+/// `config` is NULL or points to `ws_config_size()` writable bytes, aligned for `ws_config`.
 #[no_mangle]
 pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
     guard(WS_ERR_PANIC, || {
@@ -419,7 +514,7 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             return WS_ERR_INVALID_ARGUMENT;
         }
         let d = Config::default();
-        config.write(ws_config {
+        let defaults = ws_config {
             struct_size: size_of::<ws_config>() as u32,
             max_connections_per_group: d.max_connections_per_group,
             max_message_size: d.max_message_size as u64,
@@ -440,7 +535,9 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             client_key_pem: std::ptr::null(),
             client_key_pem_len: 0,
             proxy: std::ptr::null(),
-        });
+        };
+        // SAFETY: not NULL, so room for a `ws_config` (the contract).
+        unsafe { config.write(defaults) };
         WS_OK
     })
 }
@@ -448,15 +545,21 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
 /// Zeroes `options` (every option at its default) and sets `struct_size`.
 ///
 /// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+///
+/// `options` is NULL or points to `ws_connect_options_size()` writable bytes, aligned for
+/// `ws_connect_options`.
 #[no_mangle]
 pub unsafe extern "C" fn ws_connect_options_init(options: *mut ws_connect_options) -> i32 {
     guard(WS_ERR_PANIC, || {
         if options.is_null() {
             return WS_ERR_INVALID_ARGUMENT;
         }
-        let mut o = MaybeUninit::<ws_connect_options>::zeroed().assume_init();
+        let mut o: ws_connect_options = zeroed();
         o.struct_size = size_of::<ws_connect_options>() as u32;
-        options.write(o);
+        // SAFETY: not NULL, so room for a `ws_connect_options` (the contract).
+        unsafe { options.write(o) };
         WS_OK
     })
 }
@@ -485,13 +588,21 @@ pub extern "C" fn ws_connect_options_size() -> usize {
 /// `ws_config` (see `ws_config.struct_size`), bad CA PEM or a bad pin; `WS_ERR_WRONG_THREAD`
 /// from a callback; `WS_ERR_RUNTIME` if the thread or poller could not be created.
 /// The library copies the config; the caller keeps ownership of it.
+///
+/// # Safety
+///
+/// `config` is NULL or points to a `ws_config` of at least `struct_size` readable bytes (filled
+/// by `ws_config_init`), whose pointers are NULL or valid as their fields say (a string
+/// NUL-terminated, an array of its count, PEM of its length) until the call returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_init(config: *const ws_config) -> i32 {
     guard(WS_ERR_PANIC, || {
         let config = if config.is_null() {
             Ok(Config::default())
         } else {
-            read_sized(config).and_then(|c| Config::from_c(&c))
+            // SAFETY: not NULL: `struct_size` bytes are readable at `config`, and its pointers are
+            // valid as their fields say (the contract), which is what `from_c` needs.
+            unsafe { read_sized(config).and_then(|c| Config::from_c(&c)) }
         };
         let config = match config {
             Ok(c) => c,
@@ -556,6 +667,11 @@ pub extern "C" fn ws_shutdown() -> i32 {
 /// addresses[1]: \"x\" is not an IP address ..."); `WS_ERR_UNKNOWN_TASK` for an id never
 /// handed out; `WS_ERR_CLOSED` when the task is closed (it timed out or was closed);
 /// `WS_ERR_SHUTTING_DOWN` while `ws_shutdown` runs.
+///
+/// # Safety
+///
+/// `addresses` is NULL or points to `address_count` pointers, each NULL or a NUL-terminated
+/// string; `err_msg` is NULL or a NUL-terminated string; all readable until the call returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_resolve_answer(
     request_id: i64,
@@ -563,9 +679,15 @@ pub unsafe extern "C" fn ws_resolve_answer(
     address_count: usize,
     err_msg: *const c_char,
 ) -> i32 {
-    guard(WS_ERR_PANIC, || resolve_answer(request_id, addresses, address_count, err_msg))
+    // SAFETY: the same contract.
+    guard(WS_ERR_PANIC, || unsafe { resolve_answer(request_id, addresses, address_count, err_msg) })
 }
 
+/// `ws_resolve_answer` inside its panic guard.
+///
+/// # Safety
+///
+/// As `ws_resolve_answer`'s.
 unsafe fn resolve_answer(task_id: i64, addresses: *const *const c_char, count: usize, err_msg: *const c_char) -> i32 {
     let shared = match runtime::get() {
         Ok(s) => s,
@@ -578,11 +700,14 @@ unsafe fn resolve_answer(task_id: i64, addresses: *const *const c_char, count: u
         return f.code as i32;
     }
     let refused = |why: String| (Err(format!("the resolver's answer was refused: {}", why)), WS_ERR_INVALID_ARGUMENT);
-    let (addrs, code) = match c_bytes(err_msg) {
+    // SAFETY: `err_msg` is NULL or a NUL-terminated string (the contract).
+    let (addrs, code) = match unsafe { c_bytes(err_msg) } {
         Some(msg) => (Err(String::from_utf8_lossy(msg).into_owned()), WS_OK),
-        None => match c_slice(addresses, count, "addresses") {
+        // SAFETY: `addresses` is NULL or points to `count` pointers (the contract).
+        None => match unsafe { c_slice(addresses, count, "addresses") } {
             Err(f) => refused(f.detail),
-            Ok(list) => match parse_answer(list.iter().map(|&p| c_bytes(p))) {
+            // SAFETY: each of them is NULL or a NUL-terminated string (the contract).
+            Ok(list) => match parse_answer(list.iter().map(|&p| unsafe { c_bytes(p) })) {
                 Ok(a) => (Ok(a), WS_OK),
                 Err(why) => refused(why),
             },
@@ -613,9 +738,17 @@ unsafe fn resolve_answer(task_id: i64, addresses: *const *const c_char, count: u
 /// or error, messages, then exactly one close event, and nothing after it. Network failures while
 /// connecting (DNS, refused, timeout, handshake) are an error event
 /// (`"connectSocket:fail <detail>"`) followed by close 1006.
+///
+/// # Safety
+///
+/// `options` is NULL or points to a `ws_connect_options` of at least `struct_size` readable
+/// bytes (filled by `ws_connect_options_init`), whose pointers are NULL or valid as their fields
+/// say (a string NUL-terminated, an array of its count, PEM of its length) until the call
+/// returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_connect(options: *const ws_connect_options) -> i64 {
-    guard(WS_ERR_PANIC as i64, || connect(options))
+    // SAFETY: the same contract.
+    guard(WS_ERR_PANIC as i64, || unsafe { connect(options) })
 }
 
 /// Sends one message (`SocketTask.send`). `kind` is `WS_TEXT` (data must be UTF-8) or
@@ -629,6 +762,11 @@ pub unsafe extern "C" fn ws_connect(options: *const ws_connect_options) -> i64 {
 /// message is not valid UTF-8, message too big, send queue full, runtime is shutting down, or the
 /// connection was lost before the message was written. Only a call that returns `WS_ERR_RUNTIME`
 /// (the libws thread could not be created) gets no callback.
+///
+/// # Safety
+///
+/// `data` is NULL or points to `len` readable bytes until the call returns (`len` is checked
+/// against `max_message_size` before `data` is read).
 #[no_mangle]
 pub unsafe extern "C" fn ws_send(
     task_id: i64,
@@ -638,7 +776,8 @@ pub unsafe extern "C" fn ws_send(
     on_result: ws_result_cb,
     user_data: *mut c_void,
 ) -> i32 {
-    guard(WS_ERR_PANIC, || send(task_id, data, len, kind, ResultCb::new(Api::Send, on_result, user_data)))
+    // SAFETY: the same contract.
+    guard(WS_ERR_PANIC, || unsafe { send(task_id, data, len, kind, ResultCb::new(Api::Send, on_result, user_data)) })
 }
 
 /// Closes a task (`SocketTask.close`). `code` is 1000 or 3000–4999 (0 means 1000); `reason` is a
@@ -657,6 +796,10 @@ pub unsafe extern "C" fn ws_send(
 /// (invalid close code, reason too long or not UTF-8, socketTaskId N is closed, unknown
 /// socketTaskId, runtime is shutting down); a failed close sends nothing. Only a call that returns
 /// `WS_ERR_RUNTIME` gets no callback.
+///
+/// # Safety
+///
+/// `reason` is NULL or a NUL-terminated string, readable until the call returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_close(
     task_id: i64,
@@ -665,7 +808,8 @@ pub unsafe extern "C" fn ws_close(
     on_result: ws_result_cb,
     user_data: *mut c_void,
 ) -> i32 {
-    guard(WS_ERR_PANIC, || close(task_id, code, reason, ResultCb::new(Api::Close, on_result, user_data)))
+    // SAFETY: the same contract.
+    guard(WS_ERR_PANIC, || unsafe { close(task_id, code, reason, ResultCb::new(Api::Close, on_result, user_data)) })
 }
 
 /// Closes every task of `group` (the host's mini-program went to the background or exited), as
@@ -675,6 +819,10 @@ pub unsafe extern "C" fn ws_close(
 /// aborted. Each task delivers its own close event. `on_result` (may be NULL) is called once with
 /// task_id 0: `"closeSocket:ok"`, or `"closeSocket:fail <detail>"` for a bad code or reason (then
 /// nothing is closed).
+///
+/// # Safety
+///
+/// `reason` is NULL or a NUL-terminated string, readable until the call returns.
 #[no_mangle]
 pub unsafe extern "C" fn ws_close_group(
     group: u64,
@@ -683,7 +831,8 @@ pub unsafe extern "C" fn ws_close_group(
     on_result: ws_result_cb,
     user_data: *mut c_void,
 ) -> i32 {
-    guard(WS_ERR_PANIC, || close_group(group, code, reason, ResultCb::new(Api::Close, on_result, user_data)))
+    // SAFETY: the same contract.
+    guard(WS_ERR_PANIC, || unsafe { close_group(group, code, reason, ResultCb::new(Api::Close, on_result, user_data)) })
 }
 
 /// The device's network changed (Wi-Fi to cellular, a new default network from Android's
@@ -831,15 +980,21 @@ pub extern "C" fn ws_set_logger(logger: ws_log_cb, user_data: *mut c_void, max_l
 /// Fills `options` with the defaults (zeroes) and sets `struct_size`.
 ///
 /// Returns `WS_OK`, or `WS_ERR_INVALID_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+///
+/// `options` is NULL or points to `ws_dispatcher_options_size()` writable bytes, aligned for
+/// `ws_dispatcher_options`.
 #[no_mangle]
 pub unsafe extern "C" fn ws_dispatcher_options_init(options: *mut ws_dispatcher_options) -> i32 {
     guard(WS_ERR_PANIC, || {
         if options.is_null() {
             return WS_ERR_INVALID_ARGUMENT;
         }
-        let mut o = MaybeUninit::<ws_dispatcher_options>::zeroed().assume_init();
+        let mut o: ws_dispatcher_options = zeroed();
         o.struct_size = size_of::<ws_dispatcher_options>() as u32;
-        options.write(o);
+        // SAFETY: not NULL, so room for a `ws_dispatcher_options` (the contract).
+        unsafe { options.write(o) };
         WS_OK
     })
 }
@@ -862,6 +1017,12 @@ pub extern "C" fn ws_dispatcher_options_size() -> usize {
 /// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (`out` NULL, or a `struct_size` that is not the size
 /// of a released `ws_dispatcher_options`), or `WS_ERR_RUNTIME` (the pipe could not be made, e.g.
 /// out of file descriptors). Any thread.
+///
+/// # Safety
+///
+/// `options` is NULL or points to a `ws_dispatcher_options` of at least `struct_size` readable
+/// bytes (filled by `ws_dispatcher_options_init`); `out` is NULL or points to a writable
+/// `ws_dispatcher *`.
 #[no_mangle]
 pub unsafe extern "C" fn ws_dispatcher_new(options: *const ws_dispatcher_options, out: *mut *mut ws_dispatcher) -> i32 {
     guard(WS_ERR_PANIC, || {
@@ -869,9 +1030,10 @@ pub unsafe extern "C" fn ws_dispatcher_new(options: *const ws_dispatcher_options
             return WS_ERR_INVALID_ARGUMENT;
         }
         let o = if options.is_null() {
-            MaybeUninit::<ws_dispatcher_options>::zeroed().assume_init()
+            zeroed()
         } else {
-            match read_sized(options) {
+            // SAFETY: not NULL, and `struct_size` bytes are readable at `options` (the contract).
+            match unsafe { read_sized(options) } {
                 Ok(o) => o,
                 Err(f) => {
                     log!(WS_LOG_WARN, "ws_dispatcher_new refused: {}", f.detail);
@@ -882,7 +1044,8 @@ pub unsafe extern "C" fn ws_dispatcher_new(options: *const ws_dispatcher_options
         let max = usize::try_from(o.max_pending_bytes).unwrap_or(usize::MAX);
         match dispatcher::create(max, o.on_wake, o.wake_user_data) {
             Ok(ptr) => {
-                out.write(ptr as *mut ws_dispatcher);
+                // SAFETY: not NULL, so a writable `ws_dispatcher *` (the contract).
+                unsafe { out.write(ptr as *mut ws_dispatcher) };
                 WS_OK
             }
             Err(f) => f.code as i32,
@@ -986,7 +1149,11 @@ pub extern "C" fn ws_set_group_dispatcher(group: u64, dispatcher: *mut ws_dispat
 /// Returns `WS_OK`, `WS_ERR_INVALID_ARGUMENT` (a freed dispatcher), or `WS_ERR_RUNTIME` (no
 /// libws thread could be started: `on_done` is not called).
 #[no_mangle]
-pub extern "C" fn ws_shutdown_async(dispatcher: *mut ws_dispatcher, on_done: ws_result_cb, user_data: *mut c_void) -> i32 {
+pub extern "C" fn ws_shutdown_async(
+    dispatcher: *mut ws_dispatcher,
+    on_done: ws_result_cb,
+    user_data: *mut c_void,
+) -> i32 {
     guard(WS_ERR_PANIC, || {
         let mut done = ResultCb::new(Api::Shutdown, on_done, user_data);
         if !dispatcher.is_null() {

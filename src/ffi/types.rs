@@ -393,7 +393,8 @@ pub struct ws_config {
 /// The task's connect timeout keeps running meanwhile: without an answer in time the task fails
 /// with `WS_ERR_TIMEOUT` (`"connectSocket:fail timeout: no answer from the resolver for
 /// \"host\""`). The URL's host stays the TLS server name and the Host header.
-pub type ws_resolve_cb = Option<unsafe extern "C" fn(request_id: i64, host: *const c_char, port: u16, user_data: *mut c_void)>;
+pub type ws_resolve_cb =
+    Option<unsafe extern "C" fn(request_id: i64, host: *const c_char, port: u16, user_data: *mut c_void)>;
 
 /// Options for `ws_connect`. Fill with `ws_connect_options_init`, then set fields; zero values
 /// are the defaults. The library copies everything it needs before `ws_connect` returns.

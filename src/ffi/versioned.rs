@@ -16,7 +16,12 @@ use crate::error::{Code, Failure};
 
 /// A `#[repr(C)]` struct whose first field is `struct_size: u32` and for which all-zero bytes are
 /// a valid value (the defaults).
-pub trait Versioned: Sized {
+///
+/// # Safety
+///
+/// `read_sized` and `zeroed` rely on both: implement it only for such a struct (fields that are
+/// integers, bools, raw pointers and `Option`s of function pointers).
+pub unsafe trait Versioned: Sized {
     /// The C name, for the errMsg.
     const NAME: &'static str;
     /// `sizeof` of every released version, oldest first; the last is today's. When a field is
@@ -33,7 +38,9 @@ pub trait Versioned: Sized {
     }
 }
 
-impl Versioned for ws_config {
+// SAFETY: #[repr(C)], `struct_size: u32` first, and only integers, bools, raw pointers and
+// optional function pointers, all valid as zero.
+unsafe impl Versioned for ws_config {
     const NAME: &'static str = "ws_config";
     /// The first layout ended with `dangerous_skip_certificate_verification`; the second appended
     /// `connection_attempt_delay_ms` and the resolver.
@@ -54,10 +61,11 @@ impl Versioned for ws_config {
 
 /// `sizeof(ws_config)` of the first layout: every field up to the last bool, padded to the
 /// pointer size (56 bytes on 64-bit targets).
-const FIRST_CONFIG_SIZE: usize =
-    (offset_of!(ws_config, dangerous_skip_certificate_verification) + 1).next_multiple_of(std::mem::align_of::<*const u8>());
+const FIRST_CONFIG_SIZE: usize = (offset_of!(ws_config, dangerous_skip_certificate_verification) + 1)
+    .next_multiple_of(std::mem::align_of::<*const u8>());
 
-impl Versioned for ws_connect_options {
+// SAFETY: as for ws_config.
+unsafe impl Versioned for ws_connect_options {
     const NAME: &'static str = "ws_connect_options";
     /// The first layout ended with `per_message_deflate` (144 bytes on 64-bit targets); the
     /// second appended `dispatcher`, which starts exactly at the old size; the third `addresses`
@@ -70,16 +78,27 @@ impl Versioned for ws_connect_options {
     ];
 }
 
-impl Versioned for ws_dispatcher_options {
+// SAFETY: as for ws_config.
+unsafe impl Versioned for ws_dispatcher_options {
     const NAME: &'static str = "ws_dispatcher_options";
     const SIZES: &'static [usize] = &[size_of::<ws_dispatcher_options>()];
 }
 
+/// The all-zero value: every field at its default.
+pub fn zeroed<T: Versioned>() -> T {
+    // SAFETY: all-zero bytes are a valid `T` (the trait's contract).
+    unsafe { MaybeUninit::<T>::zeroed().assume_init() }
+}
+
 /// The `struct_size` the caller wrote.
 ///
-/// SAFETY: `ptr` is non-NULL and points to at least 4 readable bytes.
+/// # Safety
+///
+/// `ptr` is non-NULL and points to at least 4 readable bytes.
 pub unsafe fn declared_size<T: Versioned>(ptr: *const T) -> usize {
-    (ptr as *const u32).read_unaligned() as usize
+    // SAFETY: 4 readable bytes at `ptr` (the contract); `struct_size: u32` is the first field of
+    // every Versioned struct, read unaligned since only the bytes are vouched for.
+    unsafe { (ptr as *const u32).read_unaligned() as usize }
 }
 
 /// Checks a `struct_size` against the released sizes of `T`.
@@ -91,7 +110,11 @@ pub fn check_size<T: Versioned>(size: usize) -> Result<(), Failure> {
     let why = if size == 0 {
         "unset".to_string()
     } else if size > current {
-        format!("larger than the {} bytes of libws {}: the header is newer than the library", current, env!("CARGO_PKG_VERSION"))
+        format!(
+            "larger than the {} bytes of libws {}: the header is newer than the library",
+            current,
+            env!("CARGO_PKG_VERSION")
+        )
     } else {
         format!("not the size of any version of the struct ({} in libws {})", current, env!("CARGO_PKG_VERSION"))
     };
@@ -104,13 +127,26 @@ pub fn check_size<T: Versioned>(size: usize) -> Result<(), Failure> {
 /// Reads a caller's struct once its `struct_size` checks out; fields past it (an older header)
 /// stay zero, their default.
 ///
-/// SAFETY: `ptr` is non-NULL and points to at least `struct_size` readable bytes (at least 4).
+/// # Safety
+///
+/// `ptr` is non-NULL and points to at least `struct_size` readable bytes (at least 4).
 pub unsafe fn read_sized<T: Versioned>(ptr: *const T) -> Result<T, Failure> {
-    let size = declared_size(ptr);
+    // SAFETY: `ptr` is non-NULL with at least 4 readable bytes (the contract).
+    let size = unsafe { declared_size(ptr) };
     check_size::<T>(size)?;
     let mut value = MaybeUninit::<T>::zeroed();
-    std::ptr::copy_nonoverlapping(ptr as *const u8, value.as_mut_ptr() as *mut u8, T::read_len(size).min(size_of::<T>()));
-    Ok(value.assume_init())
+    // SAFETY: `size` is the caller's `struct_size`, so that many bytes are readable at `ptr`, and we
+    // copy at most that many and at most `size_of::<T>()` into our own value; the two do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            ptr as *const u8,
+            value.as_mut_ptr() as *mut u8,
+            T::read_len(size).min(size_of::<T>()),
+        )
+    };
+    // SAFETY: all-zero bytes are a valid `T` (the Versioned contract), and the bytes copied over
+    // them are the host's own struct of a released layout, fields of the same C types.
+    Ok(unsafe { value.assume_init() })
 }
 
 #[cfg(test)]
@@ -125,7 +161,8 @@ mod tests {
         b: u64,
     }
 
-    impl Versioned for Grown {
+    // SAFETY: #[repr(C)], `struct_size: u32` first, integers only.
+    unsafe impl Versioned for Grown {
         const NAME: &'static str = "grown";
         const SIZES: &'static [usize] = &[8, 16];
     }

@@ -38,7 +38,11 @@ fn answer(text: &str) {
     assert_eq!(result.as_ref().ok(), upper.as_ref().ok(), "case changed the answer to {:?}", text);
     match result {
         Ok(p) => {
-            assert!((8..=15).contains(&p.server_max_window_bits) && (8..=15).contains(&p.client_max_window_bits), "{:?}", p);
+            assert!(
+                (8..=15).contains(&p.server_max_window_bits) && (8..=15).contains(&p.client_max_window_bits),
+                "{:?}",
+                p
+            );
             assert_eq!(accept(&render(&p)), Ok(p));
         }
         Err(e) => assert!(!e.is_empty()),
@@ -65,7 +69,8 @@ fn inflate(mut input: Input) {
     let limit = limit(flags >> 1, input.u16());
     let seed = input.u16();
     let messages = input.pieces();
-    let p = Params { server_no_context_takeover: flags & 1 != 0, ..crate::deflate::accept("permessage-deflate").unwrap() };
+    let p =
+        Params { server_no_context_takeover: flags & 1 != 0, ..crate::deflate::accept("permessage-deflate").unwrap() };
     let whole = inflate_all(&p, &messages, limit, Chunks::whole());
     let chunked = inflate_all(&p, &messages, limit, Chunks::new(seed));
     assert_eq!(whole, chunked, "inflating depends on the chunking (seed {})", seed);

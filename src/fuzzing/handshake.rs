@@ -65,7 +65,12 @@ pub fn handshake(data: &[u8]) {
         response.splice(at..at, line);
     }
     let offer = Offer {
-        protocols: PROTOCOLS.iter().enumerate().filter(|(i, _)| flags >> (i + 1) & 1 != 0).map(|(_, p)| p.to_string()).collect(),
+        protocols: PROTOCOLS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| flags >> (i + 1) & 1 != 0)
+            .map(|(_, p)| p.to_string())
+            .collect(),
         deflate: flags & 1 != 0,
     };
     let whole = run(&offer, &response, Chunks::whole());
@@ -121,7 +126,13 @@ pub(super) fn run(offer: &Offer, response: &[u8], mut chunks: Chunks) -> Outcome
             Ok(Some(o)) => {
                 let head = pipe.read.checked_sub(o.tail.len()).expect("a tail longer than what was read");
                 assert_eq!(o.tail, &response[head..pipe.read], "the tail is not what follows the head");
-                Ok(Open { headers: o.headers, protocol: o.protocol, extensions: o.extensions, deflate: o.deflate, head })
+                Ok(Open {
+                    headers: o.headers,
+                    protocol: o.protocol,
+                    extensions: o.extensions,
+                    deflate: o.deflate,
+                    head,
+                })
             }
             Err(f) => Err(f),
         };

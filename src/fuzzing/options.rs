@@ -170,7 +170,7 @@ fn close(code: i32, reason: &[u8]) {
     let result = check_close(code, reason);
     let sent = if code == 0 { 1000 } else { code };
     let expected = if sent != 1000 && !(3000..=4999).contains(&sent) {
-        Err(Code::InvalidCloseCode)
+        Err(Code::CloseCodeInvalid)
     } else if reason.len() > 123 {
         Err(Code::ReasonTooLong)
     } else if std::str::from_utf8(reason).is_err() {

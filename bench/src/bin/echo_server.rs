@@ -117,7 +117,9 @@ fn main() {
             ("--ca-out", Some(v)) => ca_out = v.clone(),
             ("--threads", Some(v)) => threads = v.parse().expect("--threads"),
             ("--max-secs", Some(v)) => max_secs = v.parse().expect("--max-secs"),
-            ("--read-buffer", Some(v)) => READ_BUFFER.store(v.parse().expect("--read-buffer"), std::sync::atomic::Ordering::Relaxed),
+            ("--read-buffer", Some(v)) => {
+                READ_BUFFER.store(v.parse().expect("--read-buffer"), std::sync::atomic::Ordering::Relaxed)
+            }
             _ => bench::die("usage: echo-server [--ca-out FILE] [--threads N] [--max-secs S]"),
         }
     }

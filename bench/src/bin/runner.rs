@@ -227,7 +227,12 @@ fn command_unpinned(env: &Env, who: Who, case: &Case) -> Command {
         cmd.args(["--idle-secs", &env.idle_secs.to_string(), "--ca-mode", case.ca_mode]);
     }
     if case.kind == Kind::Compress {
-        cmd.args(["--corpus", env.corpus[&case.size].to_str().unwrap(), "--deflate", if case.deflate { "1" } else { "0" }]);
+        cmd.args([
+            "--corpus",
+            env.corpus[&case.size].to_str().unwrap(),
+            "--deflate",
+            if case.deflate { "1" } else { "0" },
+        ]);
     }
     cmd
 }
@@ -238,7 +243,8 @@ fn proc_ticks(pid: u32) -> u64 {
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn self_cpu_secs() -> f64 {
@@ -296,7 +302,10 @@ fn run_one(env: &Env, who: Who, case: &Case) -> Result<(Metrics, f64), String> {
     if !status_ok {
         return Err(format!("exit status {:#x}: {}", wstatus, err.trim()));
     }
-    let line = out.lines().find(|l| l.starts_with("RESULT ")).ok_or_else(|| format!("no RESULT line; stderr: {}", err.trim()))?;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .ok_or_else(|| format!("no RESULT line; stderr: {}", err.trim()))?;
     let mut m = Metrics::new();
     for kv in line.split_whitespace().skip(1) {
         if let Some((k, v)) = kv.split_once('=') {
@@ -416,7 +425,8 @@ fn cpu_jiffies(core: Option<usize>) -> (u64, u64) {
 /// tests on the same machine; a benchmark run that shares its two cores with them measures
 /// the scheduler, not the client.
 fn wait_quiet(max: Duration, core: Option<usize>) -> bool {
-    let ncpu = if core.is_some() { 1.0 } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64 };
+    let ncpu =
+        if core.is_some() { 1.0 } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64 };
     let start = Instant::now();
     loop {
         let (b0, t0) = cpu_jiffies(core);
@@ -490,7 +500,16 @@ fn cases(quick: bool) -> Vec<Case> {
     let mut v = Vec::new();
     let (lat_n, lat_w) = if quick { (200, 20) } else { (10000, 1000) };
     for (size, tls) in [(32, false), (1024, false), (16384, false), (1024, true)] {
-        v.push(Case { kind: Kind::Latency, tls, size, conns: 1, count: lat_n, warmup: lat_w, ca_mode: "", deflate: false });
+        v.push(Case {
+            kind: Kind::Latency,
+            tls,
+            size,
+            conns: 1,
+            count: lat_n,
+            warmup: lat_w,
+            ca_mode: "",
+            deflate: false,
+        });
     }
     // Total measured messages per case (split over the connections), ~256 MiB for large sizes.
     let total = |size: usize| -> u64 {
@@ -513,7 +532,16 @@ fn cases(quick: bool) -> Vec<Case> {
             for conns in [1usize, 5] {
                 let per = (total(size) / conns as u64).max(1);
                 let warmup = (per / 10).max(if quick { 2 } else { 10 });
-                v.push(Case { kind: Kind::Throughput, tls, size, conns, count: per, warmup, ca_mode: "", deflate: false });
+                v.push(Case {
+                    kind: Kind::Throughput,
+                    tls,
+                    size,
+                    conns,
+                    count: per,
+                    warmup,
+                    ca_mode: "",
+                    deflate: false,
+                });
             }
         }
     }
@@ -639,7 +667,12 @@ fn main() {
     let mut node_server = None;
     let mut corpus = BTreeMap::new();
     if all_cases.iter().any(|c| c.kind == Kind::Compress) {
-        let have_node = Command::new("node").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let have_node = Command::new("node")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         if !have_node {
             eprintln!("warning: node not found: the compression rows are left out");
             notes.push_str("- compression rows left out: node not found on this machine\n");
@@ -728,7 +761,11 @@ fn main() {
                                 rep + 1,
                                 who.name(),
                                 t.elapsed().as_secs_f64(),
-                                m.iter().filter(|(k, _)| *k != "ok").map(|(k, v)| format!("{}={:.3}", k, v)).collect::<Vec<_>>().join(" "),
+                                m.iter()
+                                    .filter(|(k, _)| *k != "ok")
+                                    .map(|(k, v)| format!("{}={:.3}", k, v))
+                                    .collect::<Vec<_>>()
+                                    .join(" "),
                                 if others > DISTURBED { "  (disturbed)" } else { "" }
                             );
                             if best.as_ref().map_or(true, |(_, o)| others < *o) {
@@ -784,7 +821,13 @@ fn main() {
             match env.pin { Some(c) => format!("client and server pinned to core {} (`--pin same`), the runner on the other cores", c), None => "unpinned (`--pin none`)".into() }
         )
     };
-    let header = format!("{}- load average at end: {}\n- runs that started on a quiet machine: {}\n{}", header, loadavg(), quiet, notes);
+    let header = format!(
+        "{}- load average at end: {}\n- runs that started on a quiet machine: {}\n{}",
+        header,
+        loadavg(),
+        quiet,
+        notes
+    );
     let md = report(&all_cases, &results, &header, reps, quick, elapsed, env.window);
     println!("{}", md);
     if let Some(path) = out {
@@ -840,7 +883,9 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
     }
 
     s.push_str("\n### Echo throughput (windowed: up to 64 messages in flight per connection)\n\n");
-    s.push_str("| case | contender | msg/s | MB/s | ÷ libws | spread % | CPU µs/msg |\n|---|---|---:|---:|---:|---:|---:|\n");
+    s.push_str(
+        "| case | contender | msg/s | MB/s | ÷ libws | spread % | CPU µs/msg |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
     for c in cases.iter().filter(|c| c.kind == Kind::Throughput) {
         let base = r.med(c, Who::LibwsCb, "msgs_per_s");
         for who in CONTENDERS.into_iter().filter(|w| *w != Who::Node) {
@@ -870,7 +915,13 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             if c.tls { "wss" } else { "ws" },
-            if !c.tls { "—" } else if c.ca_mode == "task" { "per task (ws_connect_options.ca_pem)" } else { "runtime (ws_config.ca_pem)" },
+            if !c.tls {
+                "—"
+            } else if c.ca_mode == "task" {
+                "per task (ws_connect_options.ca_pem)"
+            } else {
+                "runtime (ws_config.ca_pem)"
+            },
             c.conns,
             fmt(r.med(c, who, "opened"), 0),
             fmt(r.med(c, who, "kib_per_conn"), 1),
@@ -884,7 +935,8 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
         s.push_str("\n### Compressible text: JSON-like messages, echoed by the Node ws 8 server (permessage-deflate, threshold 0)\n\n");
         s.push_str("Both libws rows and both Node rows against the same server; the plain rows did not offer permessage-deflate. Wire bytes: what TCP carried per measured message (frame headers and all): out = client to server, in = server to client; ÷ payload = (out + in) ÷ (2 × message size).\n\n");
         s.push_str("| message | contender | permessage-deflate | msg/s | MB/s (payload) | spread % | CPU µs/msg | wire bytes out/msg | wire bytes in/msg | wire ÷ payload |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
-        let mut sizes: Vec<(usize, usize)> = cases.iter().filter(|c| c.kind == Kind::Compress).map(|c| (c.size, c.conns)).collect();
+        let mut sizes: Vec<(usize, usize)> =
+            cases.iter().filter(|c| c.kind == Kind::Compress).map(|c| (c.size, c.conns)).collect();
         sizes.dedup();
         for (size, conns) in sizes {
             for who in [Who::LibwsCb, Who::Node] {

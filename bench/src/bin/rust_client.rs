@@ -62,7 +62,11 @@ fn tung_connect(args: &Args) -> tungstenite::WebSocket<tungstenite::stream::Mayb
     let stream = TcpStream::connect(args.host_port()).unwrap_or_else(|e| die(&format!("connect: {}", e)));
     stream.set_nodelay(true).unwrap();
     let config = WebSocketConfig::default();
-    let connector = args.ca.as_ref().filter(|_| args.is_tls()).map(|ca| tungstenite::Connector::Rustls(bench::rustls_client_config(ca)));
+    let connector = args
+        .ca
+        .as_ref()
+        .filter(|_| args.is_tls())
+        .map(|ca| tungstenite::Connector::Rustls(bench::rustls_client_config(ca)));
     let (ws, _) = tungstenite::client_tls_with_config(args.url.as_str(), stream, Some(config), connector)
         .unwrap_or_else(|e| die(&format!("handshake: {}", e)));
     ws
@@ -246,13 +250,16 @@ mod tokio_client {
             .as_ref()
             .filter(|_| args.is_tls())
             .map(|ca| tokio_tungstenite::Connector::Rustls(bench::rustls_client_config(ca)));
-        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(args.url.as_str(), Some(config), true, connector)
-            .await
-            .unwrap_or_else(|e| die(&format!("connect: {}", e)));
+        let (ws, _) =
+            tokio_tungstenite::connect_async_tls_with_config(args.url.as_str(), Some(config), true, connector)
+                .await
+                .unwrap_or_else(|e| die(&format!("connect: {}", e)));
         ws
     }
 
-    async fn read<S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin>(s: &mut S) -> Vec<u8> {
+    async fn read<S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin>(
+        s: &mut S,
+    ) -> Vec<u8> {
         loop {
             match s.next().await {
                 Some(Ok(Message::Binary(b))) => return b.to_vec(),
