@@ -6,10 +6,12 @@
 //! it. A new target is a module here with its entry in `TARGETS`, a `fuzz/fuzz_targets/<name>.rs`
 //! (with its `[[bin]]` in fuzz/Cargo.toml) and a `fuzz/corpus/<name>/` of seeds.
 
+mod decoder;
 mod deflate;
 mod handshake;
 mod options;
 
+pub use decoder::decoder;
 pub use deflate::deflate;
 pub use handshake::handshake;
 pub use options::options;
@@ -18,7 +20,7 @@ pub use options::options;
 pub type Check = fn(&[u8]);
 
 /// Every target: its name (of its fuzz target and corpus directory) and its check.
-pub const TARGETS: &[(&str, Check)] = &[("handshake", handshake), ("options", options), ("deflate", deflate)];
+pub const TARGETS: &[(&str, Check)] = &[("handshake", handshake), ("options", options), ("deflate", deflate), ("decoder", decoder)];
 
 /// Reads the fuzzer's bytes as a few parameters and then the data; past the end it reads zeros,
 /// so every input is a valid one.
