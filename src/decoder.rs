@@ -695,7 +695,7 @@ mod tests {
         assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007));
     }
 
-    /// Text the fuzz target's chunking property found (seed decoder/crash_invalid_text_over_limit):
+    /// What the decoder fuzz target's chunking property checks (seeds decoder/crash_invalid_text_*):
     /// compressed text with an invalid byte early that also inflates past the limit failed 1009
     /// when it came in one piece (the limit stopped the inflater before the text was checked) and
     /// 1007 in small pieces (the invalid byte was inflated and checked first). The same for text

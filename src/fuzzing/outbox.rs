@@ -125,8 +125,8 @@ impl Checker {
 
 /// Input: flags (bit 0 permessage-deflate, bit 1 client_no_context_takeover), then operations,
 /// each a byte (its value mod 6: send, ping, pong, close, a partial write, a full write) and its
-/// arguments (a send: a length byte, times 8 below 128 bytes and times 1024 above, the kind from the
-/// op byte's bit 7; a pong: a length byte mod 126; a close: a reason length mod 124; a partial write:
+/// arguments (a send: a length byte, 0-127 times 8 bytes, 128-249 times 512, 250-255 just over
+/// 64 KiB, the kind from the op byte's bit 7; a pong: a length byte mod 126; a close: a reason length mod 124; a partial write:
 /// a 16-bit count).
 pub fn outbox(data: &[u8]) {
     let mut input = Input::new(data);
@@ -155,7 +155,12 @@ pub fn outbox(data: &[u8]) {
         match op % 6 {
             0 => {
                 let n = input.byte() as usize;
-                let len = if n < 128 { n * 8 } else { (n - 128) * 1024 };
+                // Mostly short; some with a 16-bit length; a few with a 64-bit one.
+                let len = match n {
+                    0..=127 => n * 8,
+                    128..=249 => (n - 128) * 512,
+                    _ => 65536 + (n - 250) * 8,
+                };
                 if outbox.can_write() {
                     counter = counter.wrapping_add(1);
                     let text = op & 0x80 != 0;
