@@ -35,6 +35,14 @@ once the connection is over.
   /over-limit-then-corrupt?id=X&n=N  negotiates, then sends an RSV1 binary frame whose payload
                        inflates to N bytes of "a" and then holds a reserved block type. Record
                        as /corrupt
+  /invalid-text-over-limit?id=X&n=N&write=K
+                       negotiates, then sends an RSV1 text frame whose payload inflates to one
+                       invalid UTF-8 byte (0xff) and then N bytes of "a": text that is both
+                       invalid and, for a limit under N, too big (fixed Huffman codes, so the
+                       first 2 payload bytes inflate to the 0xff alone). write=0 sends the frame
+                       in one write; write=K its first K bytes, then (unless the client's close
+                       arrives within 0.3 s, which is recorded) the rest, so the client reads and
+                       inflates the first K bytes alone (TCP_NODELAY). Record as /corrupt
   /rsv1-plain?id=X     does NOT negotiate (no extension header, whatever the offer), then sends a
                        text frame "hello" with RSV1 set. Record: {"close_code", "end"}
   /rsv1-continuation?id=X  negotiates, then sends a fragmented compressed message whose
@@ -150,8 +158,8 @@ def close_code_of(payload):
     return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
 
 
-def deflate_raw(data, wbits=15, level=6):
-    c = zlib.compressobj(level, zlib.DEFLATED, -wbits)
+def deflate_raw(data, wbits=15, level=6, fixed=False):
+    c = zlib.compressobj(level, zlib.DEFLATED, -wbits, 8, zlib.Z_FIXED if fixed else zlib.Z_DEFAULT_STRATEGY)
     out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
     return out[:-4] if out.endswith(TAIL) else out
 
@@ -435,6 +443,28 @@ async def route(reader, writer):
             # The sync flush's empty stored block put back, then a block of reserved type 3.
             payload = deflate_raw(b"a" * int(query["n"])) + TAIL + b"\xff\xff"
             writer.write(frame(0x2, payload, rsv1=True))
+        elif path == "/invalid-text-over-limit":
+            data = frame(0x1, deflate_raw(b"\xff" + b"a" * int(query["n"]), fixed=True), rsv1=True)
+            first = int(query.get("write", "0")) or len(data)
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            writer.write(data[:first])
+            await writer.drain()
+            record = {}
+            if first < len(data):
+                # A client that fails on the first piece closes at once (and resets what it gets
+                # after): take its close before sending the rest.
+                try:
+                    _, _, opcode, payload = await asyncio.wait_for(read_frame(reader), 0.3)
+                    if opcode == 0x8:
+                        record["close_code"] = close_code_of(payload)
+                        record["end"] = "close"
+                except asyncio.TimeoutError:
+                    writer.write(data[first:])
+                    await writer.drain()
+            if "end" not in record:
+                await serve_messages(reader, writer, record, None, echo=False)
+            await put_record(rid, {"close_code": record.get("close_code"), "end": record.get("end")})
+            return
         elif path == "/corrupt":
             writer.write(frame(0x1, b"\xff\xff\xff\xff garbage, not deflate \xff\xff", rsv1=True))
         elif path == "/rsv1-continuation":

@@ -728,6 +728,24 @@ static void case_over_limit_then_corrupt_1009(void) {
     expect_failure_after_open("/over-limit-then-corrupt?id=%s&n=1000", true, WS_ERR_PROTOCOL, 1007, "compressed data");
     runtime_with(NULL);
 }
+/* Compressed text that starts with an invalid UTF-8 byte and inflates past max_message_size fails
+ * the same way however its bytes arrive: 1007 (invalid UTF-8), since the bytes inflated up to the
+ * limit are checked before the size decides. write=4: the first read has the header and 2 payload
+ * bytes, which inflate to the 0xff alone. (It was 1009 when the frame came in one read, and 1007
+ * when its first bytes were inflated and checked in a read of their own.) */
+static void case_invalid_text_over_limit_same_for_any_reads(void) {
+    ws_config cfg;
+    ws_config_init(&cfg);
+    cfg.max_message_size = 1000;
+    if (!runtime_with(&cfg)) return;
+    expect_failure_after_open("/invalid-text-over-limit?id=%s&n=5000&write=0", true, WS_ERR_INVALID_UTF8, 1007,
+                              NULL);
+    expect_failure_after_open("/invalid-text-over-limit?id=%s&n=5000&write=4", true, WS_ERR_INVALID_UTF8, 1007,
+                              NULL);
+    /* Under the limit it is only invalid. */
+    expect_failure_after_open("/invalid-text-over-limit?id=%s&n=500&write=0", true, WS_ERR_INVALID_UTF8, 1007, NULL);
+    runtime_with(NULL);
+}
 static void case_rsv1_without_negotiation_1002(void) {
     expect_failure_after_open("/rsv1-plain?id=%s", false, WS_ERR_PROTOCOL, 1002, NULL);
     /* Offered but not agreed is the same: not negotiated. */
@@ -1041,6 +1059,7 @@ int main(void) {
     RUN_CASE(case_no_limit_still_inflates);
     RUN_CASE(case_corrupt_compressed_data_1007);
     RUN_CASE(case_over_limit_then_corrupt_1009);
+    RUN_CASE(case_invalid_text_over_limit_same_for_any_reads);
     RUN_CASE(case_rsv1_without_negotiation_1002);
     RUN_CASE(case_reset_after_close_handshake_is_clean);
     RUN_CASE(case_rsv1_on_continuation_frame_1002);

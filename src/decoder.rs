@@ -15,9 +15,9 @@
 //! For a fuzz target, what holds for any input: `feed` never panics and nothing is accepted
 //! after an error; `held()` stays within `max_message + 1` plus a control frame's buffer (< 256)
 //! after every call; a `Message` is never longer than `max_message` and its text is valid UTF-8;
-//! the items and the error are the same however the input is split, with one known exception:
-//! compressed text with invalid UTF-8 that also inflates past the limit fails 1009 when the bytes
-//! come in one piece and 1007 when the invalid bytes are inflated (and checked) in an earlier piece.
+//! the items and the error are the same however the input is split (compressed text with invalid
+//! UTF-8 that also inflates past the limit or into corrupt data fails 1007 either way:
+//! `inflate_failed`). The `decoder` fuzz target (src/fuzzing/decoder.rs) asserts these.
 
 use std::io::Cursor;
 
@@ -273,7 +273,9 @@ impl Decoder {
         let m = self.message.as_mut().expect("data frames belong to a message");
         if m.compressed {
             let inflater = self.inflater.as_mut().expect("compressed messages need the extension");
-            inflater.inflate(bytes, &mut m.data, self.max_message).map_err(|e| inflate_error(e, self.max_message))?;
+            if let Err(e) = inflater.inflate(bytes, &mut m.data, self.max_message) {
+                return Err(inflate_failed(m, e, self.max_message));
+            }
         } else {
             if m.data.capacity() - m.data.len() < bytes.len() {
                 m.data.reserve_exact(growth(m.data.len(), bytes.len(), rest));
@@ -305,7 +307,9 @@ impl Decoder {
                 let mut m = self.message.take().expect("data frames belong to a message");
                 if m.compressed {
                     let inflater = self.inflater.as_mut().expect("compressed messages need the extension");
-                    inflater.finish(&mut m.data, self.max_message).map_err(|e| inflate_error(e, self.max_message))?;
+                    if let Err(e) = inflater.finish(&mut m.data, self.max_message) {
+                        return Err(inflate_failed(&mut m, e, self.max_message));
+                    }
                 }
                 if m.text {
                     check_utf8(&mut m, true)?;
@@ -333,6 +337,22 @@ fn too_big(size: usize, max: usize, what: &str) -> DecodeError {
         1009,
         format!("message of at least {} bytes{} is larger than the limit of {}", size, what, max),
     )
+}
+
+/// The inflater stopped, past the limit or at corrupt data, with what it inflated so far in
+/// `m.data`. Text is checked first, so invalid UTF-8 in those bytes fails 1007 however the input
+/// was split: the inflater always stops at the same output (exactly limit + 1 bytes, or the bytes
+/// before the corruption), and a split input may have inflated and checked them in an earlier
+/// piece already. (Checking after would make it 1009, or corrupt data (kind Protocol), in one
+/// piece and 1007 in small ones.) Like the fail-fast UTF-8 rule: the first violation in the
+/// message's bytes decides.
+fn inflate_failed(m: &mut MessageIn, e: InflateError, max: usize) -> DecodeError {
+    if m.text {
+        if let Err(invalid) = check_utf8(m, false) {
+            return invalid;
+        }
+    }
+    inflate_error(e, max)
 }
 
 fn inflate_error(e: InflateError, max: usize) -> DecodeError {
@@ -692,6 +712,42 @@ mod tests {
         let bad_text = compressed(&mut Deflater::new(&p), &[b'a', 0xff]);
         let e = whole_deflate(&frame(FIN | RSV1 | TEXT, &bad_text)).unwrap();
         assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007));
+    }
+
+    /// What the decoder fuzz target's chunking property checks (seeds decoder/crash_invalid_text_*):
+    /// compressed text with an invalid byte early that also inflates past the limit failed 1009
+    /// when it came in one piece (the limit stopped the inflater before the text was checked) and
+    /// 1007 in small pieces (the invalid byte was inflated and checked first). The same for text
+    /// with an invalid byte followed by corrupt data: Protocol in one piece, Utf8 in small ones.
+    #[test]
+    fn invalid_text_wins_over_the_inflater_stopping_for_any_chunking() {
+        let p = deflate_params();
+        // Letters that compress little (5000 to about 3000 bytes, under the limit of 4000 on the
+        // wire), so small pieces inflate a few bytes each.
+        let mut seed = 1u32;
+        let letters: Vec<u8> = (0..5000)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                b'a' + (seed >> 16) as u8 % 26
+            })
+            .collect();
+        let text = [&[b'a', 0xff][..], &letters].concat();
+        let over = frame(FIN | RSV1 | TEXT, &compressed(&mut Deflater::new(&p), &text));
+        let (got, e) = same_for_every_chunking(4000, Some(p), &over);
+        assert!(got.is_empty());
+        let e = e.unwrap();
+        assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007), "{}", e.detail);
+        // Valid text past the limit stays too big, and invalid text within it stays invalid.
+        let valid = [&b"ab"[..], &letters].concat();
+        let e = same_for_every_chunking(4000, Some(p), &frame(FIN | RSV1 | TEXT, &compressed(&mut Deflater::new(&p), &valid))).1.unwrap();
+        assert_eq!((e.kind, e.close_code), (Violation::TooBig, 1009));
+        let e = same_for_every_chunking(10_000, Some(p), &over).1.unwrap();
+        assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007));
+        // Invalid text, then a block of the reserved type 3.
+        let mut corrupt = compressed(&mut Deflater::new(&p), &text[..300]);
+        corrupt.extend_from_slice(&[0, 0, 0xff, 0xff, 0xff, 0xff]);
+        let e = same_for_every_chunking(1 << 20, Some(p), &frame(FIN | RSV1 | TEXT, &corrupt)).1.unwrap();
+        assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007), "{}", e.detail);
     }
 
     fn whole_deflate(input: &[u8]) -> Option<DecodeError> {

@@ -6,19 +6,23 @@
 //! it. A new target is a module here with its entry in `TARGETS`, a `fuzz/fuzz_targets/<name>.rs`
 //! (with its `[[bin]]` in fuzz/Cargo.toml) and a `fuzz/corpus/<name>/` of seeds.
 
+mod decoder;
 mod deflate;
 mod handshake;
 mod options;
+mod outbox;
 
+pub use decoder::decoder;
 pub use deflate::deflate;
 pub use handshake::handshake;
 pub use options::options;
+pub use outbox::outbox;
 
 /// A check: panics when a property fails for this input.
 pub type Check = fn(&[u8]);
 
 /// Every target: its name (of its fuzz target and corpus directory) and its check.
-pub const TARGETS: &[(&str, Check)] = &[("handshake", handshake), ("options", options), ("deflate", deflate)];
+pub const TARGETS: &[(&str, Check)] = &[("handshake", handshake), ("options", options), ("deflate", deflate), ("decoder", decoder), ("outbox", outbox)];
 
 /// Reads the fuzzer's bytes as a few parameters and then the data; past the end it reads zeros,
 /// so every input is a valid one.
@@ -60,6 +64,10 @@ impl<'a> Input<'a> {
             out.push(self.take(n));
         }
         out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
     }
 
     fn rest(self) -> &'a [u8] {
