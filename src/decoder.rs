@@ -739,7 +739,13 @@ mod tests {
         assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007), "{}", e.detail);
         // Valid text past the limit stays too big, and invalid text within it stays invalid.
         let valid = [&b"ab"[..], &letters].concat();
-        let e = same_for_every_chunking(4000, Some(p), &frame(FIN | RSV1 | TEXT, &compressed(&mut Deflater::new(&p), &valid))).1.unwrap();
+        let e = same_for_every_chunking(
+            4000,
+            Some(p),
+            &frame(FIN | RSV1 | TEXT, &compressed(&mut Deflater::new(&p), &valid)),
+        )
+        .1
+        .unwrap();
         assert_eq!((e.kind, e.close_code), (Violation::TooBig, 1009));
         let e = same_for_every_chunking(10_000, Some(p), &over).1.unwrap();
         assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007));

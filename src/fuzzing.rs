@@ -22,7 +22,8 @@ pub use outbox::outbox;
 pub type Check = fn(&[u8]);
 
 /// Every target: its name (of its fuzz target and corpus directory) and its check.
-pub const TARGETS: &[(&str, Check)] = &[("handshake", handshake), ("options", options), ("deflate", deflate), ("decoder", decoder), ("outbox", outbox)];
+pub const TARGETS: &[(&str, Check)] =
+    &[("handshake", handshake), ("options", options), ("deflate", deflate), ("decoder", decoder), ("outbox", outbox)];
 
 /// Reads the fuzzer's bytes as a few parameters and then the data; past the end it reads zeros,
 /// so every input is a valid one.

@@ -146,7 +146,8 @@ pub fn outbox(data: &[u8]) {
         pongs: 0,
         close_asked: None,
         close_seen: false,
-        inflater: deflate.map(|p| Inflater::new(&Params { server_no_context_takeover: p.client_no_context_takeover, ..p })),
+        inflater: deflate
+            .map(|p| Inflater::new(&Params { server_no_context_takeover: p.client_no_context_takeover, ..p })),
     };
     let mut pings = 0;
     let mut counter = 0u8;
@@ -164,7 +165,8 @@ pub fn outbox(data: &[u8]) {
                 if outbox.can_write() {
                     counter = counter.wrapping_add(1);
                     let text = op & 0x80 != 0;
-                    let bytes: Vec<u8> = (0..len).map(|i| if text { b'a' + (i % 26) as u8 } else { counter ^ i as u8 }).collect();
+                    let bytes: Vec<u8> =
+                        (0..len).map(|i| if text { b'a' + (i % 26) as u8 } else { counter ^ i as u8 }).collect();
                     check.sent.push((text, bytes.clone()));
                     outbox.send(text, bytes, check.sent.len() as u32 - 1);
                 }
