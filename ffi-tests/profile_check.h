@@ -49,6 +49,17 @@ static inline const char *profile_problem(const profile_copy *c, bool tls, char 
                         (unsigned long long)p->tls_end_us, c->tls_version, c->tls_cipher), why;
     if (tls && (strcmp(c->tls_version, "TLSv1.3") != 0 || strncmp(c->tls_cipher, "TLS_", 4) != 0))
         return snprintf(why, n, "wss://: TLS version \"%s\", cipher \"%s\"", c->tls_version, c->tls_cipher), why;
+    if ((p->proxy_start_us == 0) != (p->proxy_end_us == 0))
+        return snprintf(why, n, "proxy_start_us %llu and proxy_end_us %llu: both set or both 0",
+                        (unsigned long long)p->proxy_start_us, (unsigned long long)p->proxy_end_us), why;
+    if (p->proxy_start_us) {
+        const unsigned long long q[] = {p->connect_start_us, p->proxy_start_us, p->proxy_end_us,
+                                        tls ? p->tls_start_us : p->connect_end_us};
+        const char *const qn[] = {"connect_start", "proxy_start", "proxy_end", tls ? "tls_start" : "connect_end"};
+        for (int i = 1; i < 4; i++)
+            if (q[i] < q[i - 1])
+                return snprintf(why, n, "%s_us %llu < %s_us %llu", qn[i], q[i], qn[i - 1], q[i - 1]), why;
+    }
     if (p->attempts < 1) return snprintf(why, n, "attempts %u", p->attempts), why;
     if (p->fetch_start_unix_us < 1600000000LL * 1000000LL)
         return snprintf(why, n, "fetch_start_unix_us %lld is no wall-clock time", (long long)p->fetch_start_unix_us), why;

@@ -8,6 +8,7 @@
 #define _XOPEN_SOURCE 700 /* nftw, mkdtemp, setenv */
 #include "common.h"
 #include "peer_process.h"
+#include "profile_check.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -62,9 +63,16 @@ typedef struct via {
     uint32_t timeout_ms;
 } via;
 
+/* The open event's profile of the last task `run` started (the cases run one at a time). */
+static profile_copy g_profile;
+static void take_profile(task_rec *rec, const ws_event *e) { profile_take(rec->hook_data, e); }
+
 /* Connects to url through `v`; echoes once if it opened, then closes; returns the recorder. */
 static task_rec *run(const char *name, const char *url, via v) {
     task_rec *rec = rec_new(name);
+    memset(&g_profile, 0, sizeof g_profile);
+    rec->hook_data = &g_profile;
+    rec->hook = take_profile;
     result_box *box = new_box();
     ws_connect_options o = rec_options(url, rec, box);
     o.proxy = v.proxy;
@@ -90,6 +98,12 @@ static void opens(const char *name, const char *url, via v) {
     task_rec *rec = run(name, url, v);
     WAIT_OPEN(rec);
     CHECK_CLOSE(rec, 1000, true, "done");
+    /* The profile shows the proxy phase: connect_start <= proxy_start <= proxy_end <= TLS/connect_end. */
+    char why[256];
+    const char *problem = profile_problem(&g_profile, strncmp(url, "wss:", 4) == 0, why, sizeof why);
+    check_report(!problem, __FILE__, __LINE__, "%s: profile: %s", name, str_or_null(problem));
+    if (v.no_proxy) CHECK_EQ(g_profile.p.proxy_start_us, 0);
+    else CHECK_GT(g_profile.p.proxy_start_us, 0);
 }
 
 /* Fails with `code` and an errMsg starting with `prefix` and holding `also`; no password in it. */

@@ -402,8 +402,16 @@ typedef struct ws_profile {
   // wss://: the cipher suite's IANA name (as OpenSSL names TLS 1.3 suites), e.g.
   // `"TLS_AES_256_GCM_SHA384"`; `""` for ws://.
   const char *tls_cipher;
-  // The address connected to, `"127.0.0.1:8080"` or `"[::1]:8080"`.
+  // The address connected to, `"127.0.0.1:8080"` or `"[::1]:8080"` (with a proxy: the proxy's).
   const char *peer_address;
+  // With a proxy (`ws_connect_options.proxy` / `ws_config.proxy`): the tunnel exchange began
+  // (TCP to the proxy connected), so `connect_start_us`..`proxy_start_us` is the connection to
+  // the proxy; 0 without a proxy. Appended after `peer_address` (issue 15): the profile is
+  // libws's, so a host that reads only the members before it is not affected.
+  uint64_t proxy_start_us;
+  // With a proxy: the proxy opened the tunnel (CONNECT answered 2xx, SOCKS5 succeeded); TLS
+  // (wss://) starts here and `connect_end_us` includes the tunnel. 0 without a proxy.
+  uint64_t proxy_end_us;
 } ws_profile;
 
 // One event of one task. Only the member named by `kind` is meaningful; the others are zeroed.

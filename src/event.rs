@@ -47,6 +47,8 @@ fn c_profile(p: &Report) -> ws_profile {
         tls_version: p.tls_version.as_ptr(),
         tls_cipher: p.cipher.as_ptr(),
         peer_address: p.peer.as_ptr(),
+        proxy_start_us: p.proxy_start,
+        proxy_end_us: p.proxy_end,
     }
 }
 

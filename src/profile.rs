@@ -64,6 +64,8 @@ pub struct Profile {
     connect_start: Option<Instant>,
     tcp_end: Option<Instant>,
     peer: Option<SocketAddr>,
+    /// With a proxy: the tunnel through it opened (CONNECT answered 2xx, SOCKS5 succeeded).
+    tunnel_end: Option<Instant>,
     tls_end: Option<Instant>,
     tls: Option<TlsInfo>,
 }
@@ -78,6 +80,8 @@ pub struct Report {
     pub tls_start: u64,
     pub tls_end: u64,
     pub connect_end: u64,
+    pub proxy_start: u64,
+    pub proxy_end: u64,
     pub open: u64,
     pub fetch_start_unix_us: i64,
     pub attempts: u32,
@@ -100,6 +104,7 @@ impl Profile {
             connect_start: None,
             tcp_end: None,
             peer: None,
+            tunnel_end: None,
             tls_end: None,
             tls: None,
         }
@@ -127,6 +132,11 @@ impl Profile {
         self.peer = Some(peer);
     }
 
+    /// The proxy opened the tunnel: TLS (wss://) and the WebSocket handshake start now.
+    pub fn tunnel_opened(&mut self, at: Instant) {
+        self.tunnel_end = Some(at);
+    }
+
     /// The TLS handshake finished.
     pub fn tls_done(&mut self, at: Instant, info: TlsInfo) {
         self.tls_end = Some(at);
@@ -146,8 +156,14 @@ impl Profile {
         let lookup_end = self.lookup_end.map_or(lookup_start, micros);
         let connect_start = self.connect_start.map_or(lookup_end, micros).max(lookup_end);
         let tcp_end = self.tcp_end.map_or(connect_start, micros);
+        // With a proxy, TCP reaches the proxy and the tunnel follows; TLS starts after it.
+        let (proxy_start, proxy_end) = match self.tunnel_end {
+            Some(end) => (tcp_end, micros(end).max(tcp_end)),
+            None => (0, 0),
+        };
+        let ready = if proxy_end > 0 { proxy_end } else { tcp_end };
         let (tls_start, tls_end) = match self.tls_end {
-            Some(end) => (tcp_end, micros(end)),
+            Some(end) => (ready, micros(end)),
             None => (0, 0),
         };
         let tls = self.tls.clone().unwrap_or(TlsInfo { version: String::new(), cipher: String::new(), resumed: false });
@@ -159,7 +175,9 @@ impl Profile {
             connect_start,
             tls_start,
             tls_end,
-            connect_end: tls_end.max(tcp_end),
+            connect_end: tls_end.max(ready),
+            proxy_start,
+            proxy_end,
             open: micros(open),
             fetch_start_unix_us: unix,
             attempts: self.attempts,
@@ -208,6 +226,30 @@ mod tests {
         assert_eq!((r.tls_end, r.connect_end), (r.tls_start + 1000, r.tls_start + 1000));
         assert!(r.resumed);
         assert_eq!(r.peer.to_str().unwrap(), "[::1]:443");
+    }
+
+    #[test]
+    fn a_tunnel_sits_between_tcp_and_tls() {
+        let mut p = Profile::start();
+        let t0 = p.fetch_start;
+        p.connected(t0 + Duration::from_millis(1), t0 + Duration::from_millis(2), "127.0.0.1:3128".parse().unwrap());
+        p.tunnel_opened(t0 + Duration::from_millis(4));
+        let info = TlsInfo { version: "TLSv1.3".into(), cipher: "TLS_AES_128_GCM_SHA256".into(), resumed: false };
+        p.tls_done(t0 + Duration::from_millis(7), info);
+        let r = p.finish(t0 + Duration::from_millis(8));
+        assert_eq!(r.proxy_start - r.connect_start, 1000, "the tunnel starts when TCP to the proxy connected");
+        assert_eq!(r.proxy_end - r.proxy_start, 2000);
+        assert_eq!(r.tls_start, r.proxy_end, "TLS runs through the tunnel, after it");
+        assert_eq!((r.tls_end - r.tls_start, r.connect_end), (3000, r.tls_end));
+        // ws:// through a proxy: connect_end is the tunnel's end; without one, no proxy times.
+        let mut p = Profile::start();
+        let t0 = p.fetch_start;
+        p.connected(t0, t0 + Duration::from_millis(1), "127.0.0.1:1080".parse().unwrap());
+        p.tunnel_opened(t0 + Duration::from_millis(3));
+        let r = p.finish(t0 + Duration::from_millis(4));
+        assert_eq!((r.tls_start, r.connect_end), (0, r.proxy_end));
+        let r = Profile::start().finish(Instant::now());
+        assert_eq!((r.proxy_start, r.proxy_end), (0, 0));
     }
 
     #[test]

@@ -420,7 +420,10 @@ impl Task {
             };
             match hs.received(&scratch[..got]) {
                 Ok(proxy::Progress::Continue) => {}
-                Ok(proxy::Progress::Open) => return self.start_websocket(stream, scratch, short_read_drains, out),
+                Ok(proxy::Progress::Open) => {
+                    self.profile.tunnel_opened(Instant::now());
+                    return self.start_websocket(stream, scratch, short_read_drains, out);
+                }
                 Err(f) => return self.fail(f, None, out),
             }
         }

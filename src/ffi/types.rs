@@ -212,8 +212,16 @@ pub struct ws_profile {
     /// wss://: the cipher suite's IANA name (as OpenSSL names TLS 1.3 suites), e.g.
     /// `"TLS_AES_256_GCM_SHA384"`; `""` for ws://.
     pub tls_cipher: *const c_char,
-    /// The address connected to, `"127.0.0.1:8080"` or `"[::1]:8080"`.
+    /// The address connected to, `"127.0.0.1:8080"` or `"[::1]:8080"` (with a proxy: the proxy's).
     pub peer_address: *const c_char,
+    /// With a proxy (`ws_connect_options.proxy` / `ws_config.proxy`): the tunnel exchange began
+    /// (TCP to the proxy connected), so `connect_start_us`..`proxy_start_us` is the connection to
+    /// the proxy; 0 without a proxy. Appended after `peer_address` (issue 15): the profile is
+    /// libws's, so a host that reads only the members before it is not affected.
+    pub proxy_start_us: u64,
+    /// With a proxy: the proxy opened the tunnel (CONNECT answered 2xx, SOCKS5 succeeded); TLS
+    /// (wss://) starts here and `connect_end_us` includes the tunnel. 0 without a proxy.
+    pub proxy_end_us: u64,
 }
 
 /// `WS_EVENT_MESSAGE`: one whole message. `data` is not NUL-terminated; it may be NULL when
