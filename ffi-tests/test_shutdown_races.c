@@ -26,6 +26,7 @@ typedef struct call {
     bool ok_prefix;  /* the first result's errMsg ends in ":ok" */
     bool on_caller;  /* a result ran on the calling thread */
     bool is_send;    /* a queued send may still fail (closed before it was written) */
+    bool is_close;   /* a queued close may find its task closed by the racing shutdown */
     task_rec *rec;   /* connect only */
 } call;
 
@@ -107,6 +108,9 @@ static void check_calls(int round) {
             continue;
         long long want = s.returned > 0 ? WS_OK : s.returned;
         if (s.is_send && want == WS_OK) continue;
+        /* A close queued (WS_OK) while shutdown closes the same task may find it closed when the
+         * loop runs it: "socketTaskId N is closed" (seen under memcheck), as ws_close documents. */
+        if (s.is_close && want == WS_OK && s.code == WS_ERR_CLOSED && !s.ok_prefix) continue;
         check_report(s.code == want, __FILE__, __LINE__, "round %d call %d: result code %d, returned %lld", round,
                      i, s.code, (long long)s.returned);
         check_report(s.ok_prefix == (want == WS_OK), __FILE__, __LINE__,
@@ -175,7 +179,7 @@ static void *call_under_host_lock(void *arg) {
         pthread_mutex_lock(&g_host_mu);
         switch (which) {
         case 0: c->is_send = true; c->returned = ws_send(id, (const uint8_t *)"x", 1, WS_TEXT, on_call_result, c); break;
-        case 1: c->returned = ws_close(id, 1000, "bye", on_call_result, c); break;
+        case 1: c->is_close = true; c->returned = ws_close(id, 1000, "bye", on_call_result, c); break;
         default: c->returned = connect_call(c, silent_url()); break;
         }
         pthread_mutex_unlock(&g_host_mu);
