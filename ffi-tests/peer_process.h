@@ -17,6 +17,7 @@ typedef struct peer_process {
     pid_t pid;
     int stdin_fd; /* the peer exits when this pipe closes */
     int ports[2]; /* from the READY line; 0 when not given */
+    char ready[700]; /* the whole READY line, for peers that print more (a CA's path, say) */
 } peer_process;
 
 static inline const char *peer_first_readable(const char *const *paths, int n) {
@@ -71,16 +72,26 @@ static inline bool peer_start(peer_process *p, const char *name) {
     }
     p->stdin_fd = in[1];
     FILE *f = fdopen(out[0], "r");
-    char line[128] = "";
-    bool ok = f && fgets(line, sizeof line, f) && sscanf(line, "READY %d %d", &p->ports[0], &p->ports[1]) >= 1;
+    bool ok = f && fgets(p->ready, sizeof p->ready, f) &&
+              sscanf(p->ready, "READY %d %d", &p->ports[0], &p->ports[1]) >= 1;
     if (f) fclose(f);
     else close(out[0]);
-    return check_report(ok && p->ports[0] > 0, __FILE__, __LINE__, "%s prints READY <port> (got \"%s\")", name, line);
+    return check_report(ok && p->ports[0] > 0, __FILE__, __LINE__, "%s prints READY <port> (got \"%s\")", name,
+                        p->ready);
 }
 
+/* Closes the peer's stdin and gives it a second to exit by itself (so it can clean up, e.g.
+ * remove its CA files), then ends it with SIGTERM. */
 static inline void peer_stop(peer_process *p) {
     if (p->stdin_fd >= 0) close(p->stdin_fd);
     p->stdin_fd = -1;
+    for (int i = 0; p->pid > 0 && i < 50; i++) {
+        if (waitpid(p->pid, NULL, WNOHANG) == p->pid) p->pid = 0;
+        else {
+            struct timespec pause = {0, 20 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
     if (p->pid > 0) {
         kill(p->pid, SIGTERM);
         waitpid(p->pid, NULL, 0);

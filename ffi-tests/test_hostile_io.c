@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE /* TIOCOUTQ, strsignal */
 #include "common.h"
+#include "peer_process.h"
 
 #include <signal.h>
 #include <spawn.h>
@@ -43,55 +44,16 @@ enum { MIB = 1 << 20 };
 /* ------------------------------------------------------------------------------------------ */
 /* The peers                                                                                    */
 
-static pid_t g_peer_pid;
-static int g_peer_stdin = -1; /* the peer exits when this pipe closes */
+static peer_process g_peer; /* peers_hostile.py: READY <plain port> <tls port> <CA path> */
 
 static bool start_peers(void) {
-    const char *python = getenv("PYTHON");
-    if (!python || !*python) python = ".venv/bin/python";
-    int out[2], in[2];
-    if (pipe(out) != 0 || pipe(in) != 0) return false;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    posix_spawn_file_actions_addclose(&fa, out[1]);
-    posix_spawn_file_actions_addclose(&fa, in[0]);
-    posix_spawn_file_actions_addclose(&fa, in[1]);
-    char *argv[] = {(char *)python, "ffi-tests/peers_hostile.py", NULL};
-    int rc = posix_spawnp(&g_peer_pid, python, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    close(in[0]);
-    if (!CHECK_EQ(rc, 0)) {
-        close(out[0]);
-        close(in[1]);
-        g_peer_pid = 0;
-        return false;
-    }
-    g_peer_stdin = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[700] = "";
-    bool ok = f && fgets(line, sizeof line, f) &&
-              sscanf(line, "READY %d %d %511s", &g_plain_port, &g_tls_port, g_ca_path) == 3;
-    if (f) fclose(f);
+    if (!peer_start(&g_peer, "peers_hostile.py")) return false;
+    bool ok = sscanf(g_peer.ready, "READY %d %d %511s", &g_plain_port, &g_tls_port, g_ca_path) == 3;
     return CHECK(ok) && CHECK_GT(g_plain_port, 0) && CHECK_GT(g_tls_port, 0);
 }
 
-static void stop_peers(void) {
-    if (g_peer_stdin >= 0) close(g_peer_stdin); /* the peer removes its CA and exits */
-    g_peer_stdin = -1;
-    for (int i = 0; g_peer_pid > 0 && i < 50; i++) {
-        if (waitpid(g_peer_pid, NULL, WNOHANG) == g_peer_pid) g_peer_pid = 0;
-        else sleep_ms(20);
-    }
-    if (g_peer_pid > 0) {
-        kill(g_peer_pid, SIGTERM);
-        waitpid(g_peer_pid, NULL, 0);
-    }
-    g_peer_pid = 0;
-}
+/* The peer removes its CA and exits when its stdin closes. */
+static void stop_peers(void) { peer_stop(&g_peer); }
 
 static bool load_ca(void) {
     FILE *f = fopen(g_ca_path, "rb");
