@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::callback::UserData;
 use crate::error::Failure;
-use crate::ffi::api::{c_pem, c_pins, c_proxy};
+use crate::ffi::api::{c_proxy, CTrust};
 use crate::ffi::types::ws_config;
 use crate::resolve::HostResolver;
 use crate::tls::TlsOptions;
@@ -60,25 +60,16 @@ impl Config {
     pub unsafe fn from_c(c: &ws_config) -> Result<Config, Failure> {
         let d = Config::default();
         let ms = |v: u32, d: Duration| if v == 0 { d } else { Duration::from_millis(v as u64) };
-        // SAFETY: each PEM pointer is NULL or has its `_len` bytes (this function's contract).
-        let (ca, cert, key) = unsafe {
-            (
-                c_pem(c.ca_pem, c.ca_pem_len),
-                c_pem(c.client_cert_pem, c.client_cert_pem_len),
-                c_pem(c.client_key_pem, c.client_key_pem_len),
-            )
-        };
-        let mut tls = TlsOptions {
-            extra_ca_pem: ca,
-            system_roots: c.use_system_roots,
+        let trust = CTrust {
+            ca: (c.ca_pem, c.ca_pem_len),
+            client_cert: (c.client_cert_pem, c.client_cert_pem_len),
+            client_key: (c.client_key_pem, c.client_key_pem_len),
+            pins: (c.certificate_pins, c.certificate_pin_count),
             skip_verification: c.dangerous_skip_certificate_verification,
-            client_cert_pem: cert,
-            client_key_pem: key,
-            ..Default::default()
+            system_roots: c.use_system_roots,
         };
-        // SAFETY: `certificate_pins` is NULL or has `certificate_pin_count` strings (the contract).
-        let pins = unsafe { c_pins(c.certificate_pins, c.certificate_pin_count, "ws_config.certificate_pins") }?;
-        tls.add_pins(pins);
+        // SAFETY: the PEM and pin pointers keep this function's contract.
+        let tls = unsafe { trust.read("ws_config.certificate_pins") }?;
         // SAFETY: `proxy` is NULL or a NUL-terminated string (the contract).
         let proxy = unsafe { c_proxy(c.proxy, "ws_config.proxy") }?;
         Ok(Config {

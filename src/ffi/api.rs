@@ -60,6 +60,47 @@ pub(crate) unsafe fn c_pem(ptr: *const u8, len: usize) -> Vec<u8> {
     }
 }
 
+/// The trust fields `ws_config` and `ws_connect_options` share, as `TlsOptions`: extra CA,
+/// client certificate and key, pins (named `pins_name` in an errMsg) and the dangerous switch.
+pub(crate) struct CTrust {
+    pub ca: (*const u8, usize),
+    pub client_cert: (*const u8, usize),
+    pub client_key: (*const u8, usize),
+    pub pins: (*const *const c_char, usize),
+    pub skip_verification: bool,
+    pub system_roots: bool,
+}
+
+impl CTrust {
+    /// Copies the fields into `TlsOptions`; fails on a bad pin.
+    ///
+    /// # Safety
+    ///
+    /// Each PEM pointer is NULL or points to its length in readable bytes; `pins.0` is NULL or
+    /// points to `pins.1` NULL or NUL-terminated strings.
+    pub(crate) unsafe fn read(&self, pins_name: &str) -> Result<TlsOptions, Failure> {
+        // SAFETY: each PEM pointer is NULL or has its length in bytes (the contract).
+        let (ca, cert, key) = unsafe {
+            (
+                c_pem(self.ca.0, self.ca.1),
+                c_pem(self.client_cert.0, self.client_cert.1),
+                c_pem(self.client_key.0, self.client_key.1),
+            )
+        };
+        let mut tls = TlsOptions {
+            extra_ca_pem: ca,
+            system_roots: self.system_roots,
+            skip_verification: self.skip_verification,
+            client_cert_pem: cert,
+            client_key_pem: key,
+            ..Default::default()
+        };
+        // SAFETY: `pins.0` is NULL or has `pins.1` strings (the contract).
+        tls.add_pins(unsafe { c_pins(self.pins.0, self.pins.1, pins_name) }?);
+        Ok(tls)
+    }
+}
+
 /// Reads a proxy URL; NULL or "" is none. The errMsg never repeats the URL (it may hold a
 /// password).
 ///
@@ -263,27 +304,19 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
         Err(f) => return report(&shared, 0, f, result) as i64,
     };
     let tls = if prepared.secure {
-        // SAFETY: each PEM pointer is NULL or has its `_len` bytes (the contract).
-        let (ca, cert, key) = unsafe {
-            (
-                c_pem(o.ca_pem, o.ca_pem_len),
-                c_pem(o.client_cert_pem, o.client_cert_pem_len),
-                c_pem(o.client_key_pem, o.client_key_pem_len),
-            )
-        };
-        let mut own = TlsOptions {
-            extra_ca_pem: ca,
-            system_roots: false,
+        let trust = CTrust {
+            ca: (o.ca_pem, o.ca_pem_len),
+            client_cert: (o.client_cert_pem, o.client_cert_pem_len),
+            client_key: (o.client_key_pem, o.client_key_pem_len),
+            pins: (o.certificate_pins, o.certificate_pin_count),
             skip_verification: o.dangerous_skip_certificate_verification,
-            client_cert_pem: cert,
-            client_key_pem: key,
-            ..Default::default()
+            system_roots: false,
         };
-        // SAFETY: `certificate_pins` is NULL or has `certificate_pin_count` strings (the contract).
-        match unsafe { c_pins(o.certificate_pins, o.certificate_pin_count, "certificate_pins") } {
-            Ok(pins) => own.add_pins(pins),
+        // SAFETY: the options' PEM and pin pointers keep the contract of `connect`.
+        let own = match unsafe { trust.read("certificate_pins") } {
+            Ok(own) => own,
             Err(f) => return report(&shared, 0, f, result) as i64,
-        }
+        };
         let own = (own != TlsOptions::default()).then_some(own);
         match shared.tls_config(own) {
             Ok(c) => Some(c),
