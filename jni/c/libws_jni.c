@@ -441,6 +441,13 @@ static void free_cstrings(char **s, size_t n) {
     free(s);
 }
 
+/* A call refused with WS_ERR_RUNTIME (no libws thread) never calls its result callback: its global
+ * ref is ours to free. Returns rc. */
+static int64_t forget_if_no_callback(JNIEnv *env, int64_t rc, jobject cb) {
+    if (rc == WS_ERR_RUNTIME && cb != NULL) (*env)->DeleteGlobalRef(env, cb);
+    return rc;
+}
+
 /* A global ref for a result callback, or NULL for none. Sets *failed on OOM (exception pending). */
 static jobject result_ref(JNIEnv *env, jobject cb, int *failed) {
     *failed = 0;
@@ -642,9 +649,7 @@ JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeConnect(
     if (id <= 0) {
         (*env)->DeleteGlobalRef(env, task_ref); /* refused: no event will ever come */
     }
-    if (id == WS_ERR_RUNTIME && result_cb != NULL) {
-        (*env)->DeleteGlobalRef(env, result_cb); /* no libws thread: no result callback either */
-    }
+    forget_if_no_callback(env, id, result_cb); /* no libws thread: no result callback either */
 out:
     free(hs);
     free(c_proxy);
@@ -676,11 +681,10 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeSend(JNIEnv *env, jclas
     jint rc = WS_ERR_INVALID_ARGUMENT;
     if (!failed) {
         /* Not a critical region: libws's thread may call into Java while this call runs. */
-        rc = ws_send((int64_t)task_id, (const uint8_t *)bytes, (size_t)len, text ? WS_TEXT : WS_BINARY,
-                     cb != NULL ? on_result : NULL, cb);
-        if (rc == WS_ERR_RUNTIME && cb != NULL) {
-            (*env)->DeleteGlobalRef(env, cb); /* no libws thread: no callback */
-        }
+        rc = (jint)forget_if_no_callback(env,
+                                         ws_send((int64_t)task_id, (const uint8_t *)bytes, (size_t)len,
+                                                 text ? WS_TEXT : WS_BINARY, cb != NULL ? on_result : NULL, cb),
+                                         cb);
     }
     if (bytes != NULL) {
         (*env)->ReleaseByteArrayElements(env, data, bytes, JNI_ABORT); /* libws copied them */
@@ -699,10 +703,8 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeClose(JNIEnv *env, jcla
     jobject cb = result_ref(env, on_result_cb, &failed);
     jint rc = WS_ERR_INVALID_ARGUMENT;
     if (!failed) {
-        rc = ws_close((int64_t)task_id, (int32_t)code, c_reason, cb != NULL ? on_result : NULL, cb);
-        if (rc == WS_ERR_RUNTIME && cb != NULL) {
-            (*env)->DeleteGlobalRef(env, cb); /* no libws thread: no callback */
-        }
+        rc = (jint)forget_if_no_callback(
+            env, ws_close((int64_t)task_id, (int32_t)code, c_reason, cb != NULL ? on_result : NULL, cb), cb);
     }
     free(c_reason);
     return rc;
@@ -824,7 +826,8 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeCloseGroup(JNIEnv *env,
     jobject cb = result_ref(env, on_result_cb, &failed);
     jint rc = WS_ERR_INVALID_ARGUMENT;
     if (!failed) {
-        rc = ws_close_group((uint64_t)group, (int32_t)code, c_reason, cb != NULL ? on_result : NULL, cb);
+        rc = (jint)forget_if_no_callback(
+            env, ws_close_group((uint64_t)group, (int32_t)code, c_reason, cb != NULL ? on_result : NULL, cb), cb);
     }
     free(c_reason);
     return rc;
