@@ -92,28 +92,7 @@ mod tests {
 
     #[test]
     fn zero_fields_are_defaults() {
-        let c = ws_config {
-            struct_size: std::mem::size_of::<ws_config>() as u32,
-            max_connections_per_group: 0,
-            max_message_size: 0,
-            max_send_queue: 0,
-            connect_timeout_ms: 0,
-            close_timeout_ms: 0,
-            ca_pem: std::ptr::null(),
-            ca_pem_len: 0,
-            use_system_roots: false,
-            dangerous_skip_certificate_verification: false,
-            connection_attempt_delay_ms: 0,
-            resolver: None,
-            resolver_user_data: std::ptr::null_mut(),
-            certificate_pins: std::ptr::null(),
-            certificate_pin_count: 0,
-            client_cert_pem: std::ptr::null(),
-            client_cert_pem_len: 0,
-            client_key_pem: std::ptr::null(),
-            client_key_pem_len: 0,
-            proxy: std::ptr::null(),
-        };
+        let c = ws_config { struct_size: std::mem::size_of::<ws_config>() as u32, ..crate::ffi::versioned::zeroed() };
         assert_eq!(unsafe { Config::from_c(&c) }.ok(), Some(Config::default()));
         let c = ws_config { max_connections_per_group: 100, connect_timeout_ms: 10, ..c };
         let got = unsafe { Config::from_c(&c) }.unwrap();

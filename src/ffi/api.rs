@@ -547,6 +547,7 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             return WS_ERR_INVALID_ARGUMENT;
         }
         let d = Config::default();
+        // Zero is every pointer's and switch's default; only the numbers are spelled out.
         let defaults = ws_config {
             struct_size: size_of::<ws_config>() as u32,
             max_connections_per_group: d.max_connections_per_group,
@@ -554,20 +555,8 @@ pub unsafe extern "C" fn ws_config_init(config: *mut ws_config) -> i32 {
             max_send_queue: d.max_send_queue as u64,
             connect_timeout_ms: d.connect_timeout.as_millis() as u32,
             close_timeout_ms: d.close_timeout.as_millis() as u32,
-            ca_pem: std::ptr::null(),
-            ca_pem_len: 0,
-            use_system_roots: false,
-            dangerous_skip_certificate_verification: false,
             connection_attempt_delay_ms: d.attempt_delay.as_millis() as u32,
-            resolver: None,
-            resolver_user_data: std::ptr::null_mut(),
-            certificate_pins: std::ptr::null(),
-            certificate_pin_count: 0,
-            client_cert_pem: std::ptr::null(),
-            client_cert_pem_len: 0,
-            client_key_pem: std::ptr::null(),
-            client_key_pem_len: 0,
-            proxy: std::ptr::null(),
+            ..zeroed()
         };
         // SAFETY: not NULL, so room for a `ws_config` (the contract).
         unsafe { config.write(defaults) };
