@@ -1,7 +1,14 @@
 /* libws through its C API.
  *
- *   --path cb      every ws_send is made from the event callback (on the libws thread)
- *   --path thread  every ws_send is made from the main thread; the callback only counts echoes
+ *   --path cb        every ws_send is made from the event callback (on the libws thread)
+ *   --path thread    the host's path with plain callbacks: every ws_send is made from the main
+ *                    thread (the "host thread"); the event callback, on the libws thread, checks
+ *                    and counts each echo and hands it back to the main thread (mutex +
+ *                    condition variable)
+ *   --path dispatch  the host's path with the dispatcher: the tasks are bound to a dispatcher
+ *                    (ws_dispatcher_new); the main thread polls ws_dispatcher_fd, runs the events
+ *                    with ws_dispatch (so the event callback runs on the main thread) and makes
+ *                    every ws_send, as a JavaScript host's thread would
  *
  * Modes:
  *   latency     one connection, one message in flight, RTT per message
@@ -22,6 +29,7 @@
  */
 #include "common.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -37,7 +45,8 @@ typedef struct conn {
 } conn;
 
 static bench_args A;
-static int thread_path, is_latency, is_idle;
+static int thread_path, dispatch_path, is_latency, is_idle;
+static ws_dispatcher *disp;     /* --path dispatch */
 static uint8_t *base;           /* the pattern */
 static uint8_t *loop_buf;       /* message being built on the libws thread */
 static uint8_t *main_buf;       /* ... on the main thread */
@@ -143,7 +152,7 @@ static void on_event(const ws_event *e, void *ud) {
         int all = opened == A.conns;
         pthread_cond_broadcast(&cv);
         pthread_mutex_unlock(&mu);
-        if (!thread_path && all && !is_idle) {
+        if (!thread_path && !dispatch_path && all && !is_idle) {
             if (is_latency) {
                 t_sent = now_s();
                 send_seq(c, 0, loop_buf);
@@ -159,6 +168,11 @@ static void on_event(const ws_event *e, void *ud) {
                    : pattern_check(base, A.size, seq, e->message.data, e->message.len)) {
             fprintf(stderr, "error: bad echo of message %llu (%zu bytes)\n", (unsigned long long)seq, e->message.len);
             _exit(2);
+        }
+        if (dispatch_path) {
+            /* on the host thread, inside ws_dispatch: nothing to hand back */
+            c->recv++;
+            break;
         }
         if (is_latency) {
             double now = now_s();
@@ -250,6 +264,7 @@ static int64_t connect_one(conn *c) {
     o.on_socket = on_socket;
     o.socket_user_data = c;
     o.per_message_deflate = want_deflate != 0;
+    o.dispatcher = disp;
     if (ca_pem && ca_per_task) {
         o.ca_pem = ca_pem;
         o.ca_pem_len = ca_pem_len;
@@ -271,10 +286,77 @@ static int64_t connect_one(conn *c) {
         }                                                                                \
     } while (0)
 
+/* dispatch path: the host thread's loop. Waits for the dispatcher's fd, runs what is queued
+ * (the event callback, on this thread) until done(arg); dies on an error event or the deadline. */
+static void dispatch_until(int (*done)(void *), void *arg, const char *what) {
+    double deadline = now_s() + A.timeout_s;
+    int fd = ws_dispatcher_fd(disp);
+    while (!done(arg)) {
+        if (errors) die("connection failed");
+        if (now_s() > deadline) { fprintf(stderr, "waiting for %s: ", what); die("timed out"); }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, 100);
+        int64_t n = ws_dispatch(disp, 0);
+        if (n < 0) fail("ws_dispatch", (int)n);
+    }
+}
+
+static int all_open(void *arg) { (void)arg; return opened == A.conns; }
+static int echo_back(void *arg) { conn *c = arg; return c->recv >= c->sent; }
+
+static void dispatch_latency(conn *c) {
+    dispatch_until(all_open, NULL, "open");
+    for (uint64_t seq = 0; seq < A.warmup + A.count; seq++) {
+        if (seq == A.warmup) cpu_start = cpu_s();
+        double t0 = now_s();
+        send_seq(c, seq, main_buf);
+        c->sent++;
+        dispatch_until(echo_back, c, "an echo");
+        double dt = now_s() - t0;
+        if (seq >= A.warmup) samples[seq - A.warmup] = dt * 1e6;
+    }
+    cpu_end = cpu_s();
+}
+
+/* dispatch path: one phase; this thread sends for every connection while the window allows,
+ * then dispatches the echoes that came. */
+static int phase_sent_and_echoed(void *arg) {
+    uint64_t to = *(uint64_t *)arg;
+    int all_done = 1;
+    for (int i = 0; i < A.conns; i++) {
+        conn *c = &conns[i];
+        while (c->sent < to && c->sent - c->recv < A.window) {
+            send_seq(c, c->sent, main_buf);
+            c->sent++;
+        }
+        if (c->recv < to) all_done = 0;
+    }
+    return all_done;
+}
+
+static void dispatch_throughput(void) {
+    dispatch_until(all_open, NULL, "open");
+    uint64_t to = A.warmup;
+    dispatch_until(phase_sent_and_echoed, &to, "the warm-up echoes");
+    wire_bytes(&wire_out0, &wire_in0);
+    t_start = now_s();
+    cpu_start = cpu_s();
+    to = A.warmup + A.count;
+    dispatch_until(phase_sent_and_echoed, &to, "the echoes");
+    t_end = now_s();
+    cpu_end = cpu_s();
+    wire_bytes(&wire_out1, &wire_in1);
+}
+
 static void run_latency(void) {
     samples = calloc(A.count, sizeof *samples);
     conn *c = &conns[0];
     connect_one(c);
+    if (dispatch_path) {
+        dispatch_latency(c);
+        print_latency(samples, A.count, cpu_end - cpu_start);
+        return;
+    }
     pthread_mutex_lock(&mu);
     if (!thread_path) {
         WAIT_UNTIL(finished, "the echoes");
@@ -329,7 +411,10 @@ static void thread_phase(uint64_t to) {
 static void run_throughput(void) {
     for (int i = 0; i < A.conns; i++) connect_one(&conns[i]);
     pthread_mutex_lock(&mu);
-    if (!thread_path) {
+    if (dispatch_path) {
+        pthread_mutex_unlock(&mu);
+        dispatch_throughput();
+    } else if (!thread_path) {
         WAIT_UNTIL(finished, "the echoes");
         pthread_mutex_unlock(&mu);
     } else {
@@ -433,6 +518,9 @@ int main(int argc, char **argv) {
     parse_args(n, args, &A);
     watchdog(A.timeout_s + 30);
     thread_path = !strcmp(A.path, "thread");
+    dispatch_path = !strcmp(A.path, "dispatch");
+    if (strcmp(A.path, "cb") && !thread_path && !dispatch_path) die("--path cb|thread|dispatch");
+    if (dispatch_path && !strcmp(A.mode, "idle")) die("--path dispatch: latency and throughput only");
     is_latency = !strcmp(A.mode, "latency");
     is_idle = !strcmp(A.mode, "idle");
     ca_per_task = !strcmp(ca_mode, "task");
@@ -453,6 +541,7 @@ int main(int argc, char **argv) {
     int32_t rc = ws_init(&cfg);
     if (rc != WS_OK) fail("ws_init", rc);
 
+    if (dispatch_path && (rc = ws_dispatcher_new(NULL, &disp)) != WS_OK) fail("ws_dispatcher_new", rc);
     base = pattern_bytes(A.size);
     if (corpus_file) load_corpus(corpus_file);
     loop_buf = malloc(A.size);
