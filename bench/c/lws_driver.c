@@ -8,16 +8,27 @@
  * TCP_NODELAY itself.
  *
  * Modes: latency | throughput (as the other drivers). Prints one RESULT line.
+ *
+ * --path host: the host's path. The main thread (the "host thread") builds every message into
+ * a per-connection ring of --window slots, counts it as queued and calls lws_cancel_service()
+ * to wake the service thread, which lws_service()s the context: on
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED it asks for LWS_CALLBACK_CLIENT_WRITEABLE on every
+ * connection with queued messages and writes them there. The receive callback checks each echo
+ * and hands it back to the host thread (mutex + condition variable).
  * Build: cc -O2 bench/c/lws_driver.c -lwebsockets
  */
 #include "common.h"
 
 #include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct conn {
     struct lws *wsi;
     uint64_t sent, recv;
     size_t rx_off;
+    uint64_t queued;    /* host path: messages the host thread queued (under mu) */
+    uint8_t *ring;      /* host path: --window slots of LWS_PRE + size; slot = seq % window */
 } conn;
 
 static bench_args A;
@@ -31,6 +42,51 @@ static uint64_t phase_to;
 static int conns_done;
 static double t_start, t_end, cpu_start, cpu_end, t_sent;
 static double *samples;
+
+/* Host path. */
+static int host_path;
+static struct lws_context *ctx;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static atomic_int stop;         /* the host thread is done: the service thread ends */
+static int service_over;        /* the service thread has ended (under mu) */
+
+static uint8_t *slot(conn *c, uint64_t seq) {
+    return c->ring + (seq % A.window) * (LWS_PRE + A.size) + LWS_PRE;
+}
+
+/* Service thread: writes the messages the host thread queued, while lws takes them whole. */
+static int host_write(conn *c) {
+    pthread_mutex_lock(&mu);
+    uint64_t queued = c->queued;
+    pthread_mutex_unlock(&mu);
+    while (c->sent < queued) {
+        int n = lws_write(c->wsi, slot(c, c->sent), A.size, LWS_WRITE_BINARY);
+        if (n < (int)A.size) {
+            fprintf(stderr, "error: lws_write returned %d\n", n);
+            failed = 1;
+            return -1;
+        }
+        c->sent++;
+        if (lws_partial_buffered(c->wsi)) {
+            lws_callback_on_writable(c->wsi);
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Service thread: the host thread called lws_cancel_service(). */
+static void host_woken(void) {
+    for (int i = 0; i < A.conns; i++) {
+        conn *c = &conns[i];
+        if (!c->wsi) continue;
+        pthread_mutex_lock(&mu);
+        int pending = c->queued > c->sent;
+        pthread_mutex_unlock(&mu);
+        if (pending) lws_callback_on_writable(c->wsi);
+    }
+}
 
 static void start_phase(int p) {
     phase = p;
@@ -56,6 +112,14 @@ static int write_one(conn *c, uint64_t seq) {
 }
 
 static void message_done(conn *c) {
+    if (host_path) {
+        /* hand the echo back to the host thread */
+        pthread_mutex_lock(&mu);
+        c->recv++;
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+        return;
+    }
     uint64_t seq = c->recv++;
     if (is_latency) {
         double now = now_s();
@@ -86,16 +150,28 @@ static void message_done(conn *c) {
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     (void)user;
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+        if (host_path) host_woken();
+        return 0;
+    }
     conn *c = lws_get_opaque_user_data(wsi);
     switch (reason) {
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         c->wsi = wsi;
+        if (host_path) {
+            pthread_mutex_lock(&mu);
+            opened++;
+            pthread_cond_broadcast(&cv);
+            pthread_mutex_unlock(&mu);
+            break;
+        }
         if (++opened == A.conns) {
             if (is_latency) lws_callback_on_writable(wsi);
             else start_phase(0);
         }
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (host_path) return host_write(c);
         if (finished) break;
         if (is_latency) {
             if (c->sent == c->recv && c->sent < A.warmup + A.count) {
@@ -135,7 +211,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         failed = 1;
         break;
     case LWS_CALLBACK_CLIENT_CLOSED:
-        if (!finished) {
+        if (!finished && !atomic_load(&stop)) {
             fprintf(stderr, "error: connection closed early\n");
             failed = 1;
         }
@@ -146,10 +222,101 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return 0;
 }
 
+/* Host path: the service thread. */
+static void *service(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop) && !failed)
+        if (lws_service(ctx, 0) < 0) failed = 1;
+    pthread_mutex_lock(&mu);
+    service_over = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+/* Host thread: waits (mu held) for the service thread to move; dies if it failed or ended. */
+static void host_wait(double deadline) {
+    if (service_over || failed) die("the lws client failed");
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    double left = deadline - now_s();
+    if (left <= 0) die("timed out");
+    dl.tv_sec += (time_t)left + 1;
+    pthread_cond_timedwait(&cv, &mu, &dl);
+}
+
+/* Host thread: queues messages up to `to` on every connection while the window allows, wakes
+ * the service thread, waits for echoes; returns when every echo below `to` came back. */
+static void host_phase(uint64_t to, double deadline) {
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        int all_done = 1, queued = 0;
+        for (int i = 0; i < A.conns; i++) {
+            conn *c = &conns[i];
+            while (c->queued < to && c->queued - c->recv < A.window) {
+                uint64_t seq = c->queued;
+                pthread_mutex_unlock(&mu);
+                pattern_fill(base, A.size, seq, slot(c, seq));
+                pthread_mutex_lock(&mu);
+                c->queued++;
+                queued = 1;
+            }
+            if (c->recv < to) all_done = 0;
+        }
+        if (all_done) break;
+        if (queued) {
+            pthread_mutex_unlock(&mu);
+            lws_cancel_service(ctx);
+            pthread_mutex_lock(&mu);
+            continue;
+        }
+        host_wait(deadline);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+static void run_host(void) {
+    double deadline = now_s() + A.timeout_s;
+    for (int i = 0; i < A.conns; i++) conns[i].ring = malloc(A.window * (LWS_PRE + A.size));
+    pthread_t t;
+    if (pthread_create(&t, NULL, service, NULL)) die("pthread_create");
+    pthread_mutex_lock(&mu);
+    while (opened < A.conns) host_wait(deadline);
+    pthread_mutex_unlock(&mu);
+    if (is_latency) {
+        conn *c = &conns[0];
+        for (uint64_t seq = 0; seq < A.warmup + A.count; seq++) {
+            if (seq == A.warmup) cpu_start = cpu_s();
+            double t0 = now_s();
+            host_phase(seq + 1, deadline);
+            double dt = now_s() - t0;
+            if (seq >= A.warmup) samples[seq - A.warmup] = dt * 1e6;
+        }
+        (void)c;
+        cpu_end = cpu_s();
+    } else {
+        host_phase(A.warmup, deadline);
+        t_start = now_s();
+        cpu_start = cpu_s();
+        host_phase(A.warmup + A.count, deadline);
+        t_end = now_s();
+        cpu_end = cpu_s();
+    }
+    atomic_store(&stop, 1);
+    lws_cancel_service(ctx);
+    pthread_join(t, NULL);
+    if (failed) die("the lws client failed");
+    if (is_latency) print_latency(samples, A.count, cpu_end - cpu_start);
+    else print_throughput(A.count * A.conns, A.size, t_end - t_start, cpu_end - cpu_start);
+    lws_context_destroy(ctx);
+}
+
 int main(int argc, char **argv) {
     parse_args(argc, argv, &A);
     watchdog(A.timeout_s + 30);
     is_latency = !strcmp(A.mode, "latency");
+    host_path = !strcmp(A.path, "host");
+    if (!host_path && strcmp(A.path, "cb")) die("lws driver: --path cb|host");
     if (is_latency) A.conns = 1;
     else if (strcmp(A.mode, "throughput")) die("lws driver: --mode latency|throughput");
     raise_nofile();
@@ -180,7 +347,7 @@ int main(int argc, char **argv) {
     info.pt_serv_buf_size = (unsigned int)bufsz;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (A.ca) info.client_ssl_ca_filepath = A.ca;
-    struct lws_context *ctx = lws_create_context(&info);
+    ctx = lws_create_context(&info);
     if (!ctx) die("lws_create_context failed");
 
     base = pattern_bytes(A.size);
@@ -204,6 +371,10 @@ int main(int argc, char **argv) {
         if (!lws_client_connect_via_info(&ci)) die("lws_client_connect_via_info failed");
     }
 
+    if (host_path) {
+        run_host();
+        return 0;
+    }
     double deadline = now_s() + A.timeout_s;
     while (!finished && !failed) {
         if (lws_service(ctx, 0) < 0) { failed = 1; break; }
