@@ -9,6 +9,9 @@
 //! - `--client raw`: raw TCP, the same byte counts with no framing (floor); per connection a
 //!   writer thread (buffered, flushed before waiting) and a reader thread.
 //!
+//! - `--client raw-host|tungstenite-host|tokio-host`: the same clients on the host's path (the
+//!   main thread sends, another thread receives and hands each echo back): see `host.rs`.
+//!
 //! Every contender: TCP_NODELAY, the same window, warm-up messages first (not measured), every
 //! echo checked (length, sequence number, content). Prints one `RESULT ...` line.
 
@@ -20,6 +23,9 @@ use std::time::{Duration, Instant};
 use bench::{cpu_time, die, print_latency, print_throughput, Args, Pattern};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::Message;
+
+#[path = "rust_client/host.rs"]
+mod host;
 
 /// Received-message counter that the writer waits on for window credit.
 struct Credit {
@@ -243,7 +249,7 @@ mod tokio_client {
 
     type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-    async fn connect(args: &Args) -> Ws {
+    pub(crate) async fn connect(args: &Args) -> Ws {
         let config = WebSocketConfig::default();
         let connector = args
             .ca
@@ -257,7 +263,7 @@ mod tokio_client {
         ws
     }
 
-    async fn read<S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin>(
+    pub(crate) async fn read<S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin>(
         s: &mut S,
     ) -> Vec<u8> {
         loop {
@@ -353,6 +359,7 @@ fn main() {
     watchdog(args.timeout);
     let pat = Arc::new(Pattern::new(args.size));
     match (args.client.as_str(), args.mode.as_str()) {
+        (c, _) if c.ends_with("-host") => host::run(&args, pat),
         ("tungstenite", "latency") => tung_latency(&args, &pat),
         ("tungstenite", "throughput") => tung_throughput(&args, pat),
         ("raw", "latency") => raw_latency(&args, &pat),
