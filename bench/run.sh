@@ -44,7 +44,7 @@ mkdir -p bench/target/c
 cc -O2 -Wall -Iinclude bench/c/libws_driver.c target/release/libws.a -pthread -ldl -lm \
     -o bench/target/c/libws_driver
 # shellcheck disable=SC2046
-cc -O2 -Wall bench/c/lws_driver.c $(pkg-config --cflags --libs libwebsockets) \
+cc -O2 -Wall bench/c/lws_driver.c $(pkg-config --cflags --libs libwebsockets) -pthread \
     -o bench/target/c/lws_driver
 
 out="$root/bench/results.md"

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "runner/host_path.rs"]
+mod host_path;
+
 type Metrics = BTreeMap<String, f64>;
 
 /// Cores other processes kept busy during a run above which the run counts as disturbed.
@@ -81,26 +84,52 @@ enum Who {
     Lws,
     Raw,
     Node,
+    // The host's path (see host_path.rs); LibwsThread is on it too.
+    LibwsDispatch,
+    TokioHost,
+    LwsHost,
+    TungHost,
+    RawHost,
 }
 
-const CONTENDERS: [Who; 7] =
-    [Who::LibwsCb, Who::LibwsThread, Who::Tungstenite, Who::Tokio, Who::Lws, Who::Raw, Who::Node];
+const CONTENDERS: [Who; 12] = [
+    Who::LibwsCb,
+    Who::LibwsThread,
+    Who::Tungstenite,
+    Who::Tokio,
+    Who::Lws,
+    Who::Raw,
+    Who::Node,
+    Who::LibwsDispatch,
+    Who::TokioHost,
+    Who::LwsHost,
+    Who::TungHost,
+    Who::RawHost,
+];
 
 impl Who {
     fn name(self) -> &'static str {
         match self {
             Who::LibwsCb => "libws (send from callback)",
-            Who::LibwsThread => "libws (send from another thread)",
+            Who::LibwsThread => "libws (host path, callbacks)",
             Who::Tungstenite => "tungstenite 0.30 (blocking)",
             Who::Tokio => "tokio-tungstenite 0.30",
             Who::Lws => "libwebsockets (C)",
             Who::Raw => "raw TCP (floor)",
             Who::Node => "Node ws 8 client",
+            Who::LibwsDispatch => "libws (host path, dispatcher)",
+            Who::TokioHost => "tokio-tungstenite 0.30 (host path)",
+            Who::LwsHost => "libwebsockets (C) (host path)",
+            Who::TungHost => "tungstenite 0.30 (blocking) (host path)",
+            Who::RawHost => "raw TCP (host path floor)",
         }
     }
 
     /// Whether this contender runs `case` (and why not, for the table).
     fn runs(self, case: &Case) -> Result<(), &'static str> {
+        if let Some(r) = self.host_runs(case) {
+            return r;
+        }
         match (self, case.kind) {
             (Who::LibwsCb | Who::Node, Kind::Compress) => Ok(()),
             (_, Kind::Compress) => Err("compression rows: libws and the Node ws client"),
@@ -186,29 +215,25 @@ fn command_unpinned(env: &Env, who: Who, case: &Case) -> Command {
     let scheme = if case.tls { "wss" } else { "ws" };
     let url = match who {
         _ if case.kind == Kind::Compress => format!("ws://127.0.0.1:{}/", env.node_server.map_or(0, |(_, p)| p)),
-        Who::Raw => format!("tcp://127.0.0.1:{}", env.ports["raw"]),
+        Who::Raw | Who::RawHost => format!("tcp://127.0.0.1:{}", env.ports["raw"]),
         _ => format!("{}://127.0.0.1:{}/", scheme, env.ports[scheme]),
     };
     match who {
-        Who::LibwsCb | Who::LibwsThread => {
+        Who::LibwsCb | Who::LibwsThread | Who::LibwsDispatch => {
             cmd = Command::new(env.c_dir.join("libws_driver"));
-            cmd.args(["--path", if who == Who::LibwsCb { "cb" } else { "thread" }]);
+            cmd.args(["--path", who.driver_path()]);
         }
-        Who::Lws => cmd = Command::new(env.c_dir.join("lws_driver")),
+        Who::Lws | Who::LwsHost => {
+            cmd = Command::new(env.c_dir.join("lws_driver"));
+            cmd.args(["--path", who.driver_path()]);
+        }
         Who::Node => {
             cmd = Command::new("node");
             cmd.arg(env.node_dir.join("client.js"));
         }
-        Who::Tungstenite | Who::Tokio | Who::Raw => {
+        Who::Tungstenite | Who::Tokio | Who::Raw | Who::TungHost | Who::TokioHost | Who::RawHost => {
             cmd = Command::new(env.bin_dir.join("rust-client"));
-            cmd.args([
-                "--client",
-                match who {
-                    Who::Tungstenite => "tungstenite",
-                    Who::Tokio => "tokio",
-                    _ => "raw",
-                },
-            ]);
+            cmd.args(["--client", who.rust_client()]);
         }
     }
     let mode = match case.kind {
@@ -811,6 +836,8 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 
+    results.failures.extend(missing_rows(&all_cases, &results, who_filter.as_deref()));
+
     let elapsed = started.elapsed().as_secs_f64();
     let quiet = if quick {
         "not checked in quick mode".to_string()
@@ -847,6 +874,22 @@ fn main() {
     eprintln!("benchmark complete: every contender produced every expected number");
 }
 
+/// Every (case, contender) that should have run (it runs the case and passes `--who`) and has no
+/// result: a row the tables would show empty, so a failure.
+fn missing_rows(cases: &[Case], r: &Results, who_filter: Option<&[String]>) -> Vec<String> {
+    let mut missing = Vec::new();
+    for c in cases {
+        for (idx, who) in CONTENDERS.iter().enumerate() {
+            let wanted = who_filter.map_or(true, |f| f.iter().any(|w| who.name().to_lowercase().contains(w.as_str())));
+            let failed = r.failures.iter().any(|f| f.starts_with(&format!("{} / {} ", c.id(), who.name())));
+            if who.runs(c).is_ok() && wanted && !failed && r.runs.get(&(c.id(), idx)).map_or(true, |v| v.is_empty()) {
+                missing.push(format!("{} / {}: no result", c.id(), who.name()));
+            }
+        }
+    }
+    missing
+}
+
 fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, elapsed: f64, window: u64) -> String {
     let mut s = String::new();
     s.push_str(&format!(
@@ -862,7 +905,7 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
     s.push_str("| case | contender | p50 µs | p99 µs | p50 ÷ libws p50 | spread % | CPU µs/msg |\n|---|---|---:|---:|---:|---:|---:|\n");
     for c in cases.iter().filter(|c| c.kind == Kind::Latency) {
         let base = r.med(c, Who::LibwsCb, "p50_us");
-        for who in CONTENDERS {
+        for who in CONTENDERS.into_iter().filter(|w| !w.host_only()) {
             if let Err(why) = who.runs(c) {
                 let _ = why;
                 continue;
@@ -888,7 +931,7 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
     );
     for c in cases.iter().filter(|c| c.kind == Kind::Throughput) {
         let base = r.med(c, Who::LibwsCb, "msgs_per_s");
-        for who in CONTENDERS.into_iter().filter(|w| *w != Who::Node) {
+        for who in CONTENDERS.into_iter().filter(|w| *w != Who::Node && !w.host_only()) {
             let label = format!("{} {} × {} conn", if c.tls { "wss" } else { "ws" }, human(c.size), c.conns);
             if let Err(why) = who.runs(c) {
                 s.push_str(&format!("| {} | {} | n/a | | | | {} |\n", label, who.name(), why));
@@ -966,7 +1009,9 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
         }
     }
 
-    s.push_str("\n### Targets (libws = the send-from-callback path; the other path in brackets)\n\n");
+    s.push_str(&host_path::report(cases, r));
+
+    s.push_str("\n### Targets (libws = the send-from-callback path; the host path with callbacks in brackets)\n\n");
     s.push_str("| target | case | measured | verdict |\n|---|---|---|---|\n");
     let verdict = |ok: Option<bool>| match ok {
         Some(true) => "met",
