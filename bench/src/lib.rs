@@ -68,7 +68,7 @@ impl Pattern {
 
 /// The arguments every client takes (Rust and C alike):
 /// `--mode latency|throughput --url URL --size N --conns C --count M --warmup W --window K
-///  [--ca FILE] [--path cb|thread]`.
+///  [--ca FILE] [--path cb|thread|dispatch|host] (the C drivers)`.
 #[derive(Clone, Debug)]
 pub struct Args {
     pub client: String,
