@@ -4,7 +4,15 @@
 
 Forwards every connection to RELAY_PORT to the port of $RELAY_TARGET (a URL or a port; default
 $WS_BASE, the test server), adding $RELAY_DELAY_MS (default 0) of one-way delay to each chunk in
-each direction, in order. Prints "READY <relay_port> <control_port>" once both listen; a port of
+each direction, in order.
+
+A relayed path also charges TCP's own handshake: with one-way delay d, a real connect completes
+after one round trip (2d) and the client's first bytes reach the server at 3d. The kernel
+completes the client's connect to the relay at once (a local SYN cannot be delayed) and the relay's
+connect upstream is local too, so instead the relay forwards no client byte before 2d after the
+accept: client-to-server chunks are delivered at max(arrival, accept + 2d) + d. Round trips from
+the client's connect to a reply are then what the path would cost (ws:// open: 2 RTT), though the
+client sees its connect finish at once and the TCP round trip shows up in what it sends first. Prints "READY <relay_port> <control_port>" once both listen; a port of
 0 (the default) picks a free one. Exits when stdin reaches EOF.
 
 CONTROL_PORT takes one command line per connection and answers "ok <n>":
@@ -25,7 +33,8 @@ class Path:
         self.frozen = asyncio.Event()
 
 
-async def pipe(reader, writer, path, delay):
+async def pipe(reader, writer, path, delay, not_before=0.0):
+    """Forwards reader to writer, each chunk `delay` after it arrived, or after not_before."""
     queue = asyncio.Queue()
 
     async def deliver():
@@ -46,7 +55,7 @@ async def pipe(reader, writer, path, delay):
     try:
         while True:
             data = await reader.read(65536)
-            due = asyncio.get_running_loop().time() + delay
+            due = max(asyncio.get_running_loop().time(), not_before) + delay
             if path.frozen.is_set():
                 if not data:
                     await asyncio.Event().wait()  # the other end's close is lost too
@@ -71,13 +80,14 @@ async def main():
     async def relay(client_reader, client_writer):
         path = Path()
         paths.append(path)
+        established = asyncio.get_running_loop().time() + 2 * delay  # TCP's round trip
         try:
             server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target_port)
         except OSError:
             client_writer.close()
             return
         await asyncio.gather(
-            pipe(client_reader, server_writer, path, delay),
+            pipe(client_reader, server_writer, path, delay, established),
             pipe(server_reader, client_writer, path, delay),
             return_exceptions=True,
         )

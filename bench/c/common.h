@@ -26,6 +26,7 @@ typedef struct {
     uint64_t window;
     int timeout_s;
     double idle_secs;  /* idle mode: how long to watch CPU */
+    int resume;        /* open mode, wss://: keep TLS sessions across the connections */
 } bench_args;
 
 __attribute__((unused)) static void die(const char *msg) {
@@ -37,7 +38,7 @@ __attribute__((unused)) static void die(const char *msg) {
 __attribute__((unused)) static void parse_args(int argc, char **argv, bench_args *a) {
     a->mode = "latency"; a->url = NULL; a->path = "cb"; a->ca = NULL;
     a->size = 32; a->conns = 1; a->count = 1000; a->warmup = 100; a->window = 64;
-    a->timeout_s = 120; a->idle_secs = 2.0;
+    a->timeout_s = 120; a->idle_secs = 2.0; a->resume = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--mode")) a->mode = v;
@@ -51,6 +52,7 @@ __attribute__((unused)) static void parse_args(int argc, char **argv, bench_args
         else if (!strcmp(k, "--window")) a->window = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--timeout")) a->timeout_s = atoi(v);
         else if (!strcmp(k, "--idle-secs")) a->idle_secs = atof(v);
+        else if (!strcmp(k, "--resume")) a->resume = atoi(v);
         else if (!strcmp(k, "--client")) {}
         else { fprintf(stderr, "unknown argument %s\n", k); exit(2); }
     }
@@ -146,6 +148,13 @@ __attribute__((unused)) static double percentile(double *v, size_t n, double q) 
 __attribute__((unused)) static void print_latency(double *samples_us, size_t n, double cpu) {
     double p50 = percentile(samples_us, n, 0.50), p99 = percentile(samples_us, n, 0.99);
     printf("RESULT ok=1 msgs=%zu p50_us=%.2f p99_us=%.2f cpu_us_per_msg=%.3f\n", n, p50, p99, cpu * 1e6 / (n ? n : 1));
+    fflush(stdout);
+}
+
+/* Time to open: µs from starting each connect to its open (sorted in place). */
+__attribute__((unused)) static void print_open(double *samples_us, size_t n) {
+    double p50 = percentile(samples_us, n, 0.50), p90 = percentile(samples_us, n, 0.90);
+    printf("RESULT ok=1 conns=%zu p50_us=%.2f p90_us=%.2f\n", n, p50, p90);
     fflush(stdout);
 }
 

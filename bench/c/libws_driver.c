@@ -15,6 +15,8 @@
  *   throughput  --conns connections, up to --window messages in flight on each
  *   idle        --conns idle connections held open by one runtime: RSS growth per connection
  *               and the CPU the runtime uses while idle (--ca-mode runtime|task for wss://)
+ *   open        time to open: --warmup + --count connections one after another, each timed
+ *               from ws_connect to its open event, then closed (see run_open)
  *
  * Every echo is checked (length, sequence number, content). Prints one RESULT line; throughput
  * runs add the bytes TCP carried each way per measured message (wire_out_per_msg,
@@ -503,6 +505,91 @@ static void run_idle(void) {
     fflush(stdout);
 }
 
+/* ---- time to open (--mode open) ---- */
+
+static double open_at;  /* when the open event came (on the libws thread) */
+static int open_state;  /* 0 connecting, 1 open, 2 closed */
+static int open_resumed;
+
+static void open_on_event(const ws_event *e, void *ud) {
+    (void)ud;
+    double now = now_s();
+    pthread_mutex_lock(&mu);
+    if (e->kind == WS_EVENT_OPEN) {
+        open_at = now;
+        open_resumed = e->profile && e->profile->tls_resumed;
+        open_state = 1;
+    } else if (e->kind == WS_EVENT_ERROR) {
+        fprintf(stderr, "error event on task %lld: %s\n", (long long)e->task_id, e->error.err_msg);
+        errors++;
+    } else if (e->kind == WS_EVENT_CLOSE) {
+        open_state = 2;
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+/* Connects to url, waits for the open, closes and waits for the close. Returns the µs from
+ * ws_connect to the open event; *resumed: the profile's tls_resumed. */
+static double open_once(const char *url, int *resumed) {
+    ws_connect_options o;
+    ws_connect_options_init(&o);
+    o.url = url;
+    o.tcp_no_delay = true;
+    o.on_event = open_on_event;
+    pthread_mutex_lock(&mu);
+    open_state = 0;
+    pthread_mutex_unlock(&mu);
+    double t0 = now_s();
+    int64_t id = ws_connect(&o);
+    if (id <= 0) fail("ws_connect", (int)id);
+    pthread_mutex_lock(&mu);
+    WAIT_UNTIL(open_state >= 1, "the open");
+    if (open_state != 1) die("closed before it opened");
+    double us = (open_at - t0) * 1e6;
+    *resumed = open_resumed;
+    pthread_mutex_unlock(&mu);
+    int32_t rc = ws_close(id, 1000, NULL, NULL, NULL);
+    if (rc != WS_OK) fail("ws_close", rc);
+    pthread_mutex_lock(&mu);
+    WAIT_UNTIL(open_state == 2, "the close");
+    pthread_mutex_unlock(&mu);
+    return us;
+}
+
+/* wss:// with --resume 1: one runtime, so its TLS configuration (and session cache) serves every
+ * connection and all but the first resume. --resume 0: before each connection a fresh runtime
+ * (no sessions) and one connection to the same server as "localhost", which builds the runtime's
+ * TLS configuration (as tokio-tungstenite's is built before its clock starts) and stores a
+ * session for that name only: the measured connection to 127.0.0.1 is a full handshake. The
+ * profile's tls_resumed is checked on every measured connection. */
+static void run_open(const ws_config *cfg) {
+    int tls = !strncmp(A.url, "wss://", 6);
+    int fresh = tls && !A.resume;
+    char warm_url[512];
+    const char *at = strstr(A.url, "127.0.0.1");
+    if (fresh && !at) die("open --resume 0 needs a wss://127.0.0.1:PORT/ URL");
+    if (fresh) snprintf(warm_url, sizeof warm_url, "%.*slocalhost%s", (int)(at - A.url), A.url, at + 9);
+    double *samples = calloc(A.count, sizeof *samples);
+    for (uint64_t i = 0; i < A.warmup + A.count; i++) {
+        int resumed;
+        if (fresh) {
+            ws_shutdown();
+            int32_t rc = ws_init(cfg);
+            if (rc != WS_OK) fail("ws_init", rc);
+            open_once(warm_url, &resumed);
+        }
+        double us = open_once(A.url, &resumed);
+        if (tls && i >= A.warmup && resumed != (A.resume != 0)) {
+            fprintf(stderr, "error: connection %llu: tls_resumed %d, expected %d\n", (unsigned long long)i, resumed,
+                    A.resume != 0);
+            _exit(2);
+        }
+        if (i >= A.warmup) samples[i - A.warmup] = us;
+    }
+    print_open(samples, A.count);
+}
+
 int main(int argc, char **argv) {
     /* --ca-mode is ours alone: take it out before the common parser sees the rest. */
     char *args[64];
@@ -551,6 +638,7 @@ int main(int argc, char **argv) {
     if (!strcmp(A.mode, "latency")) { A.conns = 1; run_latency(); }
     else if (!strcmp(A.mode, "throughput")) run_throughput();
     else if (!strcmp(A.mode, "idle")) { run_idle(); return 0; }
+    else if (!strcmp(A.mode, "open")) run_open(&cfg);
     else die("unknown --mode");
     ws_shutdown();
     return 0;

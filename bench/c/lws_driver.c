@@ -15,6 +15,11 @@
  * LWS_CALLBACK_EVENT_WAIT_CANCELLED it asks for LWS_CALLBACK_CLIENT_WRITEABLE on every
  * connection with queued messages and writes them there. The receive callback checks each echo
  * and hands it back to the host thread (mutex + condition variable).
+ *
+ * --mode open: one context, --warmup + --count connections one after another, each timed from
+ * lws_client_connect_via_info to LWS_CALLBACK_CLIENT_ESTABLISHED, then closed with a close frame.
+ * wss:// connections are all full handshakes: libwebsockets 4.1.6 keeps no client TLS sessions
+ * (its client session cache, LWS_WITH_TLS_SESSIONS, came with 4.2), so there is no --resume 1.
  * Build: cc -O2 bench/c/lws_driver.c -lwebsockets
  */
 #include "common.h"
@@ -148,8 +153,39 @@ static void message_done(conn *c) {
     }
 }
 
+/* ---- time to open (--mode open) ---- */
+
+static int is_open;
+static int open_state; /* 0 connecting, 1 open (closing), 2 closed */
+static double open_at;
+
+static int open_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in) {
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        open_at = now_s();
+        open_state = 1;
+        lws_callback_on_writable(wsi);
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+        return -1; /* sends the close frame */
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        fprintf(stderr, "error: connection failed: %s\n", in ? (const char *)in : "(no detail)");
+        failed = 1;
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (open_state != 1) failed = 1;
+        open_state = 2;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     (void)user;
+    if (is_open) return open_callback(wsi, reason, in);
     if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
         if (host_path) host_woken();
         return 0;
@@ -311,14 +347,34 @@ static void run_host(void) {
     lws_context_destroy(ctx);
 }
 
+static void run_open(struct lws_context *ctx, struct lws_client_connect_info *ci) {
+    double *open_samples = calloc(A.count, sizeof *open_samples);
+    for (uint64_t i = 0; i < A.warmup + A.count; i++) {
+        struct lws *wsi = NULL;
+        ci->pwsi = &wsi;
+        open_state = 0;
+        double t0 = now_s(), deadline = t0 + A.timeout_s;
+        if (!lws_client_connect_via_info(ci)) die("lws_client_connect_via_info failed");
+        while (open_state != 2 && !failed) {
+            if (lws_service(ctx, 0) < 0) failed = 1;
+            if (now_s() > deadline) die("timed out");
+        }
+        if (failed) die("the lws client failed");
+        if (i >= A.warmup) open_samples[i - A.warmup] = (open_at - t0) * 1e6;
+    }
+    print_open(open_samples, A.count);
+}
+
 int main(int argc, char **argv) {
     parse_args(argc, argv, &A);
     watchdog(A.timeout_s + 30);
     is_latency = !strcmp(A.mode, "latency");
     host_path = !strcmp(A.path, "host");
     if (!host_path && strcmp(A.path, "cb")) die("lws driver: --path cb|host");
-    if (is_latency) A.conns = 1;
-    else if (strcmp(A.mode, "throughput")) die("lws driver: --mode latency|throughput");
+    is_open = !strcmp(A.mode, "open");
+    if (is_latency || is_open) A.conns = 1;
+    else if (strcmp(A.mode, "throughput")) die("lws driver: --mode latency|throughput|open");
+    if (is_open && A.resume) die("lws driver: libwebsockets 4.1.6 keeps no client TLS sessions (no --resume 1)");
     raise_nofile();
     lws_set_log_level(LLL_ERR, NULL);
 
@@ -355,19 +411,24 @@ int main(int argc, char **argv) {
     conns = calloc(A.conns, sizeof *conns);
     if (is_latency) samples = calloc(A.count, sizeof *samples);
 
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = ctx;
+    ci.address = host;
+    ci.port = port;
+    ci.path = path;
+    ci.host = host;
+    ci.origin = host;
+    ci.local_protocol_name = "bench";
+    if (tls) ci.ssl_connection = LCCSCF_USE_SSL | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+    if (is_open) {
+        run_open(ctx, &ci);
+        lws_context_destroy(ctx);
+        return 0;
+    }
     for (int i = 0; i < A.conns; i++) {
-        struct lws_client_connect_info ci;
-        memset(&ci, 0, sizeof ci);
-        ci.context = ctx;
-        ci.address = host;
-        ci.port = port;
-        ci.path = path;
-        ci.host = host;
-        ci.origin = host;
-        ci.local_protocol_name = "bench";
         ci.opaque_user_data = &conns[i];
         ci.pwsi = &conns[i].wsi;
-        if (tls) ci.ssl_connection = LCCSCF_USE_SSL | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
         if (!lws_client_connect_via_info(&ci)) die("lws_client_connect_via_info failed");
     }
 

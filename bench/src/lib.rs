@@ -81,6 +81,9 @@ pub struct Args {
     pub window: u64,
     pub ca: Option<String>,
     pub timeout: Duration,
+    /// Time-to-open runs over wss://: keep one TLS client configuration (and its session cache)
+    /// across the connections, so all but the first resume (`--resume 1`).
+    pub resume: bool,
 }
 
 impl Args {
@@ -96,6 +99,7 @@ impl Args {
             window: 64,
             ca: None,
             timeout: Duration::from_secs(120),
+            resume: false,
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -113,6 +117,7 @@ impl Args {
                 "--window" => a.window = val.parse().unwrap_or_else(|_| die("bad --window")),
                 "--ca" => a.ca = Some(val),
                 "--timeout" => a.timeout = Duration::from_secs(val.parse().unwrap_or_else(|_| die("bad --timeout"))),
+                "--resume" => a.resume = val == "1",
                 "--path" => {} // the C libws driver's switch; ignored here
                 other => die(&format!("unknown argument {}", other)),
             }
@@ -188,6 +193,14 @@ pub fn print_latency(samples_us: &mut [f64], cpu: Duration) {
         p99,
         cpu.as_secs_f64() * 1e6 / n.max(1) as f64
     );
+}
+
+/// What a time-to-open run measured: µs from starting each connect to its open.
+pub fn print_open(samples_us: &mut [f64]) {
+    let n = samples_us.len();
+    let p50 = percentile(samples_us, 0.50);
+    let p90 = percentile(samples_us, 0.90);
+    println!("RESULT ok=1 conns={} p50_us={:.2} p90_us={:.2}", n, p50, p90);
 }
 
 /// What a throughput run measured: `msgs` echoes of `size` bytes in `secs`, `cpu` spent.

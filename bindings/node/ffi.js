@@ -13,6 +13,7 @@ const profile = koffi.struct('ws_profile', {
   connect_start_us: 'uint64_t', tls_start_us: 'uint64_t', tls_end_us: 'uint64_t', connect_end_us: 'uint64_t',
   open_us: 'uint64_t', fetch_start_unix_us: 'int64_t', attempts: 'uint32_t', tls_resumed: 'bool',
   tls_version: 'const char *', tls_cipher: 'const char *', peer_address: 'const char *',
+  proxy_start_us: 'uint64_t', proxy_end_us: 'uint64_t',
 });
 const event = koffi.struct('ws_event', {
   kind: 'uint32_t', task_id: 'int64_t',
@@ -38,6 +39,16 @@ const connectOptions = koffi.struct('ws_connect_options', {
   client_cert_pem: 'void *', client_cert_pem_len: 'size_t', client_key_pem: 'void *', client_key_pem_len: 'size_t',
   proxy: 'const char *', no_proxy: 'bool',
 });
+// The host's resolver: libws calls it on its own thread; koffi queues the call to this (the JS) thread.
+const resolveCb = koffi.pointer(koffi.proto('void ws_resolve_cb(int64_t request_id, const char *host, uint16_t port, intptr_t user_data)'));
+const config = koffi.struct('ws_config', {
+  struct_size: 'uint32_t', max_connections_per_group: 'uint32_t', max_message_size: 'uint64_t', max_send_queue: 'uint64_t',
+  connect_timeout_ms: 'uint32_t', close_timeout_ms: 'uint32_t', ca_pem: 'void *', ca_pem_len: 'size_t',
+  use_system_roots: 'bool', dangerous_skip_certificate_verification: 'bool', connection_attempt_delay_ms: 'uint32_t',
+  resolver: resolveCb, resolver_user_data: 'intptr_t', certificate_pins: 'const char **', certificate_pin_count: 'size_t',
+  client_cert_pem: 'void *', client_cert_pem_len: 'size_t', client_key_pem: 'void *', client_key_pem_len: 'size_t',
+  proxy: 'const char *',
+});
 const c = {
   connect: lib.func('int64_t ws_connect(const ws_connect_options *o)'),
   send: lib.func('int32_t ws_send(int64_t id, const uint8_t *data, size_t len, uint32_t kind, ws_result_cb *cb, intptr_t ud)'),
@@ -48,8 +59,13 @@ const c = {
   dispatcherNew: lib.func('int32_t ws_dispatcher_new(void *options, _Out_ void **d)'),
   dispatcherFd: lib.func('int32_t ws_dispatcher_fd(void *d)'),
   dispatch: lib.func('int64_t ws_dispatch(void *d, uint32_t max_items)'),
+  configSize: lib.func('size_t ws_config_size(void)'),
+  init: lib.func('int32_t ws_init(const ws_config *config)'),
+  resolveAnswer: lib.func('int32_t ws_resolve_answer(int64_t request_id, const char **addresses, size_t address_count, const char *err_msg)'),
+  networkChanged: lib.func('int32_t ws_network_changed(uint64_t group, bool all_groups, uint32_t probe_timeout_ms)'),
 };
 if (koffi.sizeof(connectOptions) !== Number(c.optionsSize())) throw new Error('ws_connect_options: layout differs from libws');
+if (koffi.sizeof(config) !== Number(c.configSize())) throw new Error('ws_config: layout differs from libws');
 
 const callbacks = new Map(); // user_data key -> JS function, until libws calls it (once)
 // pending: results and close events still to come; the pipe keeps Node alive while > 0.
@@ -81,6 +97,7 @@ function wechatProfile(p) {
     tlsStart: us(p.tls_start_us) ? at(p.tls_start_us) : 0, tlsEnd: us(p.tls_end_us) ? at(p.tls_end_us) : 0,
     tlsResumed: p.tls_resumed, tlsVersion: p.tls_version, tlsCipher: p.tls_cipher,
     peerAddress: p.peer_address, attempts: p.attempts,
+    proxyStart: us(p.proxy_start_us) ? at(p.proxy_start_us) : 0, proxyEnd: us(p.proxy_end_us) ? at(p.proxy_end_us) : 0,
   };
 }
 let onTaskEvent = () => {};
@@ -110,11 +127,26 @@ function drain() {
 }
 pipe.on('data', drain);
 
+let resolver = null; // (host, port, answer(err, addresses)) => void
+const onResolve = koffi.register((id, host, port) => {
+  resolver(host, port, (err, addresses) => (err != null
+    ? c.resolveAnswer(id, null, 0, String(err))
+    : c.resolveAnswer(id, addresses, addresses.length, null)));
+}, resolveCb);
+
 module.exports = {
   onTaskEvent(fn) { onTaskEvent = fn; },
   calls, // for tests: callbacks run inside ws_dispatch and outside it (must stay 0)
   yieldAfterThis() { yieldAsked = true; },
   readyState: (id) => c.readyState(id),
+  // ws_init with the host's resolver (null: the system's): before the first connect, else
+  // WS_ERR_ALREADY_RUNNING (-26).
+  init(resolve) {
+    const rc = c.init({ struct_size: koffi.sizeof(config), resolver: resolve ? onResolve : null, resolver_user_data: 0 });
+    if (rc === 0) resolver = resolve; // refused (runtime running): the one in use stays
+    return rc;
+  },
+  networkChanged: (probeTimeoutMs) => c.networkChanged(0, true, probeTimeoutMs),
   connect(o, done) {
     const key = keep(done);
     const id = c.connect({ ...o, struct_size: koffi.sizeof(connectOptions), on_event: onEvent, event_user_data: 0, on_result: onResult, result_user_data: key, dispatcher });

@@ -114,6 +114,7 @@ function connectSocket(options = {}) {
       tcp_no_delay: !!options.tcpNoDelay,
       timeout_ms: options.timeout || 0,
       per_message_deflate: !!options.perMessageDeflate,
+      proxy: options.proxy || null, // libws's own: "http://host:port" or "socks5://host:port"
     }, (res) => {
       const out = settle(options, res);
       ffi.yieldAfterThis();
@@ -136,8 +137,31 @@ function sendSocketMessage(options = {}) {
   return withPromise((done) => new SocketTask(current).send(options, done));
 }
 
+// libws's own: the host's resolver (an HTTP DNS client, say) for every task whose URL names a
+// host: resolve(host, port) returns the addresses (IP strings, "[::1]:8080" with a port) or a
+// Promise of them; a throw or rejection fails the task ("could not resolve host ..."). The URL's
+// host stays the TLS server name and Host header. Call before the first connectSocket; returns 0,
+// or -26 (WS_ERR_ALREADY_RUNNING) when tasks were already made. null: the system's resolver.
+function setResolver(resolve) {
+  return ffi.init(resolve && ((host, port, answer) => {
+    Promise.resolve().then(() => resolve(host, port)).then(
+      (addresses) => answer(null, Array.from(addresses, String)),
+      (err) => answer((err && err.message) || String(err)),
+    );
+  }));
+}
+
+// libws's own: the device's network changed (Wi-Fi to cellular...): every open task is probed
+// with a ping; one that does not answer within probeTimeout ms (default 3000) fails with onError
+// "onSocketError:fail network changed: no answer to the probe within N ms" and onClose 1006.
+function networkChanged(options = {}) {
+  return ffi.networkChanged(options.probeTimeout || 0);
+}
+
 module.exports = {
   connectSocket,
+  setResolver,
+  networkChanged,
   closeSocket,
   sendSocketMessage,
   onSocketOpen: (fn) => globalListeners.open.push(fn),

@@ -183,7 +183,8 @@ static void profile_args(JNIEnv *env, const ws_profile *p, event_args *x) {
     const jlong n[] = {(jlong)p->fetch_start_us, (jlong)p->domain_lookup_start_us, (jlong)p->domain_lookup_end_us,
                        (jlong)p->connect_start_us, (jlong)p->tls_start_us, (jlong)p->tls_end_us,
                        (jlong)p->connect_end_us, (jlong)p->open_us, (jlong)p->fetch_start_unix_us,
-                       (jlong)p->attempts, (jlong)p->tls_resumed};
+                       (jlong)p->attempts, (jlong)p->tls_resumed, (jlong)p->proxy_start_us,
+                       (jlong)p->proxy_end_us};
     x->p = (*env)->NewLongArray(env, (jsize)(sizeof n / sizeof n[0]));
     if (x->p == NULL) {
         clear_exception(env);

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 #[path = "runner/host_path.rs"]
 mod host_path;
+#[path = "runner/open.rs"]
+mod open;
 
 type Metrics = BTreeMap<String, f64>;
 
@@ -31,6 +33,8 @@ enum Kind {
     /// Throughput of compressible text (the JSON corpus) against the Node `ws` echo server, with
     /// or without permessage-deflate; also bytes on the wire per message.
     Compress,
+    /// Time from starting a connect to the open, a new connection each time (runner/open.rs).
+    Open,
 }
 
 #[derive(Clone, Debug)]
@@ -42,7 +46,8 @@ struct Case {
     /// Messages measured per connection (latency: round trips).
     count: u64,
     warmup: u64,
-    /// Idle cases: "runtime" or "task" (where the CA PEM is given to libws).
+    /// Idle cases: "runtime" or "task" (where the CA PEM is given to libws). Open cases over
+    /// wss://: "full" or "resumed".
     ca_mode: &'static str,
     /// Compress cases: offer permessage-deflate.
     deflate: bool,
@@ -61,6 +66,7 @@ impl Case {
                 self.conns,
                 if self.deflate { "deflate" } else { "plain" }
             ),
+            Kind::Open => open::id(self),
         }
     }
 }
@@ -131,6 +137,7 @@ impl Who {
             return r;
         }
         match (self, case.kind) {
+            (_, Kind::Open) => open::runs(self, case),
             (Who::LibwsCb | Who::Node, Kind::Compress) => Ok(()),
             (_, Kind::Compress) => Err("compression rows: libws and the Node ws client"),
             (Who::Node, _) => Err("the Node ws client runs the compression rows only"),
@@ -240,6 +247,7 @@ fn command_unpinned(env: &Env, who: Who, case: &Case) -> Command {
         Kind::Latency => "latency",
         Kind::Throughput | Kind::Compress => "throughput",
         Kind::Idle => "idle",
+        Kind::Open => "open",
     };
     cmd.args(["--mode", mode, "--url", &url]);
     cmd.args(["--size", &case.size.to_string(), "--conns", &case.conns.to_string()]);
@@ -250,6 +258,9 @@ fn command_unpinned(env: &Env, who: Who, case: &Case) -> Command {
     }
     if case.kind == Kind::Idle {
         cmd.args(["--idle-secs", &env.idle_secs.to_string(), "--ca-mode", case.ca_mode]);
+    }
+    if case.kind == Kind::Open {
+        open::args(case, &mut cmd);
     }
     if case.kind == Kind::Compress {
         cmd.args([
@@ -347,6 +358,7 @@ fn run_one(env: &Env, who: Who, case: &Case) -> Result<(Metrics, f64), String> {
         Kind::Throughput => &["msgs_per_s", "mb_per_s", "cpu_us_per_msg"],
         Kind::Idle => &["kib_per_conn", "opened"],
         Kind::Compress => &["msgs_per_s", "mb_per_s", "cpu_us_per_msg", "wire_out_per_msg", "wire_in_per_msg"],
+        Kind::Open => &["p50_us", "p90_us"],
     };
     for k in required {
         match m.get(*k) {
@@ -600,6 +612,7 @@ fn cases(quick: bool) -> Vec<Case> {
             v.push(Case { kind: Kind::Compress, tls: false, size, conns: 1, count, warmup, ca_mode: "", deflate });
         }
     }
+    v.extend(open::cases(quick));
     v
 }
 
@@ -1010,6 +1023,7 @@ fn report(cases: &[Case], r: &Results, header: &str, reps: usize, quick: bool, e
     }
 
     s.push_str(&host_path::report(cases, r));
+    s.push_str(&open::report(cases, r));
 
     s.push_str("\n### Targets (libws = the send-from-callback path; the host path with callbacks in brackets)\n\n");
     s.push_str("| target | case | measured | verdict |\n|---|---|---|---|\n");

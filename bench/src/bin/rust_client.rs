@@ -21,6 +21,9 @@ use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bench::{cpu_time, die, print_latency, print_throughput, Args, Pattern};
+
+#[path = "rust_client/open.rs"]
+mod open;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::Message;
 
@@ -369,6 +372,7 @@ fn main() {
             match mode {
                 "latency" => rt.block_on(tokio_client::latency(args.clone(), pat)),
                 "throughput" => rt.block_on(tokio_client::throughput(args.clone(), pat)),
+                "open" => rt.block_on(open::tokio(args.clone())),
                 other => die(&format!("unknown mode {}", other)),
             }
         }

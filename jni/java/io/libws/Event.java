@@ -13,7 +13,7 @@ import java.util.TreeMap;
  * <ul>
  * <li>OPEN (1): a = protocol, b = headers ("name\0value\0..."), c = extensions, flag = compressed;
  * p = the profile's numbers (ws_profile's eight timestamps in order, fetch_start_unix_us, attempts,
- * tls_resumed as 0/1), s = its strings ("tls_version\0tls_cipher\0peer_address\0")</li>
+ * tls_resumed as 0/1, proxy_start_us, proxy_end_us), s = its strings ("tls_version\0tls_cipher\0peer_address\0")</li>
  * <li>MESSAGE (2): a = data, flag = text</li>
  * <li>ERROR (3): code, a = errMsg</li>
  * <li>CLOSE (4): code, a = reason, flag = wasClean</li>
@@ -53,7 +53,7 @@ final class Event {
 
     /** The open event's profile; null if the shim could not copy it. */
     private static WebSocketTask.Profile profile(long[] p, byte[] s) {
-        if (p == null || p.length < 11) {
+        if (p == null || p.length < 13) {
             return null;
         }
         List<String> strings = splitNul(s);

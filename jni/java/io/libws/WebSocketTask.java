@@ -189,8 +189,14 @@ public final class WebSocketTask {
         public final boolean tlsResumed;
         /** wss://: "TLSv1.3" or "TLSv1.2"; the cipher suite's IANA name; "" for ws://. */
         public final String tlsVersion, tlsCipher;
-        /** The address connected to, "127.0.0.1:8080" or "[::1]:8080". */
+        /** The address connected to, "127.0.0.1:8080" or "[::1]:8080" (with a proxy: the proxy's). */
         public final String peerAddress;
+        /**
+         * With a proxy: the tunnel exchange began (TCP to the proxy connected) and the proxy opened
+         * the tunnel, on the same clock ({@code connectStartUs <= proxyStartUs <= proxyEndUs <=
+         * tlsStartUs / connectEndUs}); both 0 without a proxy.
+         */
+        public final long proxyStartUs, proxyEndUs;
 
         Profile(long[] p, String tlsVersion, String tlsCipher, String peerAddress) {
             fetchStartUs = p[0];
@@ -204,6 +210,8 @@ public final class WebSocketTask {
             fetchStartUnixUs = p[8];
             attempts = (int) p[9];
             tlsResumed = p[10] != 0;
+            proxyStartUs = p[11];
+            proxyEndUs = p[12];
             this.tlsVersion = tlsVersion;
             this.tlsCipher = tlsCipher;
             this.peerAddress = peerAddress;
@@ -235,7 +243,8 @@ public final class WebSocketTask {
         @Override
         public String toString() {
             return "Profile" + toWeChat() + "{attempts=" + attempts + ", tls=" + tlsVersion + " " + tlsCipher
-                    + (tlsResumed ? " resumed" : "") + ", peer=" + peerAddress + "}";
+                    + (tlsResumed ? " resumed" : "") + ", peer=" + peerAddress
+                    + (proxyStartUs != 0 ? ", proxy " + (proxyEndUs - proxyStartUs) + " us" : "") + "}";
         }
     }
 

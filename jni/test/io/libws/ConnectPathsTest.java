@@ -518,8 +518,16 @@ final class ConnectPathsTest {
         check(r.errorMsg.contains("proxy http://127.0.0.1:" + dead), "errMsg names the proxy: " + r.errorMsg);
 
         try (ConnectProxy proxy = new ConnectProxy()) {
-            echoes(new ConnectOptions.Builder(url).proxy(proxy.url("user:s3cret@")).build(), "through the proxy");
+            WebSocketTask.Profile p = echoes(new ConnectOptions.Builder(url).proxy(proxy.url("user:s3cret@")).build(),
+                    "through the proxy").profile;
             checkEq(1, proxy.requests.size(), "requests the proxy got");
+            check(p.connectStartUs <= p.proxyStartUs && p.proxyStartUs < p.proxyEndUs && p.proxyEndUs <= p.connectEndUs,
+                  "profile: connectStart <= proxyStart < proxyEnd <= connectEnd: " + p.connectStartUs + " "
+                          + p.proxyStartUs + " " + p.proxyEndUs + " " + p.connectEndUs);
+            checkEq("127.0.0.1:" + proxy.server.getLocalPort(), p.peerAddress, "profile: the peer is the proxy");
+            WebSocketTask.Profile direct = echoes(new ConnectOptions.Builder(url).build(), "without a proxy").profile;
+            check(direct.proxyStartUs == 0 && direct.proxyEndUs == 0,
+                  "profile without a proxy: proxy times 0: " + direct.proxyStartUs + " " + direct.proxyEndUs);
             String head = proxy.requests.get(0);
             check(head.startsWith("CONNECT 127.0.0.1:" + port() + " HTTP/1.1\r\n"), "the proxy's request: " + head);
             check(head.contains("Proxy-Authorization: Basic "
