@@ -4,6 +4,8 @@
 #                           bench/results.md
 #   bench/run.sh --quick    a few seconds, tiny counts: writes bench/target/results-quick.md;
 #                           exits non-zero if any contender fails or any number is missing/zero
+# Then the JVM rows (bench/jvm/run.sh: libws through jni/ against OkHttp 3.13, installing
+# libokhttp-java and libokio-java through apt-get when missing), appended to the same file.
 # Extra arguments go to the runner: --reps N, --only TEXT (cases whose name contains TEXT),
 # --who NAMES (contenders whose name contains one of the comma-separated words), --pin same|none
 # (default same: client and server share one core, see BENCHMARKS.md),
@@ -49,5 +51,39 @@ cc -O2 -Wall bench/c/lws_driver.c $(pkg-config --cflags --libs libwebsockets) -p
 
 out="$root/bench/results.md"
 [ "$quick" -eq 1 ] && out="$root/bench/target/results-quick.md"
-# A later --out on the command line wins.
-exec bench/target/release/runner --out "$out" "$@"
+# A later --out on the command line wins (for the JVM table too); --only/--who that name no JVM
+# row leave the JVM rows out.
+jvm=1
+jvm_args=()
+[ "$quick" -eq 1 ] && jvm_args+=(--quick)
+prev=""
+for a in "$@"; do
+    case "$prev" in
+        --out) out=$a ;;
+        --only | --who) case "$a" in *jvm* | *okhttp* | *OkHttp*) ;; *) jvm=0 ;; esac ;;
+    esac
+    prev=$a
+done
+status=0
+runner_log=$(mktemp)
+trap 'rm -f "$runner_log"' EXIT
+bench/target/release/runner --out "$out" "$@" | tee "$runner_log" || status=1
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# The JVM rows (bench/jvm): libws through jni/ against OkHttp, appended to the same results file;
+# they count as one more case in the closing "N passed, N failed" line (quick mode).
+jvm_passed=0
+jvm_failed=0
+if [ "$jvm" -eq 1 ]; then
+    echo
+    if bench/jvm/run.sh ${jvm_args[@]+"${jvm_args[@]}"} --out "$out"; then
+        jvm_passed=1
+    else
+        jvm_failed=1
+        status=1
+    fi
+fi
+counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$runner_log" | tail -1 || true)
+if [ -n "$counts" ] && [ "$jvm" -eq 1 ]; then
+    echo "$((${counts%% *} + jvm_passed)) passed, $(($(echo "$counts" | awk '{print $3}') + jvm_failed)) failed"
+fi
+exit "$status"

@@ -839,6 +839,23 @@ int32_t ws_off_event(int64_t handle);
 // dispatched, CLOSED once the close event was (`ws_send` and `ws_close` go by the same state).
 int32_t ws_ready_state(int64_t task_id);
 
+// The task's `bufferedAmount` (the browser's `WebSocket.bufferedAmount`, OkHttp's
+// `WebSocket.queueSize()`): how many bytes of the messages `ws_send` accepted (returned `WS_OK`)
+// have not been written to the kernel yet, for a host that wants to slow down before sends fail
+// with `WS_ERR_QUEUE_FULL`. Counted are the message payloads as given to `ws_send` (before
+// permessage-deflate compression; no frame headers, pings or close frames). A message counts in
+// full until its last byte reached the socket (over wss://: until rustls has written its last
+// record to the socket), then it is taken off before its `on_result` callback runs; a message
+// refused later (send queue full, the connection lost) is taken off when its failure is reported.
+// Bytes already in the kernel's socket buffer are not counted.
+//
+// Returns the byte count (>= 0); 0 for a task that is CLOSED (every id that was issued and has
+// closed: nothing more will be written) and for one with nothing waiting;
+// `WS_ERR_UNKNOWN_TASK` for an id never issued. May be called from any thread, including from
+// inside a libws callback; it never waits for the libws thread (one short table lookup and an
+// atomic read), so the value may be stale by the time it is returned.
+int64_t ws_buffered_amount(int64_t task_id);
+
 // A static, NUL-terminated English message for a `WS_OK`/`WS_ERR_*` code ("unknown error code"
 // for others). Never NULL; never free it.
 const char *ws_strerror(int32_t code);

@@ -8,6 +8,7 @@ use std::os::raw::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::buffered::Held;
 use crate::dispatcher::{Dispatcher, Item};
 
 use crate::error::{fail_msg, ok_msg, Api, Code, Failure};
@@ -44,11 +45,13 @@ pub struct ResultCb {
     task_id: i64,
     /// Where the result goes: None runs it on the libws thread, Some queues it there.
     dispatcher: Option<Arc<Dispatcher>>,
+    /// A send's bytes in its task's `ws_buffered_amount`, until its result is decided.
+    held: Option<Held>,
 }
 
 impl ResultCb {
     pub fn new(api: Api, cb: ws_result_cb, user_data: *mut c_void) -> ResultCb {
-        ResultCb { cb, user_data: UserData(user_data), api, task_id: 0, dispatcher: None }
+        ResultCb { cb, user_data: UserData(user_data), api, task_id: 0, dispatcher: None, held: None }
     }
 
     /// Routes the result through `dispatcher` (a task bound to one, or a call on the thread
@@ -62,6 +65,11 @@ impl ResultCb {
         self.task_id = task_id;
     }
 
+    /// Counts a send's bytes in its task's `ws_buffered_amount` until this result is decided.
+    pub fn hold(&mut self, held: Held) {
+        self.held = Some(held);
+    }
+
     pub fn ok(self, task_id: i64) {
         self.finish(task_id, Ok(()))
     }
@@ -71,6 +79,8 @@ impl ResultCb {
     }
 
     pub fn finish(mut self, task_id: i64, outcome: Result<(), &Failure>) {
+        // Decided: the bytes leave ws_buffered_amount before the callback runs (or is queued).
+        self.held = None;
         let Some(cb) = self.cb.take() else { return };
         let due =
             Due { cb, user_data: self.user_data, api: self.api, task_id, outcome: outcome.map_err(Failure::clone) };
@@ -154,6 +164,7 @@ impl Drop for ResultCb {
                 api: self.api,
                 task_id: self.task_id,
                 dispatcher: self.dispatcher.take(),
+                held: None,
             };
             crate::runtime::report_lost(self.task_id, lost_failure(), result);
         }

@@ -8,6 +8,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![cfg_attr(not(test), deny(clippy::undocumented_unsafe_blocks))]
 
+mod buffered;
 mod callback;
 mod command;
 mod config;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::buffered::Counter;
 use crate::callback::Listener;
 use crate::dispatcher::Dispatcher;
 use crate::error::{Code, Failure};
@@ -32,6 +33,8 @@ struct Entry {
     holds_slot: bool,
     /// Closed by the host before it saw the open event: only the close event (1006) is left.
     aborted: bool,
+    /// `ws_buffered_amount`: bytes of sends accepted and not yet written.
+    buffered: Counter,
 }
 
 /// Where the results of a call about one task go.
@@ -97,8 +100,18 @@ impl Registry {
                 vec![Arc::new(l)]
             })
             .unwrap_or_default();
-        t.tasks
-            .insert(id, Entry { state: WS_CONNECTING, group, listeners, dispatcher, holds_slot: true, aborted: false });
+        t.tasks.insert(
+            id,
+            Entry {
+                state: WS_CONNECTING,
+                group,
+                listeners,
+                dispatcher,
+                holds_slot: true,
+                aborted: false,
+                buffered: Counter::default(),
+            },
+        );
         Ok(id)
     }
 
@@ -136,6 +149,11 @@ impl Registry {
         }
         let group = e.group;
         free_slot(&mut t.group_counts, group);
+    }
+
+    /// The `ws_buffered_amount` counter of a task in the table.
+    pub fn buffered(&self, task_id: i64) -> Option<Counter> {
+        self.table.lock().tasks.get(&task_id).map(|e| Arc::clone(&e.buffered))
     }
 
     /// Like `state`, but a closed task is an error too.

@@ -54,6 +54,7 @@ const c = {
   send: lib.func('int32_t ws_send(int64_t id, const uint8_t *data, size_t len, uint32_t kind, ws_result_cb *cb, intptr_t ud)'),
   close: lib.func('int32_t ws_close(int64_t id, int32_t code, const char *reason, ws_result_cb *cb, intptr_t ud)'),
   readyState: lib.func('int32_t ws_ready_state(int64_t id)'),
+  bufferedAmount: lib.func('int64_t ws_buffered_amount(int64_t id)'),
   strerror: lib.func('const char *ws_strerror(int32_t code)'),
   optionsSize: lib.func('size_t ws_connect_options_size(void)'),
   dispatcherNew: lib.func('int32_t ws_dispatcher_new(void *options, _Out_ void **d)'),
@@ -147,6 +148,7 @@ module.exports = {
     return rc;
   },
   networkChanged: (probeTimeoutMs) => c.networkChanged(0, true, probeTimeoutMs),
+  bufferedAmount: (id) => Number(c.bufferedAmount(id)),
   connect(o, done) {
     const key = keep(done);
     const id = c.connect({ ...o, struct_size: koffi.sizeof(connectOptions), on_event: onEvent, event_user_data: 0, on_result: onResult, result_user_data: key, dispatcher });

@@ -47,6 +47,8 @@ class SocketTask {
 
   // As libws reports it for this thread: OPEN only once onOpen ran, CLOSED once onClose ran.
   get readyState() { return Math.max(ffi.readyState(this.socketTaskId), 0); }
+  // Bytes of accepted sends not yet written to the kernel (ws_buffered_amount); 0 once CLOSED.
+  get bufferedAmount() { return Math.max(ffi.bufferedAmount(this.socketTaskId), 0); }
 
   send(options = {}, onDone) {
     const bytes = toBytes(options.data);

@@ -717,6 +717,12 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeReadyState(JNIEnv *env,
     return ws_ready_state((int64_t)task_id);
 }
 
+JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeBufferedAmount(JNIEnv *env, jclass cls, jlong task_id) {
+    (void)env;
+    (void)cls;
+    return (jlong)ws_buffered_amount((int64_t)task_id);
+}
+
 JNIEXPORT jstring JNICALL Java_io_libws_WebSocketTask_nativeStrerror(JNIEnv *env, jclass cls, jint code) {
     (void)cls;
     return (*env)->NewStringUTF(env, ws_strerror(code)); /* static ASCII */

@@ -13,6 +13,7 @@ use tungstenite::http::{HeaderName, HeaderValue, Uri};
 use super::panic::guard;
 use super::types::*;
 use super::versioned::{declared_size, read_sized, zeroed};
+use crate::buffered::Held;
 use crate::callback::{Listener, ResultCb, SocketHook, UserData};
 use crate::command::{Command, ConnectRequest};
 use crate::config::Config;
@@ -460,6 +461,11 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
     let text = kind == WS_TEXT;
     if text && std::str::from_utf8(bytes).is_err() {
         return fail(Failure::new(Code::InvalidUtf8, "text message is not valid UTF-8"), result);
+    }
+    let mut result = result;
+    // Counted from here until its result is decided (the loop may write it at once).
+    if let Some(counter) = shared.registry.buffered(task_id) {
+        result.hold(Held::new(counter, len as u64));
     }
     push(&shared, Command::Send { task_id, text, data: bytes.to_vec(), result })
 }
@@ -969,6 +975,35 @@ pub extern "C" fn ws_ready_state(task_id: i64) -> i32 {
             Ok(s) => s,
             Err(f) if f.code == Code::Closed => WS_CLOSED,
             Err(f) => f.code as i32,
+        }
+    })
+}
+
+/// The task's `bufferedAmount` (the browser's `WebSocket.bufferedAmount`, OkHttp's
+/// `WebSocket.queueSize()`): how many bytes of the messages `ws_send` accepted (returned `WS_OK`)
+/// have not been written to the kernel yet, for a host that wants to slow down before sends fail
+/// with `WS_ERR_QUEUE_FULL`. Counted are the message payloads as given to `ws_send` (before
+/// permessage-deflate compression; no frame headers, pings or close frames). A message counts in
+/// full until its last byte reached the socket (over wss://: until rustls has written its last
+/// record to the socket), then it is taken off before its `on_result` callback runs; a message
+/// refused later (send queue full, the connection lost) is taken off when its failure is reported.
+/// Bytes already in the kernel's socket buffer are not counted.
+///
+/// Returns the byte count (>= 0); 0 for a task that is CLOSED (every id that was issued and has
+/// closed: nothing more will be written) and for one with nothing waiting;
+/// `WS_ERR_UNKNOWN_TASK` for an id never issued. May be called from any thread, including from
+/// inside a libws callback; it never waits for the libws thread (one short table lookup and an
+/// atomic read), so the value may be stale by the time it is returned.
+#[no_mangle]
+pub extern "C" fn ws_buffered_amount(task_id: i64) -> i64 {
+    guard(WS_ERR_PANIC as i64, || {
+        let counter = runtime::all().iter().find_map(|shared| shared.registry.buffered(task_id));
+        match counter {
+            Some(c) => i64::try_from(c.load(Ordering::Acquire)).unwrap_or(i64::MAX),
+            None => match absent(task_id).code {
+                Code::Closed => 0,
+                code => code as i64,
+            },
         }
     })
 }

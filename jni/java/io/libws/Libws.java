@@ -496,6 +496,14 @@ public final class Libws {
         return WebSocketTask.nativeReadyState(socketTaskId);
     }
 
+    /**
+     * {@code ws_buffered_amount}: the bytes sent on any socketTaskId and not yet written (see
+     * {@link WebSocketTask#bufferedAmount()}), 0 for a closed one, or {@link WebSocketTask#WS_ERR_UNKNOWN_TASK}.
+     */
+    public static long bufferedAmount(long socketTaskId) {
+        return WebSocketTask.nativeBufferedAmount(socketTaskId);
+    }
+
     /** A static English text for a result code. */
     public static String strerror(int code) {
         return WebSocketTask.nativeStrerror(code);

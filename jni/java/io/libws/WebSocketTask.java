@@ -424,6 +424,16 @@ public final class WebSocketTask {
         return nativeReadyState(id);
     }
 
+    /**
+     * The browser's {@code bufferedAmount} (OkHttp's {@code queueSize()}): bytes of the messages
+     * {@code send} accepted that have not reached the kernel yet (UTF-8 bytes for text; no frame
+     * headers; before compression). A message leaves it before its send result is called. 0 once
+     * the task is CLOSED. Any thread; never waits for the libws thread ({@code ws_buffered_amount}).
+     */
+    public long bufferedAmount() {
+        return nativeBufferedAmount(id);
+    }
+
     /** Sends a text message; returns 0 if queued or the negative code of the failure. */
     public int send(String text) {
         return send(text, null);
@@ -676,6 +686,8 @@ public final class WebSocketTask {
     private static native int nativeClose(long taskId, int code, byte[] reason, ResultCallback onResult);
 
     static native int nativeReadyState(long taskId);
+
+    static native long nativeBufferedAmount(long taskId);
 
     static native String nativeStrerror(int code);
 

@@ -362,6 +362,47 @@ public final class WebSocketTaskTest {
         check(await(res3, "close result").errMsg.startsWith("closeSocket:fail"), "close after close errMsg");
     }
 
+    /**
+     * bufferedAmount: a send's bytes leave it before its result is called; while a result callback
+     * holds the libws thread, a send from this thread is counted at once (no waiting for that
+     * thread); back to 0 once written; 0 once CLOSED; unknown ids are WS_ERR_UNKNOWN_TASK.
+     */
+    static void bufferedAmount() throws Exception {
+        Recorder r = new Recorder();
+        WebSocketTask t = open(r);
+        checkEq(0L, t.bufferedAmount(), "bufferedAmount when nothing was sent");
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        long[] inside = {-1};
+        int rc = t.send("first", res -> {
+            inside[0] = t.bufferedAmount();
+            entered.countDown();
+            try {
+                go.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        checkEq(0, rc, "first send");
+        try {
+            await(entered, "first send's result (holding the libws thread)");
+            checkEq(0L, inside[0], "bufferedAmount inside the written message's result");
+            CompletableFuture<Result> second = new CompletableFuture<>();
+            checkEq(0, t.send(new byte[1000], second::complete), "second send");
+            checkEq(1000L, t.bufferedAmount(), "bufferedAmount while the libws thread is held");
+            checkEq(1000L, Libws.bufferedAmount(t.socketTaskId()), "Libws.bufferedAmount(id)");
+            check(!second.isDone(), "the second send waits behind the held thread");
+            go.countDown();
+            checkEq(0, await(second, "second send result").code, "second send code");
+            checkEq(0L, t.bufferedAmount(), "bufferedAmount after the write");
+        } finally {
+            go.countDown();
+        }
+        closeAndWait(t, r);
+        checkEq(0L, t.bufferedAmount(), "bufferedAmount once CLOSED");
+        checkEq((long) WebSocketTask.WS_ERR_UNKNOWN_TASK, Libws.bufferedAmount(Long.MAX_VALUE), "unknown id");
+    }
+
     static void stateRightAfterClose() throws Exception {
         // close() of an OPEN task starts the close handshake: readyState is CLOSING when it returns
         // (as a browser's or WeChat's SocketTask), and a send() made then is refused, its return
@@ -670,6 +711,7 @@ public final class WebSocketTaskTest {
         run("close(999) and a too long reason fail, task stays OPEN", WebSocketTaskTest::invalidCloseCode);
         run("send after close fails", WebSocketTaskTest::sendAfterClose);
         run("right after close(): readyState CLOSING, send refused", WebSocketTaskTest::stateRightAfterClose);
+        run("bufferedAmount: counted until written, never waits for the libws thread", WebSocketTaskTest::bufferedAmount);
         run("connection refused: onError then onClose(1006, not clean)", WebSocketTaskTest::connectionRefused);
         run("close() inside onMessage (no deadlock)", WebSocketTaskTest::closeFromOnMessage);
         run("connect() inside onOpen (no deadlock)", WebSocketTaskTest::connectFromCallback);
