@@ -16,8 +16,9 @@ use crate::command::Command;
 use crate::dispatcher::{Dispatcher, Item};
 use crate::error::{Api, Code, Failure};
 use crate::event;
-use crate::ffi::types::{WS_CONNECTING, WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
+use crate::ffi::types::{WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
 use crate::log::log;
+use crate::ready_state::ReadyState;
 use crate::registry::absent;
 use crate::runtime::{self, Shared};
 use crate::task::{Output, Task};
@@ -215,7 +216,7 @@ impl EventLoop {
         let task = self.tasks.remove(&id);
         self.resolver.forget(id);
         let api = match self.shared.registry.loop_state(id) {
-            Ok(WS_CONNECTING) => Api::Connect,
+            Ok(ReadyState::Connecting) => Api::Connect,
             Ok(_) => Api::Socket,
             Err(_) => return, // its close event was delivered already
         };

@@ -9,8 +9,7 @@ use tungstenite::handshake::client::{generate_request, Request};
 use tungstenite::handshake::derive_accept_key;
 
 use crate::callback::c_string;
-use crate::error::{Code, Failure};
-use crate::tls::tls_detail;
+use crate::error::{handshake_failure, io_failure, Code, Failure};
 
 /// The largest response head we accept; a real one is a few hundred bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -40,22 +39,6 @@ pub struct Handshake {
     offered_deflate: bool,
 }
 
-fn failure(detail: impl Into<String>) -> Failure {
-    Failure::new(Code::Handshake, format!("handshake failed: {}", detail.into()))
-}
-
-fn io_failure(e: &io::Error) -> Failure {
-    if let Some(detail) = tls_detail(e) {
-        return Failure::new(Code::Tls, detail);
-    }
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
-            failure("the server closed the connection before answering")
-        }
-        _ => failure(e.to_string()),
-    }
-}
-
 /// True when the comma-separated header value holds `token` (case-insensitive).
 fn has_token(value: &[u8], token: &str) -> bool {
     value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
@@ -69,7 +52,7 @@ impl Handshake {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).split(',').map(|p| p.trim().to_string()).collect())
             .unwrap_or_default();
         let offered_deflate = request.headers().contains_key("Sec-WebSocket-Extensions");
-        let (request, key) = generate_request(request).map_err(|e| failure(e.to_string()))?;
+        let (request, key) = generate_request(request).map_err(|e| handshake_failure(e.to_string()))?;
         Ok(Handshake {
             request,
             written: 0,
@@ -84,17 +67,17 @@ impl Handshake {
     pub fn advance<S: Read + Write>(&mut self, stream: &mut S) -> Result<Option<Opened>, Failure> {
         while self.written < self.request.len() {
             match stream.write(&self.request[self.written..]) {
-                Ok(0) => return Err(failure("the server closed the connection before answering")),
+                Ok(0) => return Err(handshake_failure("the server closed the connection before answering")),
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_failure(&e)),
+                Err(e) => return Err(io_failure(Code::Handshake, &e)),
             }
         }
         match stream.flush() {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(io_failure(&e)),
+            Err(e) => return Err(io_failure(Code::Handshake, &e)),
         }
         let mut chunk = [0u8; 4096];
         loop {
@@ -103,14 +86,14 @@ impl Handshake {
             }
             // parse() saw the first MAX_RESPONSE bytes and found no end of the head in them.
             if self.response.len() >= MAX_RESPONSE {
-                return Err(failure(format!("response head larger than {} bytes", MAX_RESPONSE)));
+                return Err(handshake_failure(format!("response head larger than {} bytes", MAX_RESPONSE)));
             }
             match stream.read(&mut chunk) {
-                Ok(0) => return Err(failure("the server closed the connection before answering")),
+                Ok(0) => return Err(handshake_failure("the server closed the connection before answering")),
                 Ok(n) => self.response.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_failure(&e)),
+                Err(e) => return Err(io_failure(Code::Handshake, &e)),
             }
         }
     }
@@ -132,27 +115,27 @@ impl Handshake {
         let head_len = match parsed {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(None),
-            Err(e) => return Err(failure(format!("malformed HTTP response ({})", e))),
+            Err(e) => return Err(handshake_failure(format!("malformed HTTP response ({})", e))),
         };
         let status = response.code.unwrap_or(0);
         if status != 101 {
             let reason = response.reason.unwrap_or("");
-            return Err(failure(
+            return Err(handshake_failure(
                 format!("server answered HTTP {} {} instead of 101", status, reason).trim_end().to_string(),
             ));
         }
         if response.version != Some(1) {
-            return Err(failure("server answered HTTP/1.0 101: a WebSocket upgrade needs HTTP/1.1"));
+            return Err(handshake_failure("server answered HTTP/1.0 101: a WebSocket upgrade needs HTTP/1.1"));
         }
         let get = |name: &str| response.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
         if !get("Upgrade").is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"websocket")) {
-            return Err(failure("the response has no \"Upgrade: websocket\" header"));
+            return Err(handshake_failure("the response has no \"Upgrade: websocket\" header"));
         }
         if !get("Connection").is_some_and(|v| has_token(v, "upgrade")) {
-            return Err(failure("the response has no \"Connection: Upgrade\" header"));
+            return Err(handshake_failure("the response has no \"Connection: Upgrade\" header"));
         }
         if get("Sec-WebSocket-Accept").map(|v| v.trim_ascii()) != Some(self.accept_key.as_bytes()) {
-            return Err(failure("wrong Sec-WebSocket-Accept key"));
+            return Err(handshake_failure("wrong Sec-WebSocket-Accept key"));
         }
         // The answer may span several header lines: they form one comma-separated list.
         let extensions = response
@@ -165,16 +148,22 @@ impl Handshake {
         let deflate = match (extensions.is_empty(), self.offered_deflate) {
             (true, _) => None,
             (false, false) => {
-                return Err(failure(format!("the server chose extension \"{}\", which was not offered", extensions)))
+                return Err(handshake_failure(format!(
+                    "the server chose extension \"{}\", which was not offered",
+                    extensions
+                )))
             }
-            (false, true) => Some(crate::deflate::accept(&extensions).map_err(failure)?),
+            (false, true) => Some(crate::deflate::accept(&extensions).map_err(handshake_failure)?),
         };
         let protocol = match get("Sec-WebSocket-Protocol") {
             None => String::new(),
             Some(p) => {
                 let p = String::from_utf8_lossy(p).trim().to_string();
                 if !self.protocols.contains(&p) {
-                    return Err(failure(format!("the server chose subprotocol \"{}\", which was not offered", p)));
+                    return Err(handshake_failure(format!(
+                        "the server chose subprotocol \"{}\", which was not offered",
+                        p
+                    )));
                 }
                 p
             }

@@ -32,6 +32,7 @@ mod outbox;
 mod pin;
 mod profile;
 mod proxy;
+mod ready_state;
 mod registry;
 mod resolve;
 mod runtime;

@@ -19,15 +19,15 @@ use crate::callback::{ResultCb, SocketHook};
 use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::connection::{Connection, Incoming, ReadError, Violation};
-use crate::error::{Api, Code, Failure};
+use crate::error::{closed, io_failure, not_open, Api, Code, Failure};
 use crate::eyeballs::Schedule;
-use crate::ffi::types::{WS_CLOSING, WS_OPEN};
 use crate::frame::NO_STATUS;
 use crate::handshake::Handshake;
 use crate::profile::{Profile, Report};
 use crate::proxy;
+use crate::ready_state::ReadyState;
 use crate::stream::Stream;
-use crate::tls::{tls_detail, TlsStream};
+use crate::tls::TlsStream;
 
 /// How many reads (of the loop's 64 KiB buffer) one task may do per readiness before others
 /// get a turn.
@@ -37,7 +37,7 @@ const READ_BUDGET: usize = 16;
 const ABNORMAL: u16 = 1006;
 
 pub enum Output {
-    State(i32),
+    State(ReadyState),
     Open {
         headers: Vec<(CString, CString)>,
         protocol: CString,
@@ -136,20 +136,6 @@ pub struct Task {
     /// A protocol failure found right after messages that are not delivered yet: it takes effect
     /// on the next read, so replies the host sends to those messages go out first.
     pending_failure: Option<(Failure, Option<u16>)>,
-}
-
-fn io_failure(code: Code, e: &io::Error) -> Failure {
-    if let Some(detail) = tls_detail(e) {
-        return Failure::new(Code::Tls, detail);
-    }
-    let detail = match e.kind() {
-        io::ErrorKind::ConnectionReset => "connection reset by peer".to_string(),
-        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        io::ErrorKind::BrokenPipe => "broken pipe".to_string(),
-        io::ErrorKind::UnexpectedEof => "connection closed by peer".to_string(),
-        _ => e.to_string(),
-    };
-    Failure::new(code, detail)
 }
 
 /// Maps a read failure to our failure and the close code we send (if any) before dropping.
@@ -480,7 +466,7 @@ impl Task {
                     h.check_at = Some(h.last_heard + h.interval);
                     self.new_deadline = true;
                 }
-                out.push(Output::State(WS_OPEN));
+                out.push(Output::State(ReadyState::Open));
                 let extensions = crate::callback::c_string(&opened.extensions);
                 let profile = Box::new(self.profile.finish(Instant::now()));
                 out.push(Output::Open {
@@ -520,7 +506,7 @@ impl Task {
         if let Some(close) = peer_close {
             self.peer_close = Some(close);
             if self.deadline.is_none() {
-                out.push(Output::State(WS_CLOSING));
+                out.push(Output::State(ReadyState::Closing));
                 self.set_deadline(Instant::now() + self.close_timeout);
             }
         }
@@ -569,14 +555,12 @@ impl Task {
     /// Queues a message; its result comes when it is flushed. Returns whether a flush is due.
     pub fn send(&mut self, text: bool, data: Vec<u8>, result: ResultCb, out: &mut Vec<Output>) -> bool {
         let Phase::Open(conn) = &mut self.phase else {
-            let state = if self.is_closed() { "CLOSED" } else { "CONNECTING" };
-            let f = Failure::new(Code::NotOpen, format!("socket is not OPEN (readyState {})", state));
-            out.push(Output::Result(result, Err(f)));
+            let state = if self.is_closed() { ReadyState::Closed } else { ReadyState::Connecting };
+            out.push(Output::Result(result, Err(not_open(state))));
             return false;
         };
         if !conn.can_write() {
-            let f = Failure::new(Code::NotOpen, "socket is not OPEN (readyState CLOSING)");
-            out.push(Output::Result(result, Err(f)));
+            out.push(Output::Result(result, Err(not_open(ReadyState::Closing))));
             return false;
         }
         let queued = conn.queued_bytes();
@@ -596,17 +580,14 @@ impl Task {
     pub fn close(&mut self, code: u16, reason: &str, result: ResultCb, out: &mut Vec<Output>) {
         match &mut self.phase {
             Phase::Closed => {
-                out.push(Output::Result(
-                    result,
-                    Err(Failure::new(Code::Closed, format!("socketTaskId {} is closed", self.id))),
-                ));
+                out.push(Output::Result(result, Err(closed(self.id))));
             }
             Phase::Open(conn) => {
                 out.push(Output::Result(result, Ok(())));
                 if !conn.can_write() {
                     return; // already closing: the first close wins
                 }
-                out.push(Output::State(WS_CLOSING));
+                out.push(Output::State(ReadyState::Closing));
                 conn.close(code, reason);
                 self.set_deadline(Instant::now() + self.close_timeout);
                 self.flush(out);

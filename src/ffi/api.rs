@@ -17,10 +17,11 @@ use crate::callback::{Listener, ResultCb, SocketHook, UserData};
 use crate::command::{Command, ConnectRequest};
 use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher};
-use crate::error::{Api, Code, Failure};
+use crate::error::{not_open, Api, Code, Failure};
 use crate::log::log;
 use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_address, parse_url};
 use crate::pin::Pin;
+use crate::ready_state::ReadyState;
 use crate::registry::{absent, Route};
 use crate::resolve::parse_answer;
 use crate::runtime::{self, Handle, Shared};
@@ -408,15 +409,6 @@ unsafe fn refuse_size(options: *const ws_connect_options, f: Failure) -> i64 {
     }
 }
 
-fn state_name(state: i32) -> &'static str {
-    match state {
-        WS_CONNECTING => "CONNECTING",
-        WS_OPEN => "OPEN",
-        WS_CLOSING => "CLOSING",
-        _ => "CLOSED",
-    }
-}
-
 /// `ws_send` inside its panic guard.
 ///
 /// # Safety
@@ -450,11 +442,8 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
         Err(f) => return fail(f, result),
     };
     match shared.registry.live_state(task_id) {
-        Ok(WS_OPEN) => {}
-        Ok(state) => {
-            let f = Failure::new(Code::NotOpen, format!("socket is not OPEN (readyState {})", state_name(state)));
-            return fail(f, result);
-        }
+        Ok(ReadyState::Open) => {}
+        Ok(state) => return fail(not_open(state), result),
         Err(f) => return fail(f, result),
     }
     let text = kind == WS_TEXT;
@@ -966,8 +955,8 @@ pub extern "C" fn ws_ready_state(task_id: i64) -> i32 {
             .find_map(|shared| shared.registry.live_state(task_id).ok())
             .ok_or_else(|| absent(task_id));
         match state {
-            Ok(s) => s,
-            Err(f) if f.code == Code::Closed => WS_CLOSED,
+            Ok(s) => s.into(),
+            Err(f) if f.code == Code::Closed => ReadyState::Closed.into(),
             Err(f) => f.code as i32,
         }
     })
