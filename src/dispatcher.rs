@@ -29,7 +29,7 @@ use crate::error::{Code, Failure};
 use crate::event;
 use crate::ffi::types::{ws_wake_cb, WS_LOG_ERROR};
 use crate::log::log;
-use crate::runtime::Shared;
+use crate::shared::Shared;
 use crate::task::Output;
 
 /// Default `max_pending_bytes`: 16 MiB.

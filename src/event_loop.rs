@@ -20,13 +20,18 @@ use crate::ffi::types::{WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
 use crate::log::log;
 use crate::ready_state::ReadyState;
 use crate::registry::absent;
-use crate::runtime::{self, Shared};
+use crate::shared::Shared;
 use crate::task::{Output, Task};
 
 pub const WAKER: Token = Token(usize::MAX);
 
+/// `runtime::retire`, handed in by the runtime that starts the loop (the loop knows nothing of
+/// the process-wide runtime): once nothing is left to run, closes the queue if no call can push.
+pub type Retire = fn(&Arc<Shared>) -> Option<Vec<Command>>;
+
 pub struct EventLoop {
     shared: Arc<Shared>,
+    retire: Retire,
     poll: Poll,
     tasks: HashMap<i64, Task>,
     timers: BinaryHeap<Reverse<(Instant, i64)>>,
@@ -57,10 +62,11 @@ fn no_result(api: Api) -> ResultCb {
 }
 
 impl EventLoop {
-    pub fn new(shared: Arc<Shared>, poll: Poll) -> EventLoop {
+    pub fn new(shared: Arc<Shared>, poll: Poll, retire: Retire) -> EventLoop {
         let resolver = crate::dns::Resolver::new(Arc::clone(&shared.queue));
         EventLoop {
             shared,
+            retire,
             poll,
             tasks: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -154,7 +160,7 @@ impl EventLoop {
         }
         let leftovers = loop {
             self.run_commands();
-            if let Some(leftovers) = runtime::retire(&self.shared) {
+            if let Some(leftovers) = (self.retire)(&self.shared) {
                 break leftovers;
             }
             // A call is between its checks and its push (it runs no host code): wait for the push.

@@ -36,6 +36,7 @@ mod ready_state;
 mod registry;
 mod resolve;
 mod runtime;
+mod shared;
 mod socket;
 mod stream;
 mod task;

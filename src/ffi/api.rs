@@ -24,7 +24,8 @@ use crate::pin::Pin;
 use crate::ready_state::ReadyState;
 use crate::registry::{absent, Route};
 use crate::resolve::parse_answer;
-use crate::runtime::{self, Handle, Shared};
+use crate::runtime::{self, Handle};
+use crate::shared::Shared;
 use crate::tls::TlsOptions;
 
 /// # Safety
