@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use tungstenite::handshake::client::Request;
 
 use crate::callback::ResultCb;
+use crate::close_code::CloseCode;
 use crate::error::Failure;
 
 pub struct ConnectRequest {
@@ -48,7 +49,7 @@ pub enum Command {
     /// connecting one (close 1006), even if the loop has opened it.
     Close {
         task_id: i64,
-        code: u16,
+        code: CloseCode,
         reason: String,
         abort: bool,
         result: ResultCb,
@@ -56,7 +57,7 @@ pub enum Command {
     /// `abort`: the group's tasks to abort (see `Close`).
     CloseGroup {
         group: u64,
-        code: u16,
+        code: CloseCode,
         reason: String,
         abort: Vec<i64>,
         result: ResultCb,

@@ -24,6 +24,7 @@ use std::thread::ThreadId;
 use parking_lot::Mutex;
 
 use crate::callback::{Due, UserData};
+use crate::close_code::CloseCode;
 use crate::command::{Command, Queue};
 use crate::error::{Code, Failure};
 use crate::event;
@@ -443,7 +444,7 @@ impl Dispatcher {
             }
             Output::Close { code, reason, clean } => {
                 let close = if registry.is_aborted(task_id) {
-                    Output::Close { code: 1006, reason: String::new(), clean: false }
+                    Output::Close { code: CloseCode::ABNORMAL, reason: String::new(), clean: false }
                 } else {
                     Output::Close { code, reason, clean }
                 };

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use crate::callback::{call_lost, Listener, ResultCb};
+use crate::close_code::CloseCode;
 use crate::command::Command;
 use crate::dispatcher::{Dispatcher, Item};
 use crate::error::{Api, Code, Failure};
@@ -230,7 +231,7 @@ impl EventLoop {
         self.deliver(id);
         drop(task);
         call_lost();
-        self.out.push(Output::Close { code: 1006, reason: String::new(), clean: false });
+        self.out.push(Output::Close { code: CloseCode::ABNORMAL, reason: String::new(), clean: false });
         self.deliver(id);
     }
 
@@ -539,7 +540,7 @@ impl EventLoop {
         for id in ids {
             self.contained(id, |lp| {
                 if let Some(task) = lp.tasks.get_mut(&id) {
-                    task.close(1001, "", no_result(Api::Close), &mut lp.out);
+                    task.close(CloseCode::GOING_AWAY, "", no_result(Api::Close), &mut lp.out);
                     lp.settle(id);
                 }
             });

@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), deny(clippy::undocumented_unsafe_blocks))]
 
 mod callback;
+mod close_code;
 mod command;
 mod config;
 mod connection;

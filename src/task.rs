@@ -16,12 +16,12 @@ use mio::{Interest, Registry, Token};
 use tungstenite::handshake::client::Request;
 
 use crate::callback::{ResultCb, SocketHook};
+use crate::close_code::CloseCode;
 use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::connection::{Connection, Incoming, ReadError, Violation};
 use crate::error::{closed, io_failure, not_open, Api, Code, Failure};
 use crate::eyeballs::Schedule;
-use crate::frame::NO_STATUS;
 use crate::handshake::Handshake;
 use crate::profile::{Profile, Report};
 use crate::proxy;
@@ -32,9 +32,6 @@ use crate::tls::TlsStream;
 /// How many reads (of the loop's 64 KiB buffer) one task may do per readiness before others
 /// get a turn.
 const READ_BUDGET: usize = 16;
-
-/// Close code reported when the connection ended without a close handshake.
-const ABNORMAL: u16 = 1006;
 
 pub enum Output {
     State(ReadyState),
@@ -54,7 +51,7 @@ pub enum Output {
         api: Api,
     },
     Close {
-        code: u16,
+        code: CloseCode,
         reason: String,
         clean: bool,
     },
@@ -123,7 +120,7 @@ pub struct Task {
     max_send_queue: usize,
     close_timeout: Duration,
     /// The server's close frame: (code, reason), 1005 when it had no code.
-    peer_close: Option<(u16, String)>,
+    peer_close: Option<(CloseCode, String)>,
     /// The connect timeout, then the close handshake timeout.
     deadline: Option<Instant>,
     new_deadline: bool,
@@ -135,11 +132,11 @@ pub struct Task {
     pub read_paused: bool,
     /// A protocol failure found right after messages that are not delivered yet: it takes effect
     /// on the next read, so replies the host sends to those messages go out first.
-    pending_failure: Option<(Failure, Option<u16>)>,
+    pending_failure: Option<(Failure, Option<CloseCode>)>,
 }
 
 /// Maps a read failure to our failure and the close code we send (if any) before dropping.
-fn classify(e: ReadError) -> (Failure, Option<u16>) {
+fn classify(e: ReadError) -> (Failure, Option<CloseCode>) {
     match e {
         ReadError::Io(io) => (io_failure(Code::Io, &io), None),
         ReadError::Eof { .. } => (Failure::new(Code::Io, "connection closed without a close frame"), None),
@@ -577,7 +574,7 @@ impl Task {
     }
 
     /// Starts the close handshake (open), or aborts the attempt (connecting).
-    pub fn close(&mut self, code: u16, reason: &str, result: ResultCb, out: &mut Vec<Output>) {
+    pub fn close(&mut self, code: CloseCode, reason: &str, result: ResultCb, out: &mut Vec<Output>) {
         match &mut self.phase {
             Phase::Closed => {
                 out.push(Output::Result(result, Err(closed(self.id))));
@@ -603,7 +600,7 @@ impl Task {
     pub fn abort(&mut self, out: &mut Vec<Output>) {
         self.fail_pending(&Failure::new(Code::Aborted, "connection aborted"), out);
         self.phase = Phase::Closed;
-        out.push(Output::Close { code: ABNORMAL, reason: String::new(), clean: false });
+        out.push(Output::Close { code: CloseCode::ABNORMAL, reason: String::new(), clean: false });
     }
 
     /// A timer fired: the connect or close timeout, or a heartbeat check.
@@ -731,13 +728,13 @@ impl Task {
     fn finish_clean(&mut self, out: &mut Vec<Output>) {
         self.fail_pending(&Failure::new(Code::Closed, "socket closed before the message was sent"), out);
         self.phase = Phase::Closed;
-        let (code, reason) = self.peer_close.take().unwrap_or((NO_STATUS, String::new()));
+        let (code, reason) = self.peer_close.take().unwrap_or((CloseCode::NO_STATUS, String::new()));
         out.push(Output::Close { code, reason, clean: true });
     }
 
     /// Fails the connection: error event, the pending sends fail, close event. `send` is the
     /// close code to tell the server first (protocol errors), reported as the close code too.
-    pub fn fail(&mut self, failure: Failure, send: Option<u16>, out: &mut Vec<Output>) {
+    pub fn fail(&mut self, failure: Failure, send: Option<CloseCode>, out: &mut Vec<Output>) {
         let api = match self.phase {
             Phase::Open(_) => Api::Socket,
             _ => Api::Connect,
@@ -760,7 +757,7 @@ impl Task {
         for cb in unsent {
             out.push(Output::Result(cb, Err(unsent_failure.clone())));
         }
-        out.push(Output::Close { code: send.unwrap_or(ABNORMAL), reason: String::new(), clean: false });
+        out.push(Output::Close { code: send.unwrap_or(CloseCode::ABNORMAL), reason: String::new(), clean: false });
     }
 
     fn fail_pending(&mut self, failure: &Failure, out: &mut Vec<Output>) {

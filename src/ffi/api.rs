@@ -14,6 +14,7 @@ use super::panic::guard;
 use super::types::*;
 use super::versioned::{declared_size, read_sized, zeroed};
 use crate::callback::{Listener, ResultCb, SocketHook, UserData};
+use crate::close_code::CloseCode;
 use crate::command::{Command, ConnectRequest};
 use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher};
@@ -463,8 +464,8 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
 unsafe fn close_args(
     code: i32,
     reason: *const c_char,
-    check: fn(i32, &[u8]) -> Result<u16, Failure>,
-) -> Result<(u16, String), Failure> {
+    check: fn(i32, &[u8]) -> Result<CloseCode, Failure>,
+) -> Result<(CloseCode, String), Failure> {
     // SAFETY: NULL or a NUL-terminated string (the contract).
     let reason = unsafe { c_bytes(reason) }.unwrap_or(b"");
     let code = check(code, reason)?;

@@ -178,7 +178,13 @@ fn close(code: i32, reason: &[u8]) {
     } else {
         Ok(sent as u16)
     };
-    assert_eq!(result.as_ref().map(|c| *c).map_err(|f| f.code), expected, "code {} reason {:?}", code, reason);
+    assert_eq!(
+        result.as_ref().map(|c| u16::from(*c)).map_err(|f| f.code),
+        expected,
+        "code {} reason {:?}",
+        code,
+        reason
+    );
     assert_eq!(WS_MAX_CLOSE_REASON, 123);
     if result.is_ok() {
         assert!(2 + reason.len() <= 125, "a close frame's payload is at most 125 bytes");
