@@ -6,16 +6,17 @@ use std::time::Instant;
 
 use mio::Waker;
 use parking_lot::Mutex;
-use tungstenite::handshake::client::Request;
 
 use crate::callback::ResultCb;
 use crate::close_code::CloseCode;
 use crate::error::Failure;
+use crate::handshake::Upgrade;
 
 pub struct ConnectRequest {
     pub task_id: i64,
     pub group: u64,
-    pub request: Request,
+    /// The opening handshake it asks for.
+    pub upgrade: Upgrade,
     pub host: String,
     pub port: u16,
     /// The host's own addresses for `host`: no lookup then.

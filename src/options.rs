@@ -163,8 +163,8 @@ fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Checks one extra request header: a valid HTTP token as name, no CR/LF/NUL in the value, and not
-/// one the handshake owns.
+/// Checks one extra request header: a valid HTTP token as name, not one the handshake owns, and a
+/// value an HTTP field may hold (no control byte but tab: so no CR, LF or NUL).
 pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Failure> {
     let shown = String::from_utf8_lossy(name);
     if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
@@ -174,7 +174,7 @@ pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Failure> {
     if FORBIDDEN_HEADERS.contains(&lower.as_str()) || lower.starts_with("sec-websocket-") {
         return Err(Failure::new(Code::InvalidHeader, format!("header \"{}\" is not allowed", shown)));
     }
-    if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+    if value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
         return Err(Failure::new(Code::InvalidHeader, format!("invalid value for header \"{}\"", shown)));
     }
     Ok(())

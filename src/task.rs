@@ -13,7 +13,6 @@ use rustls::ClientConfig;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use tungstenite::handshake::client::Request;
 
 use crate::callback::{ResultCb, SocketHook};
 use crate::close_code::CloseCode;
@@ -22,7 +21,7 @@ use crate::config::Config;
 use crate::connection::{Connection, Incoming, ReadError, Violation};
 use crate::error::{closed, io_failure, not_open, Api, Code, Failure};
 use crate::eyeballs::Schedule;
-use crate::handshake::Handshake;
+use crate::handshake::{Handshake, Upgrade};
 use crate::profile::{Profile, Report};
 use crate::proxy;
 use crate::ready_state::ReadyState;
@@ -97,7 +96,7 @@ pub struct Task {
     pub id: i64,
     pub group: u64,
     phase: Phase,
-    request: Option<Request>,
+    upgrade: Option<Upgrade>,
     /// For wss://: the TLS configuration and the server name to verify.
     tls: Option<(Arc<ClientConfig>, String)>,
     /// The host and port to resolve and connect to: the URL's, or the proxy's.
@@ -157,7 +156,7 @@ impl Task {
             id: req.task_id,
             group: req.group,
             phase: Phase::Resolving,
-            request: Some(req.request),
+            upgrade: Some(req.upgrade),
             tls: req.tls.map(|c| (c, req.host.clone())),
             host: req.proxy.as_ref().map_or_else(|| req.host.clone(), |p| p.host.clone()),
             port: req.proxy.as_ref().map_or(req.port, |p| p.port),
@@ -429,11 +428,8 @@ impl Task {
                     Err(f) => return self.fail(f, None, out),
                 },
             };
-            let request = self.request.take().expect("request is kept until the handshake starts");
-            match Handshake::new(request) {
-                Ok(hs) => self.handshake(stream, Box::new(hs), scratch, short_read_drains, out),
-                Err(f) => self.fail(f, None, out),
-            }
+            let upgrade = self.upgrade.take().expect("the upgrade is kept until the handshake starts");
+            self.handshake(stream, Box::new(Handshake::new(upgrade)), scratch, short_read_drains, out);
         }
     }
 
