@@ -181,6 +181,11 @@ pub fn handshake_failure(detail: impl Into<String>) -> Failure {
     Failure::new(Code::Handshake, format!("handshake failed: {}", detail.into()))
 }
 
+/// The opening handshake ended because the server closed the connection (EOF, reset).
+pub fn closed_before_answer() -> Failure {
+    handshake_failure("the server closed the connection before answering")
+}
+
 /// A failed read or write, as a failure with `code` (the phase's kind of failure) and a detail
 /// that names the cause. A TLS failure is `Code::Tls` with its cause whatever the phase. In the
 /// opening handshake (`Code::Handshake`) a connection the server closed is said so.
@@ -191,9 +196,7 @@ pub fn io_failure(code: Code, e: &io::Error) -> Failure {
     }
     if code == Code::Handshake {
         return match e.kind() {
-            UnexpectedEof | ConnectionReset | BrokenPipe => {
-                handshake_failure("the server closed the connection before answering")
-            }
+            UnexpectedEof | ConnectionReset | BrokenPipe => closed_before_answer(),
             _ => handshake_failure(e.to_string()),
         };
     }

@@ -13,7 +13,7 @@ use tungstenite::handshake::client::generate_key;
 use tungstenite::handshake::derive_accept_key;
 
 use crate::callback::c_string;
-use crate::error::{handshake_failure, io_failure, Code, Failure};
+use crate::error::{closed_before_answer, handshake_failure, io_failure, Code, Failure};
 use crate::options::{check_header, check_protocol, Url};
 
 /// The largest response head we accept; a real one is a few hundred bytes.
@@ -143,7 +143,7 @@ impl Handshake {
     pub fn advance<S: Read + Write>(&mut self, stream: &mut S) -> Result<Option<Opened>, Failure> {
         while self.written < self.request.len() {
             match stream.write(&self.request[self.written..]) {
-                Ok(0) => return Err(handshake_failure("the server closed the connection before answering")),
+                Ok(0) => return Err(closed_before_answer()),
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -165,7 +165,7 @@ impl Handshake {
                 return Err(handshake_failure(format!("response head larger than {} bytes", MAX_RESPONSE)));
             }
             match stream.read(&mut chunk) {
-                Ok(0) => return Err(handshake_failure("the server closed the connection before answering")),
+                Ok(0) => return Err(closed_before_answer()),
                 Ok(n) => self.response.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
