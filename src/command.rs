@@ -6,15 +6,17 @@ use std::time::Instant;
 
 use mio::Waker;
 use parking_lot::Mutex;
-use tungstenite::handshake::client::Request;
 
 use crate::callback::ResultCb;
+use crate::close_code::CloseCode;
 use crate::error::Failure;
+use crate::handshake::Upgrade;
 
 pub struct ConnectRequest {
     pub task_id: i64,
     pub group: u64,
-    pub request: Request,
+    /// The opening handshake it asks for.
+    pub upgrade: Upgrade,
     pub host: String,
     pub port: u16,
     /// The host's own addresses for `host`: no lookup then.
@@ -48,7 +50,7 @@ pub enum Command {
     /// connecting one (close 1006), even if the loop has opened it.
     Close {
         task_id: i64,
-        code: u16,
+        code: CloseCode,
         reason: String,
         abort: bool,
         result: ResultCb,
@@ -56,7 +58,7 @@ pub enum Command {
     /// `abort`: the group's tasks to abort (see `Close`).
     CloseGroup {
         group: u64,
-        code: u16,
+        code: CloseCode,
         reason: String,
         abort: Vec<i64>,
         result: ResultCb,

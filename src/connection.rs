@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 
 use crate::callback::ResultCb;
+use crate::close_code::CloseCode;
 use crate::decoder::{DecodeError, Decoded, Decoder};
 use crate::deflate::Params;
 use crate::outbox::{Outbox, MAX_BATCH};
@@ -19,7 +20,7 @@ pub enum Incoming {
         data: Vec<u8>,
     },
     /// The server's close frame: (code, reason), 1005 when it had no code.
-    Close(u16, String),
+    Close(CloseCode, String),
 }
 
 /// Why reading stopped for good.
@@ -32,7 +33,7 @@ pub enum ReadError {
     /// The server broke the protocol: what, the errMsg code, and the close code we answer with.
     Violation {
         detail: String,
-        close_code: u16,
+        close_code: CloseCode,
         kind: Violation,
     },
 }
@@ -156,7 +157,7 @@ impl Connection {
     }
 
     /// Queues our close frame after everything already queued; the first close wins.
-    pub fn close(&mut self, code: u16, reason: &str) {
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
         self.outbox.close(code, reason);
     }
 

@@ -25,6 +25,7 @@ use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
+use crate::close_code::CloseCode;
 use crate::deflate::{InflateError, Inflater, Params};
 use crate::frame::{parse_close, MAX_HEADER};
 
@@ -39,7 +40,7 @@ pub enum Decoded {
     Pong(Vec<u8>),
     /// The server's close frame: (code, reason), 1005 when it had no code. The decoder ignores
     /// every byte after it.
-    Close(u16, String),
+    Close(CloseCode, String),
 }
 
 /// Which rule the server broke, for the error code.
@@ -56,7 +57,7 @@ pub enum Violation {
 pub struct DecodeError {
     pub detail: String,
     pub kind: Violation,
-    pub close_code: u16,
+    pub close_code: CloseCode,
 }
 
 /// The frame whose payload is arriving.
@@ -100,12 +101,12 @@ pub struct Decoder {
     end: End,
 }
 
-fn violation(kind: Violation, close_code: u16, detail: impl Into<String>) -> DecodeError {
+fn violation(kind: Violation, close_code: CloseCode, detail: impl Into<String>) -> DecodeError {
     DecodeError { detail: detail.into(), kind, close_code }
 }
 
 fn protocol(detail: impl Into<String>) -> DecodeError {
-    violation(Violation::Protocol, 1002, format!("protocol error: {}", detail.into()))
+    violation(Violation::Protocol, CloseCode::PROTOCOL_ERROR, format!("protocol error: {}", detail.into()))
 }
 
 impl Decoder {
@@ -295,7 +296,7 @@ impl Decoder {
             OpCode::Control(Control::Pong) => out(Decoded::Pong(std::mem::take(&mut self.control))),
             OpCode::Control(Control::Close) => {
                 let (code, reason) = parse_close(&self.control).map_err(|(detail, code)| {
-                    let kind = if code == 1007 { Violation::Utf8 } else { Violation::Protocol };
+                    let kind = if code == CloseCode::INVALID_PAYLOAD { Violation::Utf8 } else { Violation::Protocol };
                     violation(kind, code, format!("protocol error: {}", detail))
                 })?;
                 self.control = Vec::new();
@@ -334,7 +335,7 @@ fn growth(held: usize, arriving: usize, rest: u64) -> usize {
 fn too_big(size: usize, max: usize, what: &str) -> DecodeError {
     violation(
         Violation::TooBig,
-        1009,
+        CloseCode::TOO_BIG,
         format!("message of at least {} bytes{} is larger than the limit of {}", size, what, max),
     )
 }
@@ -358,9 +359,11 @@ fn inflate_failed(m: &mut MessageIn, e: InflateError, max: usize) -> DecodeError
 fn inflate_error(e: InflateError, max: usize) -> DecodeError {
     match e {
         InflateError::TooBig => too_big(max.saturating_add(1), max, " after decompression"),
-        InflateError::Corrupt(detail) => {
-            violation(Violation::Protocol, 1007, format!("protocol error: corrupt compressed data ({})", detail))
-        }
+        InflateError::Corrupt(detail) => violation(
+            Violation::Protocol,
+            CloseCode::INVALID_PAYLOAD,
+            format!("protocol error: corrupt compressed data ({})", detail),
+        ),
     }
 }
 
@@ -370,7 +373,7 @@ fn check_utf8(m: &mut MessageIn, end: bool) -> Result<(), DecodeError> {
     match std::str::from_utf8(&m.data[m.utf8_checked..]) {
         Ok(_) => m.utf8_checked = m.data.len(),
         Err(e) if e.error_len().is_none() && !end => m.utf8_checked += e.valid_up_to(),
-        Err(_) => return Err(violation(Violation::Utf8, 1007, "server sent invalid UTF-8 text")),
+        Err(_) => return Err(violation(Violation::Utf8, CloseCode::INVALID_PAYLOAD, "server sent invalid UTF-8 text")),
     }
     Ok(())
 }
@@ -505,7 +508,7 @@ mod tests {
             Decoded::Ping(Vec::new()),
             message(true, b"Hello!"),
             message(false, &[1, 2, 3]),
-            Decoded::Close(1000, "bye".into()),
+            Decoded::Close(CloseCode::NORMAL, "bye".into()),
         ];
         assert_eq!(same_for_every_chunking(1 << 20, None, &input), (want, None));
     }
@@ -528,12 +531,12 @@ mod tests {
             let (got, e) = same_for_every_chunking(1 << 20, None, &input);
             let e = e.unwrap_or_else(|| panic!("{}: no error", name));
             assert!(got.is_empty(), "{}", name);
-            assert_eq!((e.kind, e.close_code), (Violation::Protocol, 1002), "{}", name);
+            assert_eq!((e.kind, e.close_code), (Violation::Protocol, CloseCode::PROTOCOL_ERROR), "{}", name);
             assert!(e.detail.contains(want), "{}: {}", name, e.detail);
         }
         for op in [3u8, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
             let e = whole(&frame(FIN | op, b"")).1.unwrap();
-            assert_eq!(e.close_code, 1002, "opcode {}", op);
+            assert_eq!(e.close_code, CloseCode::PROTOCOL_ERROR, "opcode {}", op);
             assert!(e.detail.contains("reserved opcode"), "{}", e.detail);
         }
     }
@@ -562,18 +565,18 @@ mod tests {
                 let (got, e) = same_for_every_chunking(1 << 20, None, &input);
                 let e = e.unwrap_or_else(|| panic!("{:?} at {}: accepted", bad, at));
                 assert!(got.is_empty());
-                assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007));
+                assert_eq!((e.kind, e.close_code), (Violation::Utf8, CloseCode::INVALID_PAYLOAD));
             }
         }
         // A sequence cut by the end of the message.
         let e = whole(&frame(FIN | TEXT, &[b'a', 0xe2, 0x82])).1.unwrap();
-        assert_eq!(e.close_code, 1007);
+        assert_eq!(e.close_code, CloseCode::INVALID_PAYLOAD);
         // Invalid bytes fail at once, before the message ends (fail fast, Autobahn 6.4.x).
         let e = whole(&frame(TEXT, &[b'a', 0xff])).1.unwrap();
-        assert_eq!(e.close_code, 1007);
+        assert_eq!(e.close_code, CloseCode::INVALID_PAYLOAD);
         let mut partial = frame(FIN | TEXT, &[b'a', 0xc0, b'b', b'c']);
         partial.truncate(4);
-        assert_eq!(whole(&partial).1.unwrap().close_code, 1007);
+        assert_eq!(whole(&partial).1.unwrap().close_code, CloseCode::INVALID_PAYLOAD);
         // Binary messages are not checked.
         assert_eq!(whole(&frame(FIN | BINARY, &[0xff])).0, vec![message(false, &[0xff])]);
     }
@@ -581,38 +584,39 @@ mod tests {
     #[test]
     fn close_payload_rules() {
         let code = |c: u16, reason: &[u8]| frame(FIN | CLOSE, &[&c.to_be_bytes()[..], reason].concat());
-        let ok: Vec<(Vec<u8>, u16, &str)> = vec![
-            (frame(FIN | CLOSE, b""), 1005, ""),
-            (code(1000, b""), 1000, ""),
-            (code(1001, "bye é".as_bytes()), 1001, "bye é"),
-            (code(1003, b""), 1003, ""),
-            (code(1007, b""), 1007, ""),
-            (code(1011, b""), 1011, ""),
-            (code(3000, b""), 3000, ""),
-            (code(4999, b""), 4999, ""),
-            (code(1000, &[b'x'; 123]), 1000, std::str::from_utf8(&[b'x'; 123]).unwrap()),
+        let wire = |c| CloseCode::from_wire(c).unwrap();
+        let ok: Vec<(Vec<u8>, CloseCode, &str)> = vec![
+            (frame(FIN | CLOSE, b""), CloseCode::NO_STATUS, ""),
+            (code(1000, b""), wire(1000), ""),
+            (code(1001, "bye é".as_bytes()), wire(1001), "bye é"),
+            (code(1003, b""), wire(1003), ""),
+            (code(1007, b""), wire(1007), ""),
+            (code(1011, b""), wire(1011), ""),
+            (code(3000, b""), wire(3000), ""),
+            (code(4999, b""), wire(4999), ""),
+            (code(1000, &[b'x'; 123]), wire(1000), std::str::from_utf8(&[b'x'; 123]).unwrap()),
         ];
         for (input, c, reason) in ok {
             assert_eq!(same_for_every_chunking(1 << 20, None, &input), (vec![Decoded::Close(c, reason.into())], None));
         }
-        let bad: Vec<(Vec<u8>, u16)> = vec![
-            (frame(FIN | CLOSE, &[0x03]), 1002),
-            (code(0, b""), 1002),
-            (code(999, b""), 1002),
-            (code(1004, b""), 1002),
-            (code(1005, b""), 1002),
-            (code(1006, b""), 1002),
-            (code(1015, b""), 1002),
-            (code(1016, b""), 1002),
-            (code(2999, b""), 1002),
-            (code(5000, b""), 1002),
-            (code(1000, &[0xff]), 1007),
-            (code(1000, &[0xe2, 0x82]), 1007),
+        let bad: Vec<(Vec<u8>, CloseCode)> = vec![
+            (frame(FIN | CLOSE, &[0x03]), CloseCode::PROTOCOL_ERROR),
+            (code(0, b""), CloseCode::PROTOCOL_ERROR),
+            (code(999, b""), CloseCode::PROTOCOL_ERROR),
+            (code(1004, b""), CloseCode::PROTOCOL_ERROR),
+            (code(1005, b""), CloseCode::PROTOCOL_ERROR),
+            (code(1006, b""), CloseCode::PROTOCOL_ERROR),
+            (code(1015, b""), CloseCode::PROTOCOL_ERROR),
+            (code(1016, b""), CloseCode::PROTOCOL_ERROR),
+            (code(2999, b""), CloseCode::PROTOCOL_ERROR),
+            (code(5000, b""), CloseCode::PROTOCOL_ERROR),
+            (code(1000, &[0xff]), CloseCode::INVALID_PAYLOAD),
+            (code(1000, &[0xe2, 0x82]), CloseCode::INVALID_PAYLOAD),
         ];
         for (input, want) in bad {
             let e = whole(&input).1.unwrap_or_else(|| panic!("{:?} accepted", input));
             assert_eq!(e.close_code, want, "{:?}", input);
-            assert_eq!(e.kind, if want == 1007 { Violation::Utf8 } else { Violation::Protocol });
+            assert_eq!(e.kind, if want == CloseCode::INVALID_PAYLOAD { Violation::Utf8 } else { Violation::Protocol });
         }
     }
 
@@ -624,7 +628,7 @@ mod tests {
         assert!(d.feed(&input, &mut |x| got.push(x)).is_ok());
         assert!(d.closed());
         assert!(d.feed(&frame(FIN | TEXT, b"later"), &mut |x| got.push(x)).is_ok());
-        assert_eq!(got, vec![Decoded::Close(1005, String::new())]);
+        assert_eq!(got, vec![Decoded::Close(CloseCode::NO_STATUS, String::new())]);
         assert_eq!(same_for_every_chunking(1 << 20, None, &input).0, got);
     }
 
@@ -650,7 +654,7 @@ mod tests {
             let (got, e) = same_for_every_chunking(max, None, &input);
             let e = e.unwrap_or_else(|| panic!("{}: accepted", name));
             assert!(got.is_empty());
-            assert_eq!((e.kind, e.close_code), (Violation::TooBig, 1009), "{}", name);
+            assert_eq!((e.kind, e.close_code), (Violation::TooBig, CloseCode::TOO_BIG), "{}", name);
         }
         // Exactly the limit passes, in one frame or two.
         assert_eq!(decode(max, None, &frame(FIN | BINARY, &[7; 1000]), 100).0, vec![message(false, &[7; 1000])]);
@@ -706,12 +710,12 @@ mod tests {
         assert_eq!(same_for_every_chunking(1 << 20, Some(p), &input), (want, None));
         // RSV1 on a continuation frame, corrupt data, and invalid UTF-8 inside compressed text.
         let e = whole_deflate(&[frame(RSV1 | TEXT, a), frame(FIN | RSV1 | CONT, b)].concat()).unwrap();
-        assert_eq!(e.close_code, 1002);
+        assert_eq!(e.close_code, CloseCode::PROTOCOL_ERROR);
         let e = whole_deflate(&frame(FIN | RSV1 | TEXT, &[0xff; 8])).unwrap();
-        assert_eq!((e.kind, e.close_code), (Violation::Protocol, 1007));
+        assert_eq!((e.kind, e.close_code), (Violation::Protocol, CloseCode::INVALID_PAYLOAD));
         let bad_text = compressed(&mut Deflater::new(&p), &[b'a', 0xff]);
         let e = whole_deflate(&frame(FIN | RSV1 | TEXT, &bad_text)).unwrap();
-        assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007));
+        assert_eq!((e.kind, e.close_code), (Violation::Utf8, CloseCode::INVALID_PAYLOAD));
     }
 
     /// What the decoder fuzz target's chunking property checks (seeds decoder/crash_invalid_text_*):
@@ -736,7 +740,7 @@ mod tests {
         let (got, e) = same_for_every_chunking(4000, Some(p), &over);
         assert!(got.is_empty());
         let e = e.unwrap();
-        assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007), "{}", e.detail);
+        assert_eq!((e.kind, e.close_code), (Violation::Utf8, CloseCode::INVALID_PAYLOAD), "{}", e.detail);
         // Valid text past the limit stays too big, and invalid text within it stays invalid.
         let valid = [&b"ab"[..], &letters].concat();
         let e = same_for_every_chunking(
@@ -746,14 +750,14 @@ mod tests {
         )
         .1
         .unwrap();
-        assert_eq!((e.kind, e.close_code), (Violation::TooBig, 1009));
+        assert_eq!((e.kind, e.close_code), (Violation::TooBig, CloseCode::TOO_BIG));
         let e = same_for_every_chunking(10_000, Some(p), &over).1.unwrap();
-        assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007));
+        assert_eq!((e.kind, e.close_code), (Violation::Utf8, CloseCode::INVALID_PAYLOAD));
         // Invalid text, then a block of the reserved type 3.
         let mut corrupt = compressed(&mut Deflater::new(&p), &text[..300]);
         corrupt.extend_from_slice(&[0, 0, 0xff, 0xff, 0xff, 0xff]);
         let e = same_for_every_chunking(1 << 20, Some(p), &frame(FIN | RSV1 | TEXT, &corrupt)).1.unwrap();
-        assert_eq!((e.kind, e.close_code), (Violation::Utf8, 1007), "{}", e.detail);
+        assert_eq!((e.kind, e.close_code), (Violation::Utf8, CloseCode::INVALID_PAYLOAD), "{}", e.detail);
     }
 
     fn whole_deflate(input: &[u8]) -> Option<DecodeError> {
@@ -778,7 +782,7 @@ mod tests {
                 }
             }
             let e = result.unwrap_err();
-            assert_eq!((e.kind, e.close_code), (Violation::TooBig, 1009));
+            assert_eq!((e.kind, e.close_code), (Violation::TooBig, CloseCode::TOO_BIG));
         }
         // Exactly the limit inflates.
         let fits = compressed(&mut Deflater::new(&p), &vec![0u8; max]);

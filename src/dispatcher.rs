@@ -24,12 +24,13 @@ use std::thread::ThreadId;
 use parking_lot::Mutex;
 
 use crate::callback::{Due, UserData};
+use crate::close_code::CloseCode;
 use crate::command::{Command, Queue};
 use crate::error::{Code, Failure};
 use crate::event;
 use crate::ffi::types::{ws_wake_cb, WS_LOG_ERROR};
 use crate::log::log;
-use crate::runtime::Shared;
+use crate::shared::Shared;
 use crate::task::Output;
 
 /// Default `max_pending_bytes`: 16 MiB.
@@ -443,7 +444,7 @@ impl Dispatcher {
             }
             Output::Close { code, reason, clean } => {
                 let close = if registry.is_aborted(task_id) {
-                    Output::Close { code: 1006, reason: String::new(), clean: false }
+                    Output::Close { code: CloseCode::ABNORMAL, reason: String::new(), clean: false }
                 } else {
                     Output::Close { code, reason, clean }
                 };

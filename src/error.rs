@@ -1,6 +1,11 @@
 //! Result codes and errMsg text: one code per kind of failure, a static message for each
 //! (`ws_strerror`), and the platform-format errMsg builders (`connectSocket:fail <detail>`).
 
+use std::io;
+
+use crate::ready_state::ReadyState;
+use crate::tls::tls_detail;
+
 /// Every libws result code. `Ok` is 0; failures are negative so a function returning a task id
 /// or a listener handle can return them too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +164,50 @@ impl Failure {
     pub fn plain(code: Code) -> Failure {
         Failure::new(code, code.text())
     }
+}
+
+/// "socketTaskId N is closed": a call about a task that has closed.
+pub fn closed(task_id: i64) -> Failure {
+    Failure::new(Code::Closed, format!("socketTaskId {} is closed", task_id))
+}
+
+/// "socket is not OPEN (readyState X)": a send on a task in `state`.
+pub fn not_open(state: ReadyState) -> Failure {
+    Failure::new(Code::NotOpen, format!("socket is not OPEN (readyState {})", state.name()))
+}
+
+/// "handshake failed: <detail>": every failed opening handshake.
+pub fn handshake_failure(detail: impl Into<String>) -> Failure {
+    Failure::new(Code::Handshake, format!("handshake failed: {}", detail.into()))
+}
+
+/// The opening handshake ended because the server closed the connection (EOF, reset).
+pub fn closed_before_answer() -> Failure {
+    handshake_failure("the server closed the connection before answering")
+}
+
+/// A failed read or write, as a failure with `code` (the phase's kind of failure) and a detail
+/// that names the cause. A TLS failure is `Code::Tls` with its cause whatever the phase. In the
+/// opening handshake (`Code::Handshake`) a connection the server closed is said so.
+pub fn io_failure(code: Code, e: &io::Error) -> Failure {
+    use io::ErrorKind::*;
+    if let Some(detail) = tls_detail(e) {
+        return Failure::new(Code::Tls, detail);
+    }
+    if code == Code::Handshake {
+        return match e.kind() {
+            UnexpectedEof | ConnectionReset | BrokenPipe => closed_before_answer(),
+            _ => handshake_failure(e.to_string()),
+        };
+    }
+    let detail = match e.kind() {
+        ConnectionReset => "connection reset by peer".to_string(),
+        ConnectionRefused => "connection refused".to_string(),
+        BrokenPipe => "broken pipe".to_string(),
+        UnexpectedEof => "connection closed by peer".to_string(),
+        _ => e.to_string(),
+    };
+    Failure::new(code, detail)
 }
 
 /// `<api>:ok`

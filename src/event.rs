@@ -109,7 +109,8 @@ pub fn dispatch(registry: &Registry, task_id: i64, output: &Output, listeners: &
             let c_reason = c_string(reason);
             let mut ev = empty_event(WS_EVENT_CLOSE, task_id);
             let reason_len = c_reason.as_bytes().len();
-            ev.close = ws_close_event { code: *code, reason: c_reason.as_ptr(), reason_len, was_clean: *clean };
+            ev.close =
+                ws_close_event { code: u16::from(*code), reason: c_reason.as_ptr(), reason_len, was_clean: *clean };
             call_all(registry, &ev, listeners);
         }
         Output::State(_) | Output::Result(..) => {}

@@ -12,20 +12,27 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use crate::callback::{call_lost, Listener, ResultCb};
+use crate::close_code::CloseCode;
 use crate::command::Command;
 use crate::dispatcher::{Dispatcher, Item};
 use crate::error::{Api, Code, Failure};
 use crate::event;
-use crate::ffi::types::{WS_CONNECTING, WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
+use crate::ffi::types::{WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
 use crate::log::log;
+use crate::ready_state::ReadyState;
 use crate::registry::absent;
-use crate::runtime::{self, Shared};
+use crate::shared::Shared;
 use crate::task::{Output, Task};
 
 pub const WAKER: Token = Token(usize::MAX);
 
+/// `runtime::retire`, handed in by the runtime that starts the loop (the loop knows nothing of
+/// the process-wide runtime): once nothing is left to run, closes the queue if no call can push.
+pub type Retire = fn(&Arc<Shared>) -> Option<Vec<Command>>;
+
 pub struct EventLoop {
     shared: Arc<Shared>,
+    retire: Retire,
     poll: Poll,
     tasks: HashMap<i64, Task>,
     timers: BinaryHeap<Reverse<(Instant, i64)>>,
@@ -56,10 +63,11 @@ fn no_result(api: Api) -> ResultCb {
 }
 
 impl EventLoop {
-    pub fn new(shared: Arc<Shared>, poll: Poll) -> EventLoop {
+    pub fn new(shared: Arc<Shared>, poll: Poll, retire: Retire) -> EventLoop {
         let resolver = crate::dns::Resolver::new(Arc::clone(&shared.queue));
         EventLoop {
             shared,
+            retire,
             poll,
             tasks: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -153,7 +161,7 @@ impl EventLoop {
         }
         let leftovers = loop {
             self.run_commands();
-            if let Some(leftovers) = runtime::retire(&self.shared) {
+            if let Some(leftovers) = (self.retire)(&self.shared) {
                 break leftovers;
             }
             // A call is between its checks and its push (it runs no host code): wait for the push.
@@ -215,7 +223,7 @@ impl EventLoop {
         let task = self.tasks.remove(&id);
         self.resolver.forget(id);
         let api = match self.shared.registry.loop_state(id) {
-            Ok(WS_CONNECTING) => Api::Connect,
+            Ok(ReadyState::Connecting) => Api::Connect,
             Ok(_) => Api::Socket,
             Err(_) => return, // its close event was delivered already
         };
@@ -223,7 +231,7 @@ impl EventLoop {
         self.deliver(id);
         drop(task);
         call_lost();
-        self.out.push(Output::Close { code: 1006, reason: String::new(), clean: false });
+        self.out.push(Output::Close { code: CloseCode::ABNORMAL, reason: String::new(), clean: false });
         self.deliver(id);
     }
 
@@ -532,7 +540,7 @@ impl EventLoop {
         for id in ids {
             self.contained(id, |lp| {
                 if let Some(task) = lp.tasks.get_mut(&id) {
-                    task.close(1001, "", no_result(Api::Close), &mut lp.out);
+                    task.close(CloseCode::GOING_AWAY, "", no_result(Api::Close), &mut lp.out);
                     lp.settle(id);
                 }
             });

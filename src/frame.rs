@@ -3,8 +3,10 @@
 
 use std::io::Cursor;
 
-use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
+
+use crate::close_code::CloseCode;
 
 /// The longest frame header: 2 bytes, 8 of length, 4 of mask.
 pub const MAX_HEADER: usize = 14;
@@ -39,8 +41,8 @@ impl OutFrame {
         OutFrame::new(OpCode::Control(kind), false, payload)
     }
 
-    pub fn close(code: u16, reason: &str) -> OutFrame {
-        let payload = if code == NO_STATUS {
+    pub fn close(code: CloseCode, reason: &str) -> OutFrame {
+        let payload = if code == CloseCode::NO_STATUS {
             Vec::new()
         } else {
             let mut p = code.to_be_bytes().to_vec();
@@ -93,23 +95,20 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// Close code reported when the close frame carried none (never sent on the wire).
-pub const NO_STATUS: u16 = 1005;
-
 /// Reads a received close frame's payload: (code, reason), or why it is invalid and the close
 /// code that answers it.
-pub fn parse_close(payload: &[u8]) -> Result<(u16, String), (String, u16)> {
+pub fn parse_close(payload: &[u8]) -> Result<(CloseCode, String), (String, CloseCode)> {
     match payload.len() {
-        0 => Ok((NO_STATUS, String::new())),
-        1 => Err(("close frame with a 1-byte payload".into(), 1002)),
+        0 => Ok((CloseCode::NO_STATUS, String::new())),
+        1 => Err(("close frame with a 1-byte payload".into(), CloseCode::PROTOCOL_ERROR)),
         _ => {
             let code = u16::from_be_bytes([payload[0], payload[1]]);
-            if !CloseCode::from(code).is_allowed() {
-                return Err((format!("close frame with invalid code {}", code), 1002));
-            }
+            let Some(code) = CloseCode::from_wire(code) else {
+                return Err((format!("close frame with invalid code {}", code), CloseCode::PROTOCOL_ERROR));
+            };
             match std::str::from_utf8(&payload[2..]) {
                 Ok(reason) => Ok((code, reason.to_string())),
-                Err(_) => Err(("close frame reason is not valid UTF-8".into(), 1007)),
+                Err(_) => Err(("close frame reason is not valid UTF-8".into(), CloseCode::INVALID_PAYLOAD)),
             }
         }
     }
@@ -150,12 +149,12 @@ mod tests {
 
     #[test]
     fn close_payload_rules() {
-        assert_eq!(parse_close(&[]), Ok((1005, String::new())));
-        assert_eq!(parse_close(&[0x03, 0xe8, b'o', b'k']), Ok((1000, "ok".into())));
-        assert_eq!(parse_close(&[0x03]).unwrap_err().1, 1002);
-        assert_eq!(parse_close(&999u16.to_be_bytes()).unwrap_err().1, 1002);
-        assert_eq!(parse_close(&1005u16.to_be_bytes()).unwrap_err().1, 1002);
-        assert_eq!(parse_close(&[0x03, 0xe8, 0xff]).unwrap_err().1, 1007);
+        assert_eq!(parse_close(&[]), Ok((CloseCode::NO_STATUS, String::new())));
+        assert_eq!(parse_close(&[0x03, 0xe8, b'o', b'k']), Ok((CloseCode::NORMAL, "ok".into())));
+        assert_eq!(parse_close(&[0x03]).unwrap_err().1, CloseCode::PROTOCOL_ERROR);
+        assert_eq!(parse_close(&999u16.to_be_bytes()).unwrap_err().1, CloseCode::PROTOCOL_ERROR);
+        assert_eq!(parse_close(&1005u16.to_be_bytes()).unwrap_err().1, CloseCode::PROTOCOL_ERROR);
+        assert_eq!(parse_close(&[0x03, 0xe8, 0xff]).unwrap_err().1, CloseCode::INVALID_PAYLOAD);
         assert!(parse_close(&4999u16.to_be_bytes()).is_ok());
     }
 }

@@ -10,6 +10,7 @@
 
 mod buffered;
 mod callback;
+mod close_code;
 mod command;
 mod config;
 mod connection;
@@ -33,9 +34,11 @@ mod outbox;
 mod pin;
 mod profile;
 mod proxy;
+mod ready_state;
 mod registry;
 mod resolve;
 mod runtime;
+mod shared;
 mod socket;
 mod stream;
 mod task;

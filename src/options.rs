@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::close_code::CloseCode;
 use crate::error::{Code, Failure};
 use crate::ffi::types::WS_MAX_CLOSE_REASON;
 
@@ -162,8 +163,8 @@ fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Checks one extra request header: a valid HTTP token as name, no CR/LF/NUL in the value, and not
-/// one the handshake owns.
+/// Checks one extra request header: a valid HTTP token as name, not one the handshake owns, and a
+/// value an HTTP field may hold (no control byte but tab: so no CR, LF or NUL).
 pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Failure> {
     let shown = String::from_utf8_lossy(name);
     if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
@@ -173,7 +174,7 @@ pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Failure> {
     if FORBIDDEN_HEADERS.contains(&lower.as_str()) || lower.starts_with("sec-websocket-") {
         return Err(Failure::new(Code::InvalidHeader, format!("header \"{}\" is not allowed", shown)));
     }
-    if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+    if value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
         return Err(Failure::new(Code::InvalidHeader, format!("invalid value for header \"{}\"", shown)));
     }
     Ok(())
@@ -193,14 +194,13 @@ pub fn check_protocol(name: &[u8], earlier: &[String]) -> Result<(), Failure> {
 
 /// Checks a close request as browsers do: code 1000 or 3000–4999 (0 means the default 1000), and a
 /// reason of at most 123 bytes of UTF-8. Returns the code to send.
-pub fn check_close(code: i32, reason: &[u8]) -> Result<u16, Failure> {
-    let code = if code == 0 { 1000 } else { code };
-    if code != 1000 && !(3000..=4999).contains(&code) {
+pub fn check_close(code: i32, reason: &[u8]) -> Result<CloseCode, Failure> {
+    let Some(close_code) = CloseCode::from_host(code) else {
         return Err(Failure::new(
             Code::CloseCodeInvalid,
             format!("invalid close code {}: must be 1000 or in 3000-4999", code),
         ));
-    }
+    };
     if reason.len() > WS_MAX_CLOSE_REASON {
         return Err(Failure::new(
             Code::ReasonTooLong,
@@ -210,14 +210,14 @@ pub fn check_close(code: i32, reason: &[u8]) -> Result<u16, Failure> {
     if std::str::from_utf8(reason).is_err() {
         return Err(Failure::new(Code::InvalidUtf8, "close reason is not valid UTF-8"));
     }
-    Ok(code as u16)
+    Ok(close_code)
 }
 
 /// `ws_close_group`'s check: as `check_close`, and 1001 (going away) too, because closing a whole
 /// group means the mini-program is exiting, which is what 1001 says.
-pub fn check_group_close(code: i32, reason: &[u8]) -> Result<u16, Failure> {
+pub fn check_group_close(code: i32, reason: &[u8]) -> Result<CloseCode, Failure> {
     if code == 1001 {
-        return check_close(1000, reason).map(|_| 1001);
+        return check_close(1000, reason).map(|_| CloseCode::GOING_AWAY);
     }
     check_close(code, reason)
 }
@@ -317,10 +317,10 @@ mod tests {
 
     #[test]
     fn close_rules() {
-        assert_eq!(check_close(0, b""), Ok(1000));
-        assert_eq!(check_close(1000, b"bye"), Ok(1000));
-        assert_eq!(check_close(3000, b""), Ok(3000));
-        assert_eq!(check_close(4999, &[b'a'; 123]), Ok(4999));
+        assert_eq!(check_close(0, b"").map(u16::from), Ok(1000));
+        assert_eq!(check_close(1000, b"bye").map(u16::from), Ok(1000));
+        assert_eq!(check_close(3000, b"").map(u16::from), Ok(3000));
+        assert_eq!(check_close(4999, &[b'a'; 123]).map(u16::from), Ok(4999));
         for code in [999, 1001, 1005, 1006, 2999, 5000, -1, 65536 + 1000] {
             assert_eq!(check_close(code, b"").unwrap_err().code, Code::CloseCodeInvalid, "{}", code);
         }
@@ -330,8 +330,8 @@ mod tests {
         assert!(check_close(1000, "中".repeat(41).as_bytes()).is_ok());
         assert!(check_close(1000, "中".repeat(42).as_bytes()).is_err());
         assert_eq!(check_close(1001, b"").unwrap_err().code, Code::CloseCodeInvalid);
-        assert_eq!(check_group_close(1001, b"exit"), Ok(1001));
-        assert_eq!(check_group_close(0, b""), Ok(1000));
+        assert_eq!(check_group_close(1001, b"exit").map(u16::from), Ok(1001));
+        assert_eq!(check_group_close(0, b"").map(u16::from), Ok(1000));
         assert_eq!(check_group_close(1001, &[b'a'; 124]).unwrap_err().code, Code::ReasonTooLong);
         assert_eq!(check_group_close(1002, b"").unwrap_err().code, Code::CloseCodeInvalid);
     }

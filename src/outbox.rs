@@ -14,6 +14,7 @@ use std::io::IoSlice;
 
 use tungstenite::protocol::frame::coding::Control;
 
+use crate::close_code::CloseCode;
 use crate::deflate::{Deflater, Params};
 use crate::frame::OutFrame;
 
@@ -85,7 +86,7 @@ impl<R> Outbox<R> {
     }
 
     /// Queues our close frame after everything already queued; the first close wins.
-    pub fn close(&mut self, code: u16, reason: &str) {
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
         if !self.close_sent {
             self.close_sent = true;
             self.push(OutFrame::close(code, reason), None);
@@ -318,9 +319,9 @@ mod tests {
     fn close_frames() {
         let mut outbox: Outbox<u32> = Outbox::new(None);
         outbox.send(true, b"last".to_vec(), 1);
-        outbox.close(1000, "bye");
+        outbox.close(CloseCode::NORMAL, "bye");
         assert!(!outbox.can_write());
-        outbox.close(1001, "second"); // the first close wins
+        outbox.close(CloseCode::GOING_AWAY, "second"); // the first close wins
         outbox.ping();
         outbox.pong(b"late".to_vec());
         let frames = parse(&drain(&mut outbox, usize::MAX).0);
@@ -328,7 +329,7 @@ mod tests {
         assert_eq!((frames[1].first, &frames[1].payload[..]), (0x88, &b"\x03\xe8bye"[..]));
         // 1005 (no code) goes out as an empty close.
         let mut outbox: Outbox<u32> = Outbox::new(None);
-        outbox.close(1005, "");
+        outbox.close(CloseCode::NO_STATUS, "");
         assert_eq!(parse(&drain(&mut outbox, usize::MAX).0)[0].payload, b"");
     }
 

@@ -15,8 +15,8 @@ use parking_lot::{Condvar, Mutex};
 use crate::buffered::Counter;
 use crate::callback::Listener;
 use crate::dispatcher::Dispatcher;
-use crate::error::{Code, Failure};
-use crate::ffi::types::{WS_CLOSING, WS_CONNECTING, WS_OPEN};
+use crate::error::{closed, Code, Failure};
+use crate::ready_state::ReadyState;
 
 /// Task ids are unique for the life of the process, across runtimes, so a stale id is always
 /// recognised as CLOSED.
@@ -24,7 +24,7 @@ static NEXT_TASK_ID: AtomicI64 = AtomicI64::new(1);
 static NEXT_LISTENER: AtomicI64 = AtomicI64::new(1);
 
 struct Entry {
-    state: i32,
+    state: ReadyState,
     group: u64,
     listeners: Vec<Arc<Listener>>,
     /// Where its results and events go (None: the libws thread).
@@ -70,7 +70,7 @@ pub struct Registry {
 /// Whether an id not in the table was issued once (and so is CLOSED) or never.
 pub fn absent(task_id: i64) -> Failure {
     if task_id > 0 && task_id < NEXT_TASK_ID.load(Ordering::Acquire) {
-        Failure::new(Code::Closed, format!("socketTaskId {} is closed", task_id))
+        closed(task_id)
     } else {
         Failure::new(Code::UnknownTask, format!("unknown socketTaskId {}", task_id))
     }
@@ -103,7 +103,7 @@ impl Registry {
         t.tasks.insert(
             id,
             Entry {
-                state: WS_CONNECTING,
+                state: ReadyState::Connecting,
                 group,
                 listeners,
                 dispatcher,
@@ -126,7 +126,7 @@ impl Registry {
 
     /// The state of a task the loop has not closed yet (a bound task's close event may be
     /// queued while the host still sees it open).
-    pub fn loop_state(&self, task_id: i64) -> Result<i32, Failure> {
+    pub fn loop_state(&self, task_id: i64) -> Result<ReadyState, Failure> {
         match self.table.lock().tasks.get(&task_id) {
             Some(e) if e.holds_slot => Ok(e.state),
             _ => Err(absent(task_id)),
@@ -157,18 +157,18 @@ impl Registry {
     }
 
     /// Like `state`, but a closed task is an error too.
-    pub fn live_state(&self, task_id: i64) -> Result<i32, Failure> {
+    pub fn live_state(&self, task_id: i64) -> Result<ReadyState, Failure> {
         match self.table.lock().tasks.get(&task_id) {
             Some(e) => Ok(e.state),
             None => Err(absent(task_id)),
         }
     }
 
-    /// Moves a task's readyState forward (CONNECTING → OPEN → CLOSING); never back, so a state
-    /// set early by a caller (`ws_close`) is not undone by the loop.
-    pub fn set_state(&self, task_id: i64, state: i32) {
+    /// Applies the state the loop reached (`ReadyState::reached`: only forward, so a state set
+    /// early by a caller (`ws_close`) is not undone by the loop).
+    pub fn set_state(&self, task_id: i64, state: ReadyState) {
         if let Some(e) = self.table.lock().tasks.get_mut(&task_id) {
-            e.state = e.state.max(state);
+            e.state = e.state.reached(state);
         }
     }
 
@@ -314,8 +314,8 @@ fn free_slot(counts: &mut HashMap<u64, u32>, group: u64) {
 /// CONNECTING is aborted and its dispatcher returned.
 fn begin_close(e: &mut Entry) -> Option<Arc<Dispatcher>> {
     match (e.state, &e.dispatcher) {
-        (WS_OPEN, _) => e.state = WS_CLOSING,
-        (WS_CONNECTING, Some(d)) if !e.aborted => {
+        (ReadyState::Open, _) => e.state = e.state.close_requested(),
+        (ReadyState::Connecting, Some(d)) if !e.aborted => {
             e.aborted = true;
             return Some(Arc::clone(d));
         }

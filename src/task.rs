@@ -13,31 +13,27 @@ use rustls::ClientConfig;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use tungstenite::handshake::client::Request;
 
 use crate::callback::{ResultCb, SocketHook};
+use crate::close_code::CloseCode;
 use crate::command::ConnectRequest;
 use crate::config::Config;
 use crate::connection::{Connection, Incoming, ReadError, Violation};
-use crate::error::{Api, Code, Failure};
+use crate::error::{closed, io_failure, not_open, Api, Code, Failure};
 use crate::eyeballs::Schedule;
-use crate::ffi::types::{WS_CLOSING, WS_OPEN};
-use crate::frame::NO_STATUS;
-use crate::handshake::Handshake;
+use crate::handshake::{Handshake, Upgrade};
 use crate::profile::{Profile, Report};
 use crate::proxy;
+use crate::ready_state::ReadyState;
 use crate::stream::Stream;
-use crate::tls::{tls_detail, TlsStream};
+use crate::tls::TlsStream;
 
 /// How many reads (of the loop's 64 KiB buffer) one task may do per readiness before others
 /// get a turn.
 const READ_BUDGET: usize = 16;
 
-/// Close code reported when the connection ended without a close handshake.
-const ABNORMAL: u16 = 1006;
-
 pub enum Output {
-    State(i32),
+    State(ReadyState),
     Open {
         headers: Vec<(CString, CString)>,
         protocol: CString,
@@ -54,7 +50,7 @@ pub enum Output {
         api: Api,
     },
     Close {
-        code: u16,
+        code: CloseCode,
         reason: String,
         clean: bool,
     },
@@ -100,7 +96,7 @@ pub struct Task {
     pub id: i64,
     pub group: u64,
     phase: Phase,
-    request: Option<Request>,
+    upgrade: Option<Upgrade>,
     /// For wss://: the TLS configuration and the server name to verify.
     tls: Option<(Arc<ClientConfig>, String)>,
     /// The host and port to resolve and connect to: the URL's, or the proxy's.
@@ -123,7 +119,7 @@ pub struct Task {
     max_send_queue: usize,
     close_timeout: Duration,
     /// The server's close frame: (code, reason), 1005 when it had no code.
-    peer_close: Option<(u16, String)>,
+    peer_close: Option<(CloseCode, String)>,
     /// The connect timeout, then the close handshake timeout.
     deadline: Option<Instant>,
     new_deadline: bool,
@@ -135,25 +131,11 @@ pub struct Task {
     pub read_paused: bool,
     /// A protocol failure found right after messages that are not delivered yet: it takes effect
     /// on the next read, so replies the host sends to those messages go out first.
-    pending_failure: Option<(Failure, Option<u16>)>,
-}
-
-fn io_failure(code: Code, e: &io::Error) -> Failure {
-    if let Some(detail) = tls_detail(e) {
-        return Failure::new(Code::Tls, detail);
-    }
-    let detail = match e.kind() {
-        io::ErrorKind::ConnectionReset => "connection reset by peer".to_string(),
-        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        io::ErrorKind::BrokenPipe => "broken pipe".to_string(),
-        io::ErrorKind::UnexpectedEof => "connection closed by peer".to_string(),
-        _ => e.to_string(),
-    };
-    Failure::new(code, detail)
+    pending_failure: Option<(Failure, Option<CloseCode>)>,
 }
 
 /// Maps a read failure to our failure and the close code we send (if any) before dropping.
-fn classify(e: ReadError) -> (Failure, Option<u16>) {
+fn classify(e: ReadError) -> (Failure, Option<CloseCode>) {
     match e {
         ReadError::Io(io) => (io_failure(Code::Io, &io), None),
         ReadError::Eof { .. } => (Failure::new(Code::Io, "connection closed without a close frame"), None),
@@ -174,7 +156,7 @@ impl Task {
             id: req.task_id,
             group: req.group,
             phase: Phase::Resolving,
-            request: Some(req.request),
+            upgrade: Some(req.upgrade),
             tls: req.tls.map(|c| (c, req.host.clone())),
             host: req.proxy.as_ref().map_or_else(|| req.host.clone(), |p| p.host.clone()),
             port: req.proxy.as_ref().map_or(req.port, |p| p.port),
@@ -446,11 +428,8 @@ impl Task {
                     Err(f) => return self.fail(f, None, out),
                 },
             };
-            let request = self.request.take().expect("request is kept until the handshake starts");
-            match Handshake::new(request) {
-                Ok(hs) => self.handshake(stream, Box::new(hs), scratch, short_read_drains, out),
-                Err(f) => self.fail(f, None, out),
-            }
+            let upgrade = self.upgrade.take().expect("the upgrade is kept until the handshake starts");
+            self.handshake(stream, Box::new(Handshake::new(upgrade)), scratch, short_read_drains, out);
         }
     }
 
@@ -480,7 +459,7 @@ impl Task {
                     h.check_at = Some(h.last_heard + h.interval);
                     self.new_deadline = true;
                 }
-                out.push(Output::State(WS_OPEN));
+                out.push(Output::State(ReadyState::Open));
                 let extensions = crate::callback::c_string(&opened.extensions);
                 let profile = Box::new(self.profile.finish(Instant::now()));
                 out.push(Output::Open {
@@ -520,7 +499,7 @@ impl Task {
         if let Some(close) = peer_close {
             self.peer_close = Some(close);
             if self.deadline.is_none() {
-                out.push(Output::State(WS_CLOSING));
+                out.push(Output::State(ReadyState::Closing));
                 self.set_deadline(Instant::now() + self.close_timeout);
             }
         }
@@ -569,14 +548,12 @@ impl Task {
     /// Queues a message; its result comes when it is flushed. Returns whether a flush is due.
     pub fn send(&mut self, text: bool, data: Vec<u8>, result: ResultCb, out: &mut Vec<Output>) -> bool {
         let Phase::Open(conn) = &mut self.phase else {
-            let state = if self.is_closed() { "CLOSED" } else { "CONNECTING" };
-            let f = Failure::new(Code::NotOpen, format!("socket is not OPEN (readyState {})", state));
-            out.push(Output::Result(result, Err(f)));
+            let state = if self.is_closed() { ReadyState::Closed } else { ReadyState::Connecting };
+            out.push(Output::Result(result, Err(not_open(state))));
             return false;
         };
         if !conn.can_write() {
-            let f = Failure::new(Code::NotOpen, "socket is not OPEN (readyState CLOSING)");
-            out.push(Output::Result(result, Err(f)));
+            out.push(Output::Result(result, Err(not_open(ReadyState::Closing))));
             return false;
         }
         let queued = conn.queued_bytes();
@@ -593,20 +570,17 @@ impl Task {
     }
 
     /// Starts the close handshake (open), or aborts the attempt (connecting).
-    pub fn close(&mut self, code: u16, reason: &str, result: ResultCb, out: &mut Vec<Output>) {
+    pub fn close(&mut self, code: CloseCode, reason: &str, result: ResultCb, out: &mut Vec<Output>) {
         match &mut self.phase {
             Phase::Closed => {
-                out.push(Output::Result(
-                    result,
-                    Err(Failure::new(Code::Closed, format!("socketTaskId {} is closed", self.id))),
-                ));
+                out.push(Output::Result(result, Err(closed(self.id))));
             }
             Phase::Open(conn) => {
                 out.push(Output::Result(result, Ok(())));
                 if !conn.can_write() {
                     return; // already closing: the first close wins
                 }
-                out.push(Output::State(WS_CLOSING));
+                out.push(Output::State(ReadyState::Closing));
                 conn.close(code, reason);
                 self.set_deadline(Instant::now() + self.close_timeout);
                 self.flush(out);
@@ -622,7 +596,7 @@ impl Task {
     pub fn abort(&mut self, out: &mut Vec<Output>) {
         self.fail_pending(&Failure::new(Code::Aborted, "connection aborted"), out);
         self.phase = Phase::Closed;
-        out.push(Output::Close { code: ABNORMAL, reason: String::new(), clean: false });
+        out.push(Output::Close { code: CloseCode::ABNORMAL, reason: String::new(), clean: false });
     }
 
     /// A timer fired: the connect or close timeout, or a heartbeat check.
@@ -750,13 +724,13 @@ impl Task {
     fn finish_clean(&mut self, out: &mut Vec<Output>) {
         self.fail_pending(&Failure::new(Code::Closed, "socket closed before the message was sent"), out);
         self.phase = Phase::Closed;
-        let (code, reason) = self.peer_close.take().unwrap_or((NO_STATUS, String::new()));
+        let (code, reason) = self.peer_close.take().unwrap_or((CloseCode::NO_STATUS, String::new()));
         out.push(Output::Close { code, reason, clean: true });
     }
 
     /// Fails the connection: error event, the pending sends fail, close event. `send` is the
     /// close code to tell the server first (protocol errors), reported as the close code too.
-    pub fn fail(&mut self, failure: Failure, send: Option<u16>, out: &mut Vec<Output>) {
+    pub fn fail(&mut self, failure: Failure, send: Option<CloseCode>, out: &mut Vec<Output>) {
         let api = match self.phase {
             Phase::Open(_) => Api::Socket,
             _ => Api::Connect,
@@ -779,7 +753,7 @@ impl Task {
         for cb in unsent {
             out.push(Output::Result(cb, Err(unsent_failure.clone())));
         }
-        out.push(Output::Close { code: send.unwrap_or(ABNORMAL), reason: String::new(), clean: false });
+        out.push(Output::Close { code: send.unwrap_or(CloseCode::ABNORMAL), reason: String::new(), clean: false });
     }
 
     fn fail_pending(&mut self, failure: &Failure, out: &mut Vec<Output>) {

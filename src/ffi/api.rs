@@ -7,24 +7,25 @@ use std::os::raw::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tungstenite::handshake::client::{generate_key, Request};
-use tungstenite::http::{HeaderName, HeaderValue, Uri};
-
 use super::panic::guard;
 use super::types::*;
 use super::versioned::{declared_size, read_sized, zeroed};
 use crate::buffered::Held;
 use crate::callback::{Listener, ResultCb, SocketHook, UserData};
+use crate::close_code::CloseCode;
 use crate::command::{Command, ConnectRequest};
 use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher};
-use crate::error::{Api, Code, Failure};
+use crate::error::{not_open, Api, Code, Failure};
+use crate::handshake::Upgrade;
 use crate::log::log;
-use crate::options::{check_close, check_group_close, check_header, check_protocol, parse_address, parse_url};
+use crate::options::{check_close, check_group_close, parse_address, parse_url};
 use crate::pin::Pin;
+use crate::ready_state::ReadyState;
 use crate::registry::{absent, Route};
 use crate::resolve::parse_answer;
-use crate::runtime::{self, Handle, Shared};
+use crate::runtime::{self, Handle};
+use crate::shared::Shared;
 use crate::tls::TlsOptions;
 
 /// # Safety
@@ -170,7 +171,7 @@ fn runtime_or_fail(task_id: i64, result: ResultCb) -> Result<(Handle, ResultCb),
 }
 
 struct Prepared {
-    request: Request,
+    upgrade: Upgrade,
     secure: bool,
     host: String,
     port: u16,
@@ -188,19 +189,7 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
     let url = unsafe { c_bytes(o.url) }.ok_or_else(|| Failure::new(Code::InvalidUrl, "invalid url: url is NULL"))?;
     let url = std::str::from_utf8(url).map_err(|_| Failure::new(Code::InvalidUrl, "invalid url: not valid UTF-8"))?;
     let url = parse_url(url)?;
-    let uri: Uri = url
-        .to_uri()
-        .parse()
-        .map_err(|e| Failure::new(Code::InvalidUrl, format!("invalid url \"{}\": {}", url.to_uri(), e)))?;
-    let mut request = Request::new(());
-    *request.uri_mut() = uri;
-    let h = request.headers_mut();
-    let value = |v: &str| HeaderValue::from_str(v).expect("handshake header values are ASCII");
-    h.insert("Host", value(&url.host_header()));
-    h.insert("Connection", value("Upgrade"));
-    h.insert("Upgrade", value("websocket"));
-    h.insert("Sec-WebSocket-Version", value("13"));
-    h.insert("Sec-WebSocket-Key", value(&generate_key()));
+    let mut upgrade = Upgrade::new(&url);
     // SAFETY: `headers` is NULL or points to `header_count` headers (the contract).
     for header in unsafe { c_slice(o.headers, o.header_count, "headers") }? {
         // SAFETY: a header's name and value are NULL or NUL-terminated strings (the contract).
@@ -208,25 +197,16 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
         let (Some(name), Some(v)) = (name, v) else {
             return Err(Failure::new(Code::InvalidArgument, "a header name or value is NULL"));
         };
-        check_header(name, v)?;
-        let bad = || Failure::new(Code::InvalidHeader, format!("invalid header \"{}\"", String::from_utf8_lossy(name)));
-        let name = HeaderName::from_bytes(name).map_err(|_| bad())?;
-        let v = HeaderValue::from_bytes(v).map_err(|_| bad())?;
-        request.headers_mut().append(name, v);
+        upgrade.header(name, v)?;
     }
-    let mut protocols: Vec<String> = Vec::new();
     // SAFETY: `protocols` is NULL or points to `protocol_count` pointers (the contract).
     for &p in unsafe { c_slice(o.protocols, o.protocol_count, "protocols") }? {
         // SAFETY: each of them is NULL or a NUL-terminated string (the contract).
         let p = unsafe { c_bytes(p) }.ok_or_else(|| Failure::new(Code::InvalidArgument, "a protocol is NULL"))?;
-        check_protocol(p, &protocols)?;
-        protocols.push(String::from_utf8_lossy(p).into_owned());
-    }
-    if !protocols.is_empty() {
-        request.headers_mut().insert("Sec-WebSocket-Protocol", value(&protocols.join(", ")));
+        upgrade.protocol(p)?;
     }
     if o.per_message_deflate {
-        request.headers_mut().insert("Sec-WebSocket-Extensions", value(crate::deflate::OFFER));
+        upgrade.offer_deflate();
     }
     let mut addresses = Vec::new();
     // SAFETY: `addresses` is NULL or points to `address_count` pointers (the contract).
@@ -239,7 +219,7 @@ unsafe fn prepare(o: &ws_connect_options) -> Result<Prepared, Failure> {
         addresses.push(addr);
     }
     let addresses = (!addresses.is_empty()).then_some(addresses);
-    Ok(Prepared { request, secure: url.secure, host: url.host, port: url.port, addresses })
+    Ok(Prepared { upgrade, secure: url.secure, host: url.host, port: url.port, addresses })
 }
 
 /// Where the result of a call about `task_id` goes: the task's dispatcher; for a closed or unknown
@@ -354,7 +334,7 @@ unsafe fn connect_bound(o: &ws_connect_options, result: ResultCb, bound: Option<
     let request = ConnectRequest {
         task_id,
         group: o.group,
-        request: prepared.request,
+        upgrade: prepared.upgrade,
         host: prepared.host,
         port: prepared.port,
         addresses: prepared.addresses,
@@ -409,15 +389,6 @@ unsafe fn refuse_size(options: *const ws_connect_options, f: Failure) -> i64 {
     }
 }
 
-fn state_name(state: i32) -> &'static str {
-    match state {
-        WS_CONNECTING => "CONNECTING",
-        WS_OPEN => "OPEN",
-        WS_CLOSING => "CLOSING",
-        _ => "CLOSED",
-    }
-}
-
 /// `ws_send` inside its panic guard.
 ///
 /// # Safety
@@ -451,11 +422,8 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
         Err(f) => return fail(f, result),
     };
     match shared.registry.live_state(task_id) {
-        Ok(WS_OPEN) => {}
-        Ok(state) => {
-            let f = Failure::new(Code::NotOpen, format!("socket is not OPEN (readyState {})", state_name(state)));
-            return fail(f, result);
-        }
+        Ok(ReadyState::Open) => {}
+        Ok(state) => return fail(not_open(state), result),
         Err(f) => return fail(f, result),
     }
     let text = kind == WS_TEXT;
@@ -479,8 +447,8 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
 unsafe fn close_args(
     code: i32,
     reason: *const c_char,
-    check: fn(i32, &[u8]) -> Result<u16, Failure>,
-) -> Result<(u16, String), Failure> {
+    check: fn(i32, &[u8]) -> Result<CloseCode, Failure>,
+) -> Result<(CloseCode, String), Failure> {
     // SAFETY: NULL or a NUL-terminated string (the contract).
     let reason = unsafe { c_bytes(reason) }.unwrap_or(b"");
     let code = check(code, reason)?;
@@ -972,8 +940,8 @@ pub extern "C" fn ws_ready_state(task_id: i64) -> i32 {
             .find_map(|shared| shared.registry.live_state(task_id).ok())
             .ok_or_else(|| absent(task_id));
         match state {
-            Ok(s) => s,
-            Err(f) if f.code == Code::Closed => WS_CLOSED,
+            Ok(s) => s.into(),
+            Err(f) if f.code == Code::Closed => ReadyState::Closed.into(),
             Err(f) => f.code as i32,
         }
     })

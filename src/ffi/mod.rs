@@ -2,6 +2,7 @@
 //! runtime, the loop and the task.
 
 pub mod api;
+mod convert;
 pub mod panic;
 pub mod types;
 pub mod versioned;

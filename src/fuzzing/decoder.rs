@@ -7,6 +7,7 @@
 //! same whether the bytes come in one piece or in chunks.
 
 use super::{Chunks, Input};
+use crate::close_code::CloseCode;
 use crate::decoder::{Decoded, Decoder, Violation};
 use crate::deflate::Params;
 
@@ -25,7 +26,7 @@ fn limit(pick: u8, small: u16) -> usize {
 }
 
 /// How one run ended: everything decoded, then the error (kind and close code) if any.
-type Outcome = (Vec<Decoded>, Option<(Violation, u16)>);
+type Outcome = (Vec<Decoded>, Option<(Violation, CloseCode)>);
 
 /// Input: flags (bit 0 permessage-deflate negotiated, bit 1 server_no_context_takeover, bits 2-3
 /// the limit), a 16-bit small limit, a 16-bit chunking seed, then the server's bytes.
@@ -69,9 +70,10 @@ fn decode(max: usize, deflate: Option<Params>, bytes: &[u8], mut chunks: Chunks)
         if let Err(e) = result {
             assert!(error.is_none(), "a second error");
             let want = match e.kind {
-                Violation::Protocol => [1002, 1007].as_slice(), // 1007: corrupt compressed data
-                Violation::Utf8 => &[1007],
-                Violation::TooBig => &[1009],
+                // INVALID_PAYLOAD: corrupt compressed data
+                Violation::Protocol => [CloseCode::PROTOCOL_ERROR, CloseCode::INVALID_PAYLOAD].as_slice(),
+                Violation::Utf8 => &[CloseCode::INVALID_PAYLOAD],
+                Violation::TooBig => &[CloseCode::TOO_BIG],
             };
             assert!(want.contains(&e.close_code), "{:?} with close code {}", e.kind, e.close_code);
             assert!(!e.detail.is_empty());

@@ -8,12 +8,11 @@
 use std::ffi::CString;
 use std::io::{self, Read, Write};
 
-use tungstenite::handshake::client::Request;
-
 use super::{Chunks, Input};
-use crate::deflate::{Params, OFFER};
+use crate::deflate::Params;
 use crate::error::{Code, Failure};
-use crate::handshake::Handshake;
+use crate::handshake::{Handshake, Upgrade};
+use crate::options::parse_url;
 
 /// The documented limit on a response head (handshake.rs).
 const HEAD_LIMIT: usize = 64 * 1024;
@@ -110,7 +109,7 @@ fn check(offer: &Offer, response: &[u8], outcome: &Outcome) {
 
 /// Runs one handshake against `response`, delivered in chunks; the request is taken in chunks too.
 pub(super) fn run(offer: &Offer, response: &[u8], mut chunks: Chunks) -> Outcome {
-    let mut handshake = Handshake::new(request(offer)).expect("the request is valid");
+    let mut handshake = Handshake::new(upgrade(offer));
     let mut pipe = Pipe { response, sent: 0, read: 0, room: 0, request: Vec::new(), blocked: false };
     // Every round sends or takes at least one byte, or ends the handshake.
     let rounds = response.len() + 1024;
@@ -141,22 +140,16 @@ pub(super) fn run(offer: &Offer, response: &[u8], mut chunks: Chunks) -> Outcome
     panic!("the handshake did not end within {} rounds", rounds);
 }
 
-fn request(offer: &Offer) -> Request {
-    let mut r = Request::new(());
-    *r.uri_mut() = "ws://h/".parse().unwrap();
-    let h = r.headers_mut();
-    h.insert("Host", "h".parse().unwrap());
-    h.insert("Connection", "Upgrade".parse().unwrap());
-    h.insert("Upgrade", "websocket".parse().unwrap());
-    h.insert("Sec-WebSocket-Version", "13".parse().unwrap());
-    h.insert("Sec-WebSocket-Key", KEY.parse().unwrap());
-    if !offer.protocols.is_empty() {
-        h.insert("Sec-WebSocket-Protocol", offer.protocols.join(", ").parse().unwrap());
+/// The upgrade of ws://h/ with RFC 6455's example key and `offer`.
+fn upgrade(offer: &Offer) -> Upgrade {
+    let mut upgrade = Upgrade::with_key(&parse_url("ws://h/").expect("a valid url"), KEY.to_string());
+    for p in &offer.protocols {
+        upgrade.protocol(p.as_bytes()).expect("offered protocols are tokens, each once");
     }
     if offer.deflate {
-        h.insert("Sec-WebSocket-Extensions", OFFER.parse().unwrap());
+        upgrade.offer_deflate();
     }
-    r
+    upgrade
 }
 
 /// A socket whose server has sent `sent` bytes of `response` and takes `room` more request bytes;

@@ -10,6 +10,7 @@
 use std::io::IoSlice;
 
 use super::Input;
+use crate::close_code::CloseCode;
 use crate::deflate::{Inflater, Params};
 use crate::frame::apply_mask;
 use crate::outbox::{Outbox, MAX_BATCH, MAX_WAITING_PONGS};
@@ -63,7 +64,7 @@ struct Checker {
     pings: usize,
     pongs_asked: Vec<Vec<u8>>,
     pongs: usize,
-    close_asked: Option<(u16, String)>,
+    close_asked: Option<(CloseCode, String)>,
     close_seen: bool,
     inflater: Option<Inflater>,
 }
@@ -188,9 +189,9 @@ pub fn outbox(data: &[u8]) {
             3 => {
                 let reason = "r".repeat(input.byte() as usize % 124);
                 if check.close_asked.is_none() {
-                    check.close_asked = Some((1000, reason.clone()));
+                    check.close_asked = Some((CloseCode::NORMAL, reason.clone()));
                 }
-                outbox.close(1000, &reason);
+                outbox.close(CloseCode::NORMAL, &reason);
                 assert!(!outbox.can_write());
             }
             op => {

@@ -9,7 +9,8 @@
 use super::{fmt, human, ratio, Case, Kind, Results, Who};
 
 /// The host's path contenders as the tables list them: libws first, the floor last.
-const HOST: [Who; 6] = [Who::LibwsThread, Who::LibwsDispatch, Who::TokioHost, Who::LwsHost, Who::TungHost, Who::RawHost];
+const HOST: [Who; 6] =
+    [Who::LibwsThread, Who::LibwsDispatch, Who::TokioHost, Who::LwsHost, Who::TungHost, Who::RawHost];
 
 /// The other clients on the host's path (the floor is not a peer).
 const PEERS: [Who; 3] = [Who::TokioHost, Who::LwsHost, Who::TungHost];
@@ -193,7 +194,15 @@ pub(super) fn report(cases: &[Case], r: &Results) -> String {
         let cell = |x: Option<(f64, Who)>| x.map_or("—".to_string(), |(x, p)| format!("{:.2}× ({})", x, p.short()));
         let ok = |x: Option<(f64, Who)>| verdict(x.map(|(x, _)| if higher { x >= 1.0 } else { x <= 1.0 }));
         let case = if c.kind == Kind::Latency { format!("{} round trip", label(c)) } else { label(c) };
-        s.push_str(&format!("| {} | {} | {} | {} | {} / {} |\n", what, case, cell(v[0]), cell(v[1]), ok(v[0]), ok(v[1])));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} / {} |\n",
+            what,
+            case,
+            cell(v[0]),
+            cell(v[1]),
+            ok(v[0]),
+            ok(v[1])
+        ));
     };
     for c in cases.iter().filter(|c| c.kind == Kind::Throughput) {
         target("throughput ≥ 1.0× every peer on the host's path", c, "msgs_per_s", true);

@@ -17,7 +17,16 @@ pub fn cases(quick: bool) -> Vec<Case> {
     let (count, warmup) = if quick { (10, 2) } else { (200, 10) };
     [(false, ""), (true, FULL), (true, RESUMED)]
         .into_iter()
-        .map(|(tls, ca_mode)| Case { kind: Kind::Open, tls, size: 32, conns: 1, count, warmup, ca_mode, deflate: false })
+        .map(|(tls, ca_mode)| Case {
+            kind: Kind::Open,
+            tls,
+            size: 32,
+            conns: 1,
+            count,
+            warmup,
+            ca_mode,
+            deflate: false,
+        })
         .collect()
 }
 

@@ -24,10 +24,14 @@ pub async fn tokio(args: Args) {
             (None, _) => None,
         };
         let t0 = Instant::now();
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_tls_with_config(args.url.as_str(), None, true, config.map(Connector::Rustls))
-                .await
-                .unwrap_or_else(|e| die(&format!("connect: {}", e)));
+        let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+            args.url.as_str(),
+            None,
+            true,
+            config.map(Connector::Rustls),
+        )
+        .await
+        .unwrap_or_else(|e| die(&format!("connect: {}", e)));
         let dt = t0.elapsed();
         if let MaybeTlsStream::Rustls(tls) = ws.get_ref() {
             let kind = tls.get_ref().1.handshake_kind();
