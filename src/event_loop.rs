@@ -81,7 +81,6 @@ impl EventLoop {
     /// outside any task fails every task, and the runtime stops so that the next call starts a
     /// fresh one.
     pub fn run(mut self) {
-        self.shared.queue.set_loop_thread();
         let mut events = Events::with_capacity(1024);
         let failure = match catch_unwind(AssertUnwindSafe(|| self.run_inner(&mut events))) {
             Ok(()) => Failure::new(Code::Runtime, "the libws thread stopped: its poller failed"),
@@ -104,7 +103,11 @@ impl EventLoop {
     fn run_inner(&mut self, events: &mut Events) {
         loop {
             let timeout = self.poll_timeout();
-            if let Err(e) = self.poll.poll(events, timeout) {
+            let polled = self.poll.poll(events, timeout);
+            if timeout != Some(Duration::ZERO) {
+                self.shared.queue.unpark();
+            }
+            if let Err(e) = polled {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -236,9 +239,11 @@ impl EventLoop {
         }
     }
 
+    /// How long the next poll may sleep. Unless that is zero, the queue is parked: commands
+    /// pushed from here on wake the poll, and those pushed before (by callbacks, or by other
+    /// threads while this round ran, neither of which woke us) make it zero.
     fn poll_timeout(&self) -> Option<Duration> {
-        // Commands that callbacks pushed after this round took the queue did not wake us.
-        if !self.ready.is_empty() || !self.shared.queue.is_empty() {
+        if !self.ready.is_empty() || !self.shared.queue.park() {
             return Some(Duration::ZERO);
         }
         let next = self.timers.peek().map(|Reverse((at, _))| *at);
