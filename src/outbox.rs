@@ -125,11 +125,17 @@ impl<R> Outbox<R> {
         }
     }
 
-    /// Fills `slices` with the unwritten bytes of up to `MAX_BATCH` frames (header and payload
-    /// of each, empty parts left out) for one writev; returns how many it filled.
-    pub fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; 2 * MAX_BATCH]) -> usize {
+    /// Frames queued (control frames included).
+    pub fn frames(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Fills `slices` with the unwritten bytes of up to `slices.len() / 2` frames (header and
+    /// payload of each, empty parts left out; pass `2 * MAX_BATCH` for a full batch) for one
+    /// writev; returns how many it filled.
+    pub fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         let mut count = 0;
-        for q in self.queue.iter().take(MAX_BATCH) {
+        for q in self.queue.iter().take(slices.len() / 2) {
             let (head, payload) = q.frame.remaining();
             for part in [head, payload] {
                 if !part.is_empty() {
