@@ -3,7 +3,7 @@
 //! task bound to a dispatcher, queues them there in order for the host's thread.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use crate::dispatcher::{Dispatcher, Item};
 use crate::error::{Api, Code, Failure};
 use crate::event;
 use crate::ffi::types::{WS_CONNECTING, WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
+use crate::id_map::IdMap;
 use crate::log::log;
 use crate::registry::absent;
 use crate::runtime::{self, Shared};
@@ -27,7 +28,7 @@ pub const WAKER: Token = Token(usize::MAX);
 pub struct EventLoop {
     shared: Arc<Shared>,
     poll: Poll,
-    tasks: HashMap<i64, Task>,
+    tasks: IdMap<Task>,
     timers: BinaryHeap<Reverse<(Instant, i64)>>,
     resolver: crate::dns::Resolver,
     /// Tasks with writes buffered since the last flush.
@@ -44,7 +45,7 @@ pub struct EventLoop {
     /// The commands being run (kept for its allocation).
     commands: Vec<Command>,
     /// Tasks bound to a dispatcher, until the loop closes them.
-    bound: HashMap<i64, Arc<Dispatcher>>,
+    bound: IdMap<Arc<Dispatcher>>,
     /// Bound tasks whose reading is paused because their dispatcher's queue is over its limit.
     paused: Vec<i64>,
     /// `ws_shutdown_async` results, delivered as the loop's last act.
@@ -61,7 +62,7 @@ impl EventLoop {
         EventLoop {
             shared,
             poll,
-            tasks: HashMap::new(),
+            tasks: IdMap::default(),
             timers: BinaryHeap::new(),
             resolver,
             dirty: Vec::new(),
@@ -71,7 +72,7 @@ impl EventLoop {
             stopping: None,
             scratch: vec![0; 64 * 1024],
             commands: Vec::new(),
-            bound: HashMap::new(),
+            bound: IdMap::default(),
             paused: Vec::new(),
             done: Vec::new(),
         }
