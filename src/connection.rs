@@ -10,6 +10,7 @@ use crate::callback::ResultCb;
 use crate::decoder::{DecodeError, Decoded, Decoder};
 use crate::deflate::Params;
 use crate::outbox::{Outbox, MAX_BATCH};
+use crate::socket;
 use crate::stream::Stream;
 
 /// Frames written from a small slice array (more take the full `MAX_BATCH` one).
@@ -69,6 +70,25 @@ pub struct Connection {
     in_flight_bytes: usize,
 }
 
+/// Frames left for a direct read before it is used (see `Decoder::direct_room`): below this
+/// the read buffer, which may also take the next frames in the same read, is as good.
+const DIRECT_MIN: usize = 32 * 1024;
+
+/// Where a decoded frame goes: messages and the close to `deliver`; pings and the close are
+/// answered through the outbox.
+fn route(decoded: Decoded, outbox: &mut Outbox<ResultCb>, deliver: &mut dyn FnMut(Incoming)) {
+    match decoded {
+        Decoded::Message { text, data } => deliver(Incoming::Message { text, data }),
+        Decoded::Ping(payload) => outbox.pong(payload),
+        Decoded::Pong(_) => {}
+        Decoded::Close(code, reason) => {
+            // Echo the code (RFC 6455 §5.5.1); an empty close is answered empty.
+            outbox.close(code, "");
+            deliver(Incoming::Close(code, reason));
+        }
+    }
+}
+
 impl Connection {
     pub fn new(stream: Stream, tail: Vec<u8>, deflate: Option<Params>, max_message: usize) -> Connection {
         Connection {
@@ -111,6 +131,24 @@ impl Connection {
             self.consume(&tail, deliver)?;
         }
         for _ in 0..budget {
+            // Plain TCP, the rest of a large frame: read it straight into its message.
+            if let (Stream::Plain(sock), Some(room)) = (&self.stream, self.decoder.direct_room(DIRECT_MIN)) {
+                let room_len = room.len();
+                let n = match socket::recv_uninit(sock, room) {
+                    Ok(0) => return Err(ReadError::Eof { clean: self.decoder.closed() }),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus { heard, more: false }),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(ReadError::Io(e)),
+                };
+                heard = true;
+                let outbox = &mut self.outbox;
+                self.decoder.direct_filled(n, &mut |decoded| route(decoded, outbox, deliver))?;
+                if short_read_drains && n < room_len {
+                    return Ok(ReadStatus { heard, more: false });
+                }
+                continue;
+            }
             let n = match self.stream.read(scratch) {
                 Ok(0) => return Err(ReadError::Eof { clean: self.decoder.closed() }),
                 Ok(n) => n,
@@ -135,16 +173,7 @@ impl Connection {
     /// Hands bytes from the wire to the decoder; queues the answers to pings and the close.
     fn consume(&mut self, data: &[u8], deliver: &mut dyn FnMut(Incoming)) -> Result<(), ReadError> {
         let outbox = &mut self.outbox;
-        self.decoder.feed(data, &mut |decoded| match decoded {
-            Decoded::Message { text, data } => deliver(Incoming::Message { text, data }),
-            Decoded::Ping(payload) => outbox.pong(payload),
-            Decoded::Pong(_) => {}
-            Decoded::Close(code, reason) => {
-                // Echo the code (RFC 6455 §5.5.1); an empty close is answered empty.
-                outbox.close(code, "");
-                deliver(Incoming::Close(code, reason));
-            }
-        })?;
+        self.decoder.feed(data, &mut |decoded| route(decoded, outbox, deliver))?;
         Ok(())
     }
 
