@@ -38,11 +38,11 @@ pub struct ConnectRequest {
 
 pub enum Command {
     Connect(Box<ConnectRequest>, ResultCb),
-    /// `data` is the message's own copy; `text` data is valid UTF-8.
+    /// `data` is the message's own copy, masked as it was copied; `text` data is valid UTF-8.
     Send {
         task_id: i64,
         text: bool,
-        data: Vec<u8>,
+        data: crate::frame::Masked,
         result: ResultCb,
     },
     /// `abort`: a bound task closed before its host saw the open event is dropped like a

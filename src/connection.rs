@@ -9,6 +9,7 @@ use std::io::{self, IoSlice, Read, Write};
 use crate::callback::ResultCb;
 use crate::decoder::{DecodeError, Decoded, Decoder};
 use crate::deflate::Params;
+use crate::frame::Masked;
 use crate::outbox::{Outbox, MAX_BATCH};
 use crate::socket;
 use crate::stream::Stream;
@@ -178,8 +179,8 @@ impl Connection {
     }
 
     /// Queues a message; `result` is reported when all of it was written.
-    pub fn send(&mut self, text: bool, data: Vec<u8>, result: ResultCb) {
-        self.outbox.send(text, data, result);
+    pub fn send(&mut self, text: bool, data: Masked, result: ResultCb) {
+        self.outbox.send_masked(text, data, result);
     }
 
     /// Queues a ping (the heartbeat).

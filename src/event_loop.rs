@@ -573,8 +573,8 @@ pub(crate) mod tests {
     const PANIC_PAYLOAD: &[u8] = b"libws unit test: panic here";
 
     /// A send of `PANIC_PAYLOAD` panics inside the loop (test builds only).
-    pub fn maybe_panic(data: &[u8]) {
-        if data == PANIC_PAYLOAD {
+    pub fn maybe_panic(data: &crate::frame::Masked) {
+        if data.len() == PANIC_PAYLOAD.len() && data.clone_plain() == PANIC_PAYLOAD {
             panic!("injected by a unit test");
         }
     }

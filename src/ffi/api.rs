@@ -461,7 +461,7 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
     if text && std::str::from_utf8(bytes).is_err() {
         return fail(Failure::new(Code::InvalidUtf8, "text message is not valid UTF-8"), result);
     }
-    push(&shared, Command::Send { task_id, text, data: bytes.to_vec(), result })
+    push(&shared, Command::Send { task_id, text, data: crate::frame::Masked::copy(bytes), result })
 }
 
 /// Checks code and reason; on success returns them for the command.
