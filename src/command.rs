@@ -1,5 +1,6 @@
 //! Commands from any thread to the loop thread, and the queue that carries them. Pushing wakes
-//! the loop only when the queue was empty: a busy loop drains many commands per wake-up.
+//! the loop only when it is parked (about to sleep in, or sleeping in, its poll): a busy loop
+//! drains many commands per wake-up and is never woken by the commands it will run anyway.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -39,11 +40,11 @@ pub struct ConnectRequest {
 
 pub enum Command {
     Connect(Box<ConnectRequest>, ResultCb),
-    /// `data` is the message's own copy; `text` data is valid UTF-8.
+    /// `data` is the message's own copy, masked as it was copied; `text` data is valid UTF-8.
     Send {
         task_id: i64,
         text: bool,
-        data: Vec<u8>,
+        data: crate::frame::Masked,
         result: ResultCb,
     },
     /// `abort`: a bound task closed before its host saw the open event is dropped like a
@@ -108,17 +109,19 @@ impl Command {
 struct Inner {
     commands: Vec<Command>,
     closed: bool,
+    /// The loop found the queue empty and may be sleeping in its poll: the next push wakes it
+    /// (and clears this, so one wake serves every push until the loop parks again).
+    parked: bool,
 }
 
 pub struct Queue {
     inner: Mutex<Inner>,
     waker: Waker,
-    loop_thread: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 impl Queue {
     pub fn new(waker: Waker) -> Queue {
-        Queue { inner: Mutex::new(Inner::default()), waker, loop_thread: std::sync::OnceLock::new() }
+        Queue { inner: Mutex::new(Inner::default()), waker }
     }
 
     /// Queues a command, or hands it back when the loop has stopped taking commands.
@@ -127,26 +130,37 @@ impl Queue {
         if inner.closed {
             return Err(command);
         }
-        let was_empty = inner.commands.is_empty();
         inner.commands.push(command);
+        // Decided under the lock `park` takes: either the loop parked before this push (and is
+        // woken here) or it parks after it and finds the command. A loop that is running (a
+        // callback sending, or a host thread sending while the loop works) is not woken: it
+        // takes the queue before it parks, which saves an eventfd write and a poll wake-up.
+        let wake = std::mem::take(&mut inner.parked);
         drop(inner);
-        // The loop checks the queue before it sleeps, so a push from the loop thread itself (a
-        // callback sending) needs no wake: that saves an eventfd write and read per message.
-        if was_empty && self.loop_thread.get() != Some(&std::thread::current().id()) {
+        if wake {
             // A failed wake can only mean the poller is gone, which closes the queue first.
             let _ = self.waker.wake();
         }
         Ok(())
     }
 
-    /// True when no command waits (the loop asks before it sleeps).
+    /// True when no command waits.
     pub fn is_empty(&self) -> bool {
         self.inner.lock().commands.is_empty()
     }
 
-    /// Called by the loop thread when it starts: its own pushes then skip the wake.
-    pub fn set_loop_thread(&self) {
-        let _ = self.loop_thread.set(std::thread::current().id());
+    /// Called by the loop thread right before it polls with a timeout: true if no command waits,
+    /// and then the next push wakes it. False: commands wait, poll without sleeping.
+    pub fn park(&self) -> bool {
+        let mut inner = self.inner.lock();
+        inner.parked = inner.commands.is_empty();
+        inner.parked
+    }
+
+    /// Called by the loop thread when its poll returned: pushes need not wake it until it parks
+    /// again. (A push that still saw it parked only made one wake too many.)
+    pub fn unpark(&self) {
+        self.inner.lock().parked = false;
     }
 
     /// Takes every queued command, leaving `spare` (an emptied buffer) in its place.

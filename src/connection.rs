@@ -10,8 +10,13 @@ use crate::callback::ResultCb;
 use crate::close_code::CloseCode;
 use crate::decoder::{DecodeError, Decoded, Decoder};
 use crate::deflate::Params;
+use crate::frame::Masked;
 use crate::outbox::{Outbox, MAX_BATCH};
+use crate::socket;
 use crate::stream::Stream;
+
+/// Frames written from a small slice array (more take the full `MAX_BATCH` one).
+const FEW: usize = 4;
 
 /// What the server sent.
 pub enum Incoming {
@@ -67,6 +72,25 @@ pub struct Connection {
     in_flight_bytes: usize,
 }
 
+/// Frames left for a direct read before it is used (see `Decoder::direct_room`): below this
+/// the read buffer, which may also take the next frames in the same read, is as good.
+const DIRECT_MIN: usize = 32 * 1024;
+
+/// Where a decoded frame goes: messages and the close to `deliver`; pings and the close are
+/// answered through the outbox.
+fn route(decoded: Decoded, outbox: &mut Outbox<ResultCb>, deliver: &mut dyn FnMut(Incoming)) {
+    match decoded {
+        Decoded::Message { text, data } => deliver(Incoming::Message { text, data }),
+        Decoded::Ping(payload) => outbox.pong(payload),
+        Decoded::Pong(_) => {}
+        Decoded::Close(code, reason) => {
+            // Echo the code (RFC 6455 §5.5.1); an empty close is answered empty.
+            outbox.close(code, "");
+            deliver(Incoming::Close(code, reason));
+        }
+    }
+}
+
 impl Connection {
     pub fn new(stream: Stream, tail: Vec<u8>, deflate: Option<Params>, max_message: usize) -> Connection {
         Connection {
@@ -109,6 +133,24 @@ impl Connection {
             self.consume(&tail, deliver)?;
         }
         for _ in 0..budget {
+            // Plain TCP, the rest of a large frame: read it straight into its message.
+            if let (Stream::Plain(sock), Some(room)) = (&self.stream, self.decoder.direct_room(DIRECT_MIN)) {
+                let room_len = room.len();
+                let n = match socket::recv_uninit(sock, room) {
+                    Ok(0) => return Err(ReadError::Eof { clean: self.decoder.closed() }),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus { heard, more: false }),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(ReadError::Io(e)),
+                };
+                heard = true;
+                let outbox = &mut self.outbox;
+                self.decoder.direct_filled(n, &mut |decoded| route(decoded, outbox, deliver))?;
+                if short_read_drains && n < room_len {
+                    return Ok(ReadStatus { heard, more: false });
+                }
+                continue;
+            }
             let n = match self.stream.read(scratch) {
                 Ok(0) => return Err(ReadError::Eof { clean: self.decoder.closed() }),
                 Ok(n) => n,
@@ -133,22 +175,13 @@ impl Connection {
     /// Hands bytes from the wire to the decoder; queues the answers to pings and the close.
     fn consume(&mut self, data: &[u8], deliver: &mut dyn FnMut(Incoming)) -> Result<(), ReadError> {
         let outbox = &mut self.outbox;
-        self.decoder.feed(data, &mut |decoded| match decoded {
-            Decoded::Message { text, data } => deliver(Incoming::Message { text, data }),
-            Decoded::Ping(payload) => outbox.pong(payload),
-            Decoded::Pong(_) => {}
-            Decoded::Close(code, reason) => {
-                // Echo the code (RFC 6455 §5.5.1); an empty close is answered empty.
-                outbox.close(code, "");
-                deliver(Incoming::Close(code, reason));
-            }
-        })?;
+        self.decoder.feed(data, &mut |decoded| route(decoded, outbox, deliver))?;
         Ok(())
     }
 
     /// Queues a message; `result` is reported when all of it was written.
-    pub fn send(&mut self, text: bool, data: Vec<u8>, result: ResultCb) {
-        self.outbox.send(text, data, result);
+    pub fn send(&mut self, text: bool, data: Masked, result: ResultCb) {
+        self.outbox.send_masked(text, data, result);
     }
 
     /// Queues a ping (the heartbeat).
@@ -174,8 +207,17 @@ impl Connection {
             if self.outbox.is_empty() {
                 return self.stream.flush();
             }
-            let mut slices = [IoSlice::new(&[]); 2 * MAX_BATCH];
-            let count = self.outbox.slices(&mut slices);
+            // A few frames (the usual case: one message, maybe a pong) fill a small array; the
+            // full batch's 128 slices cost about 200 instructions just to clear.
+            let (mut few, mut batch);
+            let slices: &mut [IoSlice] = if self.outbox.frames() <= FEW {
+                few = [IoSlice::new(&[]); 2 * FEW];
+                &mut few
+            } else {
+                batch = [IoSlice::new(&[]); 2 * MAX_BATCH];
+                &mut batch
+            };
+            let count = self.outbox.slices(slices);
             let n = match self.stream.write_vectored(&slices[..count]) {
                 Ok(0) if count > 0 => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,

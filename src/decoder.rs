@@ -155,6 +155,47 @@ impl Decoder {
         Ok(())
     }
 
+    /// Room to read the rest of an uncompressed data frame's payload straight into its message,
+    /// saving the copy from the read buffer (a whole pass over a large message): the message's
+    /// spare capacity, grown by the rule `feed` follows (memory follows the bytes that came), and
+    /// never past the frame's end, so no byte of the next frame lands in it. None unless such a
+    /// frame is in progress with at least `min` bytes to come. The caller writes bytes from the
+    /// wire at its start and passes their count to `direct_filled`.
+    pub fn direct_room(&mut self, min: usize) -> Option<&mut [std::mem::MaybeUninit<u8>]> {
+        let frame = self.frame.as_ref().filter(|f| matches!(f.opcode, OpCode::Data(_)))?;
+        let rest = frame.remaining;
+        let m = self.message.as_mut().filter(|m| !m.compressed)?;
+        if self.end != End::Open || rest < min as u64 {
+            return None;
+        }
+        if m.data.capacity() - m.data.len() < min {
+            m.data.reserve_exact(growth(m.data.len(), 0, rest));
+        }
+        let room = m.data.spare_capacity_mut();
+        let len = room.len().min(usize::try_from(rest).unwrap_or(usize::MAX));
+        Some(&mut room[..len])
+    }
+
+    /// `n` bytes from the wire were written at the start of what `direct_room` gave: they are
+    /// the frame's payload, as if `feed` had been given them.
+    pub fn direct_filled(&mut self, n: usize, out: &mut impl FnMut(Decoded)) -> Result<(), DecodeError> {
+        let frame = self.frame.as_mut().expect("direct_room found a frame");
+        let m = self.message.as_mut().expect("direct_room found a message");
+        assert!(n as u64 <= frame.remaining && n <= m.data.capacity() - m.data.len());
+        // SAFETY: the caller wrote `n` bytes at the start of the spare capacity (checked above
+        // to hold them).
+        unsafe { m.data.set_len(m.data.len() + n) };
+        frame.remaining -= n as u64;
+        let done = frame.remaining == 0;
+        let checked = if m.text { check_utf8(m, false) } else { Ok(()) };
+        let result = checked.and_then(|()| if done { self.end_frame(out) } else { Ok(()) });
+        if result.is_err() {
+            self.end = End::Failed;
+            self.message = None;
+        }
+        result
+    }
+
     /// Takes a header or a piece of payload from `data`; returns the bytes used.
     fn step(&mut self, data: &[u8], out: &mut impl FnMut(Decoded)) -> Result<usize, DecodeError> {
         let used = match &mut self.frame {
@@ -452,6 +493,63 @@ mod tests {
             assert_eq!((got, r.err()), want, "split at {}", at);
         }
         want
+    }
+
+    /// Feeds `input` as the connection does on plain TCP: straight into the message whenever
+    /// `direct_room(min)` offers room, else through `feed`; `step` bytes at most per call.
+    fn decode_direct(max: usize, input: &[u8], step: usize, min: usize) -> (Outcome, usize) {
+        let mut d = Decoder::new(max, None);
+        let mut got = Vec::new();
+        let (mut at, mut direct, mut most_held) = (0, 0, 0);
+        while at < input.len() {
+            let r = if let Some(room) = d.direct_room(min) {
+                let n = room.len().min(step).min(input.len() - at);
+                for (slot, b) in room[..n].iter_mut().zip(&input[at..at + n]) {
+                    slot.write(*b);
+                }
+                at += n;
+                direct += n;
+                d.direct_filled(n, &mut |x| got.push(x))
+            } else {
+                let n = step.min(input.len() - at);
+                at += n;
+                d.feed(&input[at - n..at], &mut |x| got.push(x))
+            };
+            most_held = most_held.max(d.held());
+            if let Err(e) = r {
+                return ((got, Some(e)), direct);
+            }
+        }
+        assert!(most_held <= max + 256, "held {} with a limit of {}", most_held, max);
+        ((got, None), direct)
+    }
+
+    #[test]
+    fn direct_reads_decode_like_feed() {
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let text = "\u{e9}".repeat(40_000); // two bytes each: odd steps split characters
+        let mut input = frame(FIN | BINARY, &big);
+        input.extend(frame(TEXT, &text.as_bytes()[..50_001]));
+        input.extend(frame(FIN | PING, b"p"));
+        input.extend(frame(FIN | CONT, &text.as_bytes()[50_001..]));
+        input.extend(frame(FIN | BINARY, b"small"));
+        let want = whole(&input);
+        assert_eq!(want.0.len(), 4, "{:?}", want.1);
+        for step in [1000usize, 4095, 65536, 70_001, usize::MAX] {
+            let (got, direct) = decode_direct(1 << 20, &input, step, 1024);
+            assert_eq!(got, want, "step {}", step);
+            assert!(step == usize::MAX || direct > 100_000, "step {}: {} bytes read directly", step, direct);
+        }
+        // Invalid UTF-8 arriving directly fails as through feed; a message over the limit is
+        // refused at its header, before any room is offered.
+        let mut bad = text.as_bytes().to_vec();
+        bad[60_000] = 0xff;
+        let input = frame(FIN | TEXT, &bad);
+        assert_eq!(decode_direct(1 << 20, &input, 4096, 1024).0, whole(&input));
+        assert_eq!(decode_direct(1 << 20, &input, 4096, 1024).0 .1.unwrap().close_code, 1007);
+        let input = frame(FIN | BINARY, &big);
+        let ((got, e), direct) = decode_direct(100_000, &input, 4096, 1024);
+        assert!(got.is_empty() && e.unwrap().close_code == 1009 && direct == 0);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! task bound to a dispatcher, queues them there in order for the host's thread.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::dispatcher::{Dispatcher, Item};
 use crate::error::{Api, Code, Failure};
 use crate::event;
 use crate::ffi::types::{WS_LOG_DEBUG, WS_LOG_ERROR, WS_LOG_INFO, WS_LOG_WARN};
+use crate::id_map::IdMap;
 use crate::log::log;
 use crate::ready_state::ReadyState;
 use crate::registry::absent;
@@ -34,7 +35,7 @@ pub struct EventLoop {
     shared: Arc<Shared>,
     retire: Retire,
     poll: Poll,
-    tasks: HashMap<i64, Task>,
+    tasks: IdMap<Task>,
     timers: BinaryHeap<Reverse<(Instant, i64)>>,
     resolver: crate::dns::Resolver,
     /// Tasks with writes buffered since the last flush.
@@ -51,7 +52,7 @@ pub struct EventLoop {
     /// The commands being run (kept for its allocation).
     commands: Vec<Command>,
     /// Tasks bound to a dispatcher, until the loop closes them.
-    bound: HashMap<i64, Arc<Dispatcher>>,
+    bound: IdMap<Arc<Dispatcher>>,
     /// Bound tasks whose reading is paused because their dispatcher's queue is over its limit.
     paused: Vec<i64>,
     /// `ws_shutdown_async` results, delivered as the loop's last act.
@@ -69,7 +70,7 @@ impl EventLoop {
             shared,
             retire,
             poll,
-            tasks: HashMap::new(),
+            tasks: IdMap::default(),
             timers: BinaryHeap::new(),
             resolver,
             dirty: Vec::new(),
@@ -79,7 +80,7 @@ impl EventLoop {
             stopping: None,
             scratch: vec![0; 64 * 1024],
             commands: Vec::new(),
-            bound: HashMap::new(),
+            bound: IdMap::default(),
             paused: Vec::new(),
             done: Vec::new(),
         }
@@ -89,7 +90,6 @@ impl EventLoop {
     /// outside any task fails every task, and the runtime stops so that the next call starts a
     /// fresh one.
     pub fn run(mut self) {
-        self.shared.queue.set_loop_thread();
         let mut events = Events::with_capacity(1024);
         let failure = match catch_unwind(AssertUnwindSafe(|| self.run_inner(&mut events))) {
             Ok(()) => Failure::new(Code::Runtime, "the libws thread stopped: its poller failed"),
@@ -112,7 +112,11 @@ impl EventLoop {
     fn run_inner(&mut self, events: &mut Events) {
         loop {
             let timeout = self.poll_timeout();
-            if let Err(e) = self.poll.poll(events, timeout) {
+            let polled = self.poll.poll(events, timeout);
+            if timeout != Some(Duration::ZERO) {
+                self.shared.queue.unpark();
+            }
+            if let Err(e) = polled {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -244,9 +248,11 @@ impl EventLoop {
         }
     }
 
+    /// How long the next poll may sleep. Unless that is zero, the queue is parked: commands
+    /// pushed from here on wake the poll, and those pushed before (by callbacks, or by other
+    /// threads while this round ran, neither of which woke us) make it zero.
     fn poll_timeout(&self) -> Option<Duration> {
-        // Commands that callbacks pushed after this round took the queue did not wake us.
-        if !self.ready.is_empty() || !self.shared.queue.is_empty() {
+        if !self.ready.is_empty() || !self.shared.queue.park() {
             return Some(Duration::ZERO);
         }
         let next = self.timers.peek().map(|Reverse((at, _))| *at);
@@ -575,8 +581,8 @@ pub(crate) mod tests {
     const PANIC_PAYLOAD: &[u8] = b"libws unit test: panic here";
 
     /// A send of `PANIC_PAYLOAD` panics inside the loop (test builds only).
-    pub fn maybe_panic(data: &[u8]) {
-        if data == PANIC_PAYLOAD {
+    pub fn maybe_panic(data: &crate::frame::Masked) {
+        if data.len() == PANIC_PAYLOAD.len() && data.clone_plain() == PANIC_PAYLOAD {
             panic!("injected by a unit test");
         }
     }

@@ -20,11 +20,74 @@ pub struct OutFrame {
     written: usize,
 }
 
+/// A message's payload as `ws_send` copies it: masked while copied, one pass over the caller's
+/// bytes instead of a copy and then a masking pass over the copy.
+pub struct Masked {
+    data: Vec<u8>,
+    mask: [u8; 4],
+}
+
+impl Masked {
+    /// Copies `src` masked with a fresh random mask.
+    pub fn copy(src: &[u8]) -> Masked {
+        let mask: [u8; 4] = rand::random();
+        let mut data = Vec::with_capacity(src.len());
+        let spare = &mut data.spare_capacity_mut()[..src.len()];
+        let wide = wide_mask(mask);
+        let mut to = spare.chunks_exact_mut(8);
+        let mut from = src.chunks_exact(8);
+        for (d, s) in (&mut to).zip(&mut from) {
+            let v = u64::from_ne_bytes(s.try_into().expect("8 bytes")) ^ wide;
+            for (d, b) in d.iter_mut().zip(v.to_ne_bytes()) {
+                d.write(b);
+            }
+        }
+        // Chunks of 8 keep the 4-byte mask's phase, so the tail starts at mask[0].
+        for (i, (d, b)) in to.into_remainder().iter_mut().zip(from.remainder()).enumerate() {
+            d.write(b ^ mask[i & 3]);
+        }
+        // SAFETY: every byte of the first `src.len()` of the spare capacity was written above.
+        unsafe { data.set_len(src.len()) };
+        Masked { data, mask }
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// A copy of the caller's bytes (tests).
+    #[cfg(test)]
+    pub fn clone_plain(&self) -> Vec<u8> {
+        let mut data = self.data.clone();
+        apply_mask(&mut data, self.mask);
+        data
+    }
+
+    /// The caller's bytes again (to compress them).
+    pub fn into_plain(mut self) -> Vec<u8> {
+        apply_mask(&mut self.data, self.mask);
+        self.data
+    }
+}
+
+fn wide_mask(mask: [u8; 4]) -> u64 {
+    u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]])
+}
+
 impl OutFrame {
     /// A final frame (we never fragment) with a fresh random mask applied to `payload` in place.
     pub fn new(opcode: OpCode, rsv1: bool, mut payload: Vec<u8>) -> OutFrame {
         let mask: [u8; 4] = rand::random();
         apply_mask(&mut payload, mask);
+        OutFrame::masked(opcode, rsv1, payload, mask)
+    }
+
+    /// A final data frame of a payload `ws_send` masked as it copied it.
+    pub fn premasked(text: bool, payload: Masked) -> OutFrame {
+        OutFrame::masked(OpCode::Data(if text { Data::Text } else { Data::Binary }), false, payload.data, payload.mask)
+    }
+
+    fn masked(opcode: OpCode, rsv1: bool, payload: Vec<u8>, mask: [u8; 4]) -> OutFrame {
         let header = FrameHeader { is_final: true, rsv1, rsv2: false, rsv3: false, opcode, mask: Some(mask) };
         let mut head = [0u8; MAX_HEADER];
         let mut cursor = Cursor::new(&mut head[..]);
@@ -84,7 +147,7 @@ impl OutFrame {
 
 /// XORs `data` with the 4-byte mask (RFC 6455 §5.3), eight bytes at a time.
 pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let wide = wide_mask(mask);
     let mut chunks = data.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let v = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ wide;
@@ -117,6 +180,19 @@ pub fn parse_close(payload: &[u8]) -> Result<(CloseCode, String), (String, Close
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_copy_is_the_bytes_masked_bytewise() {
+        for len in [0usize, 1, 3, 4, 7, 8, 9, 15, 16, 17, 1000, 65_537] {
+            let src: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+            let m = Masked::copy(&src);
+            assert_eq!(m.len(), len);
+            let want: Vec<u8> = src.iter().enumerate().map(|(i, b)| b ^ m.mask[i % 4]).collect();
+            assert_eq!(m.data, want, "{}", len);
+            assert_eq!(m.clone_plain(), src);
+            assert_eq!(m.into_plain(), src);
+        }
+    }
 
     #[test]
     fn mask_matches_the_bytewise_definition() {

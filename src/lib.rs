@@ -28,6 +28,7 @@ mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
+mod id_map;
 mod log;
 mod options;
 mod outbox;

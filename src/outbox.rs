@@ -16,7 +16,7 @@ use tungstenite::protocol::frame::coding::Control;
 
 use crate::close_code::CloseCode;
 use crate::deflate::{Deflater, Params};
-use crate::frame::OutFrame;
+use crate::frame::{Masked, OutFrame};
 
 /// Frames gathered into one writev.
 pub const MAX_BATCH: usize = 64;
@@ -78,6 +78,15 @@ impl<R> Outbox<R> {
         self.push(frame, Some(result));
     }
 
+    /// Queues a message `ws_send` masked as it copied it (unmasked again to be compressed when
+    /// that was negotiated); `result` is reported when all of it was written.
+    pub fn send_masked(&mut self, text: bool, data: Masked, result: R) {
+        match &self.deflater {
+            Some(deflater) if deflater.enabled() => self.send(text, data.into_plain(), result),
+            _ => self.push(OutFrame::premasked(text, data), Some(result)),
+        }
+    }
+
     /// Queues a ping (the heartbeat); none after our close.
     pub fn ping(&mut self) {
         if !self.close_sent {
@@ -126,11 +135,17 @@ impl<R> Outbox<R> {
         }
     }
 
-    /// Fills `slices` with the unwritten bytes of up to `MAX_BATCH` frames (header and payload
-    /// of each, empty parts left out) for one writev; returns how many it filled.
-    pub fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; 2 * MAX_BATCH]) -> usize {
+    /// Frames queued (control frames included).
+    pub fn frames(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Fills `slices` with the unwritten bytes of up to `slices.len() / 2` frames (header and
+    /// payload of each, empty parts left out; pass `2 * MAX_BATCH` for a full batch) for one
+    /// writev; returns how many it filled.
+    pub fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         let mut count = 0;
-        for q in self.queue.iter().take(MAX_BATCH) {
+        for q in self.queue.iter().take(slices.len() / 2) {
             let (head, payload) = q.frame.remaining();
             for part in [head, payload] {
                 if !part.is_empty() {
@@ -331,6 +346,31 @@ mod tests {
         let mut outbox: Outbox<u32> = Outbox::new(None);
         outbox.close(CloseCode::NO_STATUS, "");
         assert_eq!(parse(&drain(&mut outbox, usize::MAX).0)[0].payload, b"");
+    }
+
+    #[test]
+    fn premasked_sends_go_out_as_sent() {
+        for (text, len) in [(true, 0usize), (false, 5), (false, 300), (true, 70_000)] {
+            let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut outbox = Outbox::new(None);
+            outbox.send_masked(text, Masked::copy(&payload), 1);
+            assert_eq!(outbox.queued_bytes(), len);
+            let (wire, done) = drain(&mut outbox, 1000);
+            let f = &parse(&wire)[0];
+            assert_eq!((f.first, &f.payload), (if text { 0x81 } else { 0x82 }, &payload));
+            assert_eq!(done, vec![(Some(1), len, wire.len())]);
+        }
+        // With permessage-deflate the bytes are unmasked and compressed like any send.
+        let p = crate::deflate::accept("permessage-deflate").unwrap();
+        let text = b"compress me compress me compress me compress me".to_vec();
+        let mut outbox = Outbox::new(Some(p));
+        outbox.send_masked(true, Masked::copy(&text), 1);
+        let f = &parse(&drain(&mut outbox, usize::MAX).0)[0];
+        assert_eq!(f.first, 0xc1, "final text with RSV1");
+        let (mut inflater, mut out) = (Inflater::new(&p), Vec::new());
+        inflater.inflate(&f.payload, &mut out, 1 << 20).unwrap();
+        inflater.finish(&mut out, 1 << 20).unwrap();
+        assert_eq!(out, text);
     }
 
     #[test]

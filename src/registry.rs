@@ -17,6 +17,7 @@ use crate::callback::Listener;
 use crate::dispatcher::Dispatcher;
 use crate::error::{closed, Code, Failure};
 use crate::ready_state::ReadyState;
+use crate::id_map::IdMap;
 
 /// Task ids are unique for the life of the process, across runtimes, so a stale id is always
 /// recognised as CLOSED.
@@ -49,12 +50,12 @@ pub enum Route {
 
 #[derive(Default)]
 struct Table {
-    tasks: HashMap<i64, Entry>,
+    tasks: IdMap<Entry>,
     group_counts: HashMap<u64, u32>,
     global: Vec<Arc<Listener>>,
     /// A task's own listeners while its close event is delivered: the task is CLOSED, but
     /// `ws_off_event` must still find them so a removed one is not called.
-    closing: HashMap<i64, Vec<Arc<Listener>>>,
+    closing: IdMap<Vec<Arc<Listener>>>,
 }
 
 /// The shared table, plus the gate that lets `ws_off_event` wait out a running callback.

@@ -83,6 +83,19 @@ pub fn send_vectored(sock: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize
     }
 }
 
+/// Reads from a connected socket into memory not yet initialised (a message's spare capacity):
+/// the kernel writes the bytes, so nothing needs clearing first. Returns how many it wrote.
+pub fn recv_uninit(sock: &TcpStream, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: recv(2) writes at most `buf.len()` bytes into `buf`, which we own mutably.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// `Write` over a socket through `send_vectored`: what rustls writes its records to.
 pub struct Writer<'a>(pub &'a TcpStream);
 

@@ -546,7 +546,7 @@ impl Task {
     }
 
     /// Queues a message; its result comes when it is flushed. Returns whether a flush is due.
-    pub fn send(&mut self, text: bool, data: Vec<u8>, result: ResultCb, out: &mut Vec<Output>) -> bool {
+    pub fn send(&mut self, text: bool, data: crate::frame::Masked, result: ResultCb, out: &mut Vec<Output>) -> bool {
         let Phase::Open(conn) = &mut self.phase else {
             let state = if self.is_closed() { ReadyState::Closed } else { ReadyState::Connecting };
             out.push(Output::Result(result, Err(not_open(state))));

@@ -435,7 +435,7 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
     if let Some(counter) = shared.registry.buffered(task_id) {
         result.hold(Held::new(counter, len as u64));
     }
-    push(&shared, Command::Send { task_id, text, data: bytes.to_vec(), result })
+    push(&shared, Command::Send { task_id, text, data: crate::frame::Masked::copy(bytes), result })
 }
 
 /// Checks code and reason; on success returns them for the command.
