@@ -546,10 +546,10 @@ mod tests {
         bad[60_000] = 0xff;
         let input = frame(FIN | TEXT, &bad);
         assert_eq!(decode_direct(1 << 20, &input, 4096, 1024).0, whole(&input));
-        assert_eq!(decode_direct(1 << 20, &input, 4096, 1024).0 .1.unwrap().close_code, 1007);
+        assert_eq!(decode_direct(1 << 20, &input, 4096, 1024).0 .1.unwrap().close_code, CloseCode::INVALID_PAYLOAD);
         let input = frame(FIN | BINARY, &big);
         let ((got, e), direct) = decode_direct(100_000, &input, 4096, 1024);
-        assert!(got.is_empty() && e.unwrap().close_code == 1009 && direct == 0);
+        assert!(got.is_empty() && e.unwrap().close_code == CloseCode::TOO_BIG && direct == 0);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::buffered::Counter;
 use crate::callback::Listener;
 use crate::dispatcher::Dispatcher;
 use crate::error::{closed, Code, Failure};
-use crate::ready_state::ReadyState;
 use crate::id_map::IdMap;
+use crate::ready_state::ReadyState;
 
 /// Task ids are unique for the life of the process, across runtimes, so a stale id is always
 /// recognised as CLOSED.
