@@ -4,11 +4,13 @@
 //! deflate, about what arrived, whatever a header announces); a message is at most
 //! `max_message` bytes and its text is valid UTF-8; nothing follows a close frame or an error;
 //! and the output (messages, pings, pongs, the close, the error's kind and close code) is the
-//! same whether the bytes come in one piece or in chunks.
+//! same whether the bytes come in one piece or in chunks, and whether the rest of a large data
+//! frame is read straight into its message (`direct_room`/`direct_filled`, the plain-TCP path)
+//! or fed.
 
 use super::{Chunks, Input};
 use crate::close_code::CloseCode;
-use crate::decoder::{Decoded, Decoder, Violation};
+use crate::decoder::{DecodeError, Decoded, Decoder, Violation};
 use crate::deflate::Params;
 
 /// A control frame's buffer: 125 bytes, grown geometrically to 128; a little room over that.
@@ -25,6 +27,8 @@ fn limit(pick: u8, small: u16) -> usize {
     }
 }
 
+type DecodeResult = Result<(), DecodeError>;
+
 /// How one run ended: everything decoded, then the error (kind and close code) if any.
 type Outcome = (Vec<Decoded>, Option<(Violation, CloseCode)>);
 
@@ -40,13 +44,37 @@ pub fn decoder(data: &[u8]) {
         server_no_context_takeover: flags & 2 != 0,
         ..crate::deflate::accept("permessage-deflate").unwrap()
     });
-    let whole = decode(max, deflate, bytes, Chunks::whole());
-    let chunked = decode(max, deflate, bytes, Chunks::new(seed));
+    let whole = decode(max, deflate, bytes, Chunks::whole(), None);
+    let chunked = decode(max, deflate, bytes, Chunks::new(seed), None);
     assert_eq!(whole, chunked, "the output depends on the chunking (seed {}, limit {})", seed, max);
+    // Direct reads whenever a frame has at least 1..=16 bytes to come (the connection asks for
+    // 32 KiB; a small minimum reaches the same code with small inputs).
+    let direct = decode(max, deflate, bytes, Chunks::new(seed), Some(1 + (seed as usize >> 12)));
+    assert_eq!(whole, direct, "direct reads change the output (seed {}, limit {})", seed, max);
+}
+
+/// Hands `piece` to the decoder as the connection does: straight into the message while
+/// `direct_room(min)` offers room, the rest through `feed`.
+fn give(d: &mut Decoder, mut piece: &[u8], direct_min: Option<usize>, out: &mut impl FnMut(Decoded)) -> DecodeResult {
+    while let Some(room) = direct_min.and_then(|min| d.direct_room(min)) {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        let n = room.len().min(piece.len());
+        for (slot, b) in room[..n].iter_mut().zip(piece) {
+            slot.write(*b);
+        }
+        piece = &piece[n..];
+        d.direct_filled(n, out)?;
+    }
+    if piece.is_empty() {
+        return Ok(());
+    }
+    d.feed(piece, out)
 }
 
 /// Feeds `bytes` in pieces of the chunking's sizes, checking each call, and collects the outcome.
-fn decode(max: usize, deflate: Option<Params>, bytes: &[u8], mut chunks: Chunks) -> Outcome {
+fn decode(max: usize, deflate: Option<Params>, bytes: &[u8], mut chunks: Chunks, direct_min: Option<usize>) -> Outcome {
     let mut d = Decoder::new(max, deflate);
     let mut got = Vec::new();
     let mut error = None;
@@ -54,7 +82,7 @@ fn decode(max: usize, deflate: Option<Params>, bytes: &[u8], mut chunks: Chunks)
     for piece in chunks.split(bytes) {
         let before = got.len();
         let done = error.is_some() || d.closed();
-        let result = d.feed(piece, &mut |x| got.push(x));
+        let result = give(&mut d, piece, direct_min, &mut |x| got.push(x));
         arrived += piece.len();
         let held = d.held();
         assert!(held <= max.saturating_add(1 + CONTROL_BUFFER), "holds {} bytes for a limit of {}", held, max);
