@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The libws benchmark, one command:
-#   bench/run.sh            full run (7 repetitions, 14 for latency; ~8-10 minutes): writes
+#   bench/run.sh            full run (7 repetitions, 14 for latency; ~15 minutes, 17 with the JVM rows): writes
 #                           bench/results.md
 #   bench/run.sh --quick    a few seconds, tiny counts: writes bench/target/results-quick.md;
 #                           exits non-zero if any contender fails or any number is missing/zero
