@@ -196,13 +196,13 @@ impl Connection {
 
     /// Writes queued frames until done or the socket is full; each send whose bytes all reached
     /// the socket goes to `done`. `WouldBlock` means "wait for writable".
-    pub fn flush(&mut self, done: &mut Vec<ResultCb>) -> io::Result<()> {
+    pub fn flush(&mut self, done: &mut dyn FnMut(ResultCb)) -> io::Result<()> {
         loop {
             if !self.in_flight.is_empty() {
                 // wss://: these are written once rustls holds no more records.
                 self.stream.flush()?;
                 self.in_flight_bytes = 0;
-                done.extend(self.in_flight.drain(..).flatten());
+                self.in_flight.drain(..).flatten().for_each(&mut *done);
             }
             if self.outbox.is_empty() {
                 return self.stream.flush();
@@ -232,8 +232,8 @@ impl Connection {
                 if held {
                     *in_flight_bytes += len;
                     in_flight.push_back(result);
-                } else {
-                    done.extend(result);
+                } else if let Some(result) = result {
+                    done(result);
                 }
             });
         }

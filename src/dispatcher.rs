@@ -311,11 +311,13 @@ impl Dispatcher {
 
     /// Empties the pipe. Called with the state lock held, so no push's byte can be lost between
     /// the host's dispatch and the pipe going quiet (a byte written after this only causes a
-    /// spurious, harmless wake).
+    /// spurious, harmless wake). A read of a pipe returns all it holds up to the buffer's size,
+    /// so a short read emptied it: only a full buffer needs another read (this saves the read
+    /// that would only return EAGAIN, one per dispatch).
     fn drain_pipe(&self) {
         let mut buf = [0u8; 64];
         // SAFETY: reads into a local buffer from our own non-blocking pipe.
-        while unsafe { libc::read(self.read_fd, buf.as_mut_ptr() as *mut c_void, buf.len()) } > 0 {}
+        while unsafe { libc::read(self.read_fd, buf.as_mut_ptr() as *mut c_void, buf.len()) } == buf.len() as isize {}
     }
 
     /// Whether the loop should stop reading this dispatcher's tasks: if its queue is over the

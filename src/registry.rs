@@ -157,6 +157,14 @@ impl Registry {
         self.table.lock().tasks.get(&task_id).map(|e| Arc::clone(&e.buffered))
     }
 
+    /// What `ws_send` needs in one lookup: the task's state and its `ws_buffered_amount` counter.
+    pub fn send_state(&self, task_id: i64) -> Result<(ReadyState, Counter), Failure> {
+        match self.table.lock().tasks.get(&task_id) {
+            Some(e) => Ok((e.state, Arc::clone(&e.buffered))),
+            None => Err(absent(task_id)),
+        }
+    }
+
     /// Like `state`, but a closed task is an error too.
     pub fn live_state(&self, task_id: i64) -> Result<ReadyState, Failure> {
         match self.table.lock().tasks.get(&task_id) {

@@ -531,11 +531,8 @@ impl Task {
     /// Writes out what is queued; each send whose bytes all reached the socket succeeds.
     pub fn flush(&mut self, out: &mut Vec<Output>) {
         let Phase::Open(conn) = &mut self.phase else { return };
-        let mut done = Vec::new();
-        let result = conn.flush(&mut done);
-        for cb in done {
-            out.push(Output::Result(cb, Ok(())));
-        }
+        // Results go straight to `out`: no Vec to allocate per written message.
+        let result = conn.flush(&mut |cb| out.push(Output::Result(cb, Ok(()))));
         match result {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -740,7 +737,7 @@ impl Task {
         if let Phase::Open(conn) = &mut self.phase {
             if let Some(code) = send {
                 conn.close(code, "");
-                let _ = conn.flush(&mut written); // best effort: the server learns why
+                let _ = conn.flush(&mut |cb| written.push(cb)); // best effort: the server learns why
             }
             unsent = conn.take_results(&mut written);
         }

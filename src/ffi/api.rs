@@ -421,20 +421,18 @@ unsafe fn send(task_id: i64, data: *const u8, len: usize, kind: u32, mut result:
         Ok(b) => b,
         Err(f) => return fail(f, result),
     };
-    match shared.registry.live_state(task_id) {
-        Ok(ReadyState::Open) => {}
-        Ok(state) => return fail(not_open(state), result),
+    let counter = match shared.registry.send_state(task_id) {
+        Ok((ReadyState::Open, counter)) => counter,
+        Ok((state, _)) => return fail(not_open(state), result),
         Err(f) => return fail(f, result),
-    }
+    };
     let text = kind == WS_TEXT;
     if text && std::str::from_utf8(bytes).is_err() {
         return fail(Failure::new(Code::InvalidUtf8, "text message is not valid UTF-8"), result);
     }
     let mut result = result;
     // Counted from here until its result is decided (the loop may write it at once).
-    if let Some(counter) = shared.registry.buffered(task_id) {
-        result.hold(Held::new(counter, len as u64));
-    }
+    result.hold(Held::new(counter, len as u64));
     push(&shared, Command::Send { task_id, text, data: crate::frame::Masked::copy(bytes), result })
 }
 
