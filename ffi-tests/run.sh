@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The libws C integration tests, end to end:
-#   builds libws (release), makes sure .venv has the Python websockets package, starts the loopback
+#   builds libws (release), makes sure .venv has the Python websockets and trustme packages, starts the loopback
 #   test server (ffi-tests/server.py: the WebSocket server and the silent TCP peer), compiles each
 #   ffi-tests/test_*.c against target/release/libws.a into build/ffi-tests/, runs each (at most
 #   120 s), and ends with one line "N passed, N failed" (N = test programs). Exit status 0 only
@@ -30,10 +30,11 @@ else
     cargo build --release --quiet
 fi
 
-if ! .venv/bin/python -c 'import websockets.asyncio.server' 2>/dev/null; then
-    echo "== creating .venv with websockets"
+# trustme makes the CAs and certificates of the TLS, trust, proxy and open-RTT peers.
+if ! .venv/bin/python -c 'import websockets.asyncio.server, trustme' 2>/dev/null; then
+    echo "== creating .venv with websockets and trustme"
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check websockets
+    .venv/bin/pip install --quiet --disable-pip-version-check 'websockets>=13' trustme
 fi
 PYTHON=$PWD/.venv/bin/python
 
