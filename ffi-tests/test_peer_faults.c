@@ -4,87 +4,27 @@
  * the middle of a frame, FIN without a close frame, bad handshake answers, and protocol
  * violations (masked server frame, reserved opcodes: 1002).
  *
- * Self-contained: it starts its own peers, ffi-tests/peers_faults.py ("READY <raw> <ws>"), with
- * $PYTHON (default .venv/bin/python) from the repo root ($PEERS_FAULTS_PY overrides the script).
+ * Self-contained: it starts its own peers, ffi-tests/peers_faults.py ("READY <raw> <ws>"), through
+ * peer_process.h ($PYTHON, default .venv/bin/python, from the repo root).
  * Cases that need a runtime setting stop the runtime, ws_init with it, and stop it again at the
  * end, so the next case gets the defaults.
  */
 #include "common.h"
 
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
+#include "peer_process.h"
 
-extern char **environ;
-
-static pid_t g_peer_pid;
-static int g_peer_stdin = -1; /* the peer exits when this pipe closes */
+static peer_process g_peers;
 static int g_raw_port, g_ws_port;
 
-static const char *first_existing(const char *const *paths) {
-    for (int i = 0; paths[i]; i++)
-        if (paths[i][0] && access(paths[i], R_OK) == 0) return paths[i];
-    return NULL;
-}
-
 static bool start_peers(void) {
-    const char *python = getenv("PYTHON");
-    if (!python || !*python) {
-        static const char *const pythons[] = {".venv/bin/python", "../.venv/bin/python", NULL};
-        python = first_existing(pythons);
-        if (!python) python = "python3";
-    }
-    static char beside_server[512];
-    const char *server_py = getenv("SERVER_PY");
-    if (server_py) {
-        snprintf(beside_server, sizeof beside_server, "%s", server_py);
-        char *slash = strrchr(beside_server, '/');
-        if (slash) snprintf(slash + 1, sizeof beside_server - (size_t)(slash + 1 - beside_server), "peers_faults.py");
-        else beside_server[0] = '\0';
-    }
-    const char *env_script = getenv("PEERS_FAULTS_PY");
-    const char *const scripts[] = {env_script ? env_script : "", "ffi-tests/peers_faults.py", "peers_faults.py",
-                                   "../ffi-tests/peers_faults.py", beside_server, NULL};
-    const char *script = first_existing(scripts);
-    if (!CHECK(script != NULL)) return false;
-
-    int out[2], in[2];
-    if (pipe(out) != 0 || pipe(in) != 0) return false;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    posix_spawn_file_actions_addclose(&fa, out[1]);
-    posix_spawn_file_actions_addclose(&fa, in[0]);
-    posix_spawn_file_actions_addclose(&fa, in[1]);
-    char *argv[] = {(char *)python, (char *)script, "0", "0", NULL};
-    int rc = posix_spawnp(&g_peer_pid, python, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    close(in[0]);
-    if (!CHECK_EQ(rc, 0)) {
-        close(out[0]);
-        close(in[1]);
-        g_peer_pid = 0;
-        return false;
-    }
-    g_peer_stdin = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[128] = "";
-    bool ok = f && fgets(line, sizeof line, f) && sscanf(line, "READY %d %d", &g_raw_port, &g_ws_port) == 2;
-    if (f) fclose(f);
-    return CHECK(ok) && CHECK_GT(g_raw_port, 0) && CHECK_GT(g_ws_port, 0);
+    if (!peer_start(&g_peers, "peers_faults.py")) return false;
+    g_raw_port = g_peers.ports[0];
+    g_ws_port = g_peers.ports[1];
+    return CHECK_GT(g_raw_port, 0) && CHECK_GT(g_ws_port, 0);
 }
 
 static void stop_peers(void) {
-    if (g_peer_stdin >= 0) close(g_peer_stdin);
-    g_peer_stdin = -1;
-    if (g_peer_pid > 0) {
-        kill(g_peer_pid, SIGTERM);
-        waitpid(g_peer_pid, NULL, 0);
-    }
-    g_peer_pid = 0;
+    peer_stop(&g_peers);
 }
 
 /* URLs stay valid until the end of the program (freed by free_urls). */
