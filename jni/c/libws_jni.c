@@ -693,9 +693,9 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeSend(JNIEnv *env, jclas
     return rc;
 }
 
-JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeClose(JNIEnv *env, jclass cls, jlong task_id, jint code,
-                                                               jbyteArray reason, jobject on_result_cb) {
-    (void)cls;
+/* ws_close of a task (group 0) or ws_close_group of a group: the reason copied to a C string and
+ * the result callback referenced for the call, and forgotten if the call refused to take it. */
+static jint close_call(JNIEnv *env, int group, jlong id, jint code, jbyteArray reason, jobject on_result_cb) {
     int failed;
     char *c_reason = NULL;
     if (reason != NULL && (c_reason = copy_cstring(env, reason)) == NULL) {
@@ -704,11 +704,19 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeClose(JNIEnv *env, jcla
     jobject cb = result_ref(env, on_result_cb, &failed);
     jint rc = WS_ERR_INVALID_ARGUMENT;
     if (!failed) {
-        rc = (jint)forget_if_no_callback(
-            env, ws_close((int64_t)task_id, (int32_t)code, c_reason, cb != NULL ? on_result : NULL, cb), cb);
+        ws_result_cb done = cb != NULL ? on_result : NULL;
+        int32_t called = group ? ws_close_group((uint64_t)id, (int32_t)code, c_reason, done, cb)
+                               : ws_close((int64_t)id, (int32_t)code, c_reason, done, cb);
+        rc = (jint)forget_if_no_callback(env, called, cb);
     }
     free(c_reason);
     return rc;
+}
+
+JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeClose(JNIEnv *env, jclass cls, jlong task_id, jint code,
+                                                               jbyteArray reason, jobject on_result_cb) {
+    (void)cls;
+    return close_call(env, 0, task_id, code, reason, on_result_cb);
 }
 
 JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeReadyState(JNIEnv *env, jclass cls, jlong task_id) {
@@ -825,19 +833,7 @@ JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeNetworkChanged(JNIEnv *
 JNIEXPORT jint JNICALL Java_io_libws_WebSocketTask_nativeCloseGroup(JNIEnv *env, jclass cls, jlong group, jint code,
                                                                     jbyteArray reason, jobject on_result_cb) {
     (void)cls;
-    int failed;
-    char *c_reason = NULL;
-    if (reason != NULL && (c_reason = copy_cstring(env, reason)) == NULL) {
-        return WS_ERR_INVALID_ARGUMENT;
-    }
-    jobject cb = result_ref(env, on_result_cb, &failed);
-    jint rc = WS_ERR_INVALID_ARGUMENT;
-    if (!failed) {
-        rc = (jint)forget_if_no_callback(
-            env, ws_close_group((uint64_t)group, (int32_t)code, c_reason, cb != NULL ? on_result : NULL, cb), cb);
-    }
-    free(c_reason);
-    return rc;
+    return close_call(env, 1, group, code, reason, on_result_cb);
 }
 
 JNIEXPORT jlong JNICALL Java_io_libws_WebSocketTask_nativeOnEvent(JNIEnv *env, jclass cls, jlong key) {
