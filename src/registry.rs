@@ -152,9 +152,9 @@ impl Registry {
         free_slot(&mut t.group_counts, group);
     }
 
-    /// The `ws_buffered_amount` counter of a task in the table.
-    pub fn buffered(&self, task_id: i64) -> Option<Counter> {
-        self.table.lock().tasks.get(&task_id).map(|e| Arc::clone(&e.buffered))
+    /// The `ws_buffered_amount` of a task in the table.
+    pub fn buffered_amount(&self, task_id: i64) -> Option<u64> {
+        self.table.lock().tasks.get(&task_id).map(|e| e.buffered.load(Ordering::Acquire))
     }
 
     /// What `ws_send` needs in one lookup: the task's state and its `ws_buffered_amount` counter.

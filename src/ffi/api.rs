@@ -963,9 +963,9 @@ pub extern "C" fn ws_ready_state(task_id: i64) -> i32 {
 #[no_mangle]
 pub extern "C" fn ws_buffered_amount(task_id: i64) -> i64 {
     guard(WS_ERR_PANIC as i64, || {
-        let counter = runtime::all().iter().find_map(|shared| shared.registry.buffered(task_id));
-        match counter {
-            Some(c) => i64::try_from(c.load(Ordering::Acquire)).unwrap_or(i64::MAX),
+        let amount = runtime::all().iter().find_map(|shared| shared.registry.buffered_amount(task_id));
+        match amount {
+            Some(n) => i64::try_from(n).unwrap_or(i64::MAX),
             None => match absent(task_id).code {
                 Code::Closed => 0,
                 code => code as i64,
